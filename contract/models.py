@@ -1,0 +1,240 @@
+"""Versioned message types for every topic, shared by the detector and the job.
+
+The pydantic models are the source of truth; `contract/schemas/*.json` are generated from
+them (``python -m contract.schemas --write``) and a unit test keeps the two identical, so
+non-Python consumers can validate against the JSON Schemas without importing this package.
+Every message is a JSON object whose ``schema_version`` names its version.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Inline crops are size-capped so one detection event stays well under Kafka's default
+# 1 MiB message limit even with several groups; larger crops go by reference (claim check).
+MAX_INLINE_CROP_BYTES = 64 * 1024
+
+ObjectClass = Literal[
+    "person", "bicycle", "car", "motorcycle", "bus", "truck", "traffic light"
+]
+VEHICLE_CLASSES: frozenset[str] = frozenset({"car", "motorcycle", "bus", "truck"})
+SignalState = Literal["red", "yellow", "green", "unknown"]
+RiskLevel = Literal["none", "low", "medium", "high"]
+
+
+class _Message(BaseModel):
+    """Immutable, strict base: unknown fields are an error, not silently kept."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_json(self) -> bytes:
+        """Compact UTF-8 JSON, the wire form on Kafka and in Redis."""
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+class FrameSize(_Message):
+    width: int = Field(gt=0, description="Frame width in pixels.")
+    height: int = Field(gt=0, description="Frame height in pixels.")
+
+
+class Box(_Message):
+    """Axis-aligned box in pixels of the full frame, (x1, y1) top-left."""
+
+    x1: float = Field(ge=0, description="Left edge in pixels.")
+    y1: float = Field(ge=0, description="Top edge in pixels.")
+    x2: float = Field(ge=0, description="Right edge in pixels.")
+    y2: float = Field(ge=0, description="Bottom edge in pixels.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Box:
+        if self.x2 < self.x1 or self.y2 < self.y1:
+            raise ValueError("box corners out of order: need x1 <= x2 and y1 <= y2")
+        return self
+
+
+class DetectedObject(_Message):
+    class_name: ObjectClass = Field(description="Road-user class (COCO name).")
+    confidence: float = Field(ge=0, le=1, description="Detector score in [0, 1].")
+    box: Box = Field(description="Bounding box in frame pixels.")
+    track_id: int | None = Field(
+        default=None, ge=0, description="Tracker id, stable across frames; absent when untracked."
+    )
+    velocity_px_s: tuple[float, float] | None = Field(
+        default=None, description="Track velocity (vx, vy) in pixels per second, when tracked."
+    )
+    zones: tuple[str, ...] = Field(
+        default=(), description="Names of scene zones (lanes, crosswalk) the object is in."
+    )
+    crossed_lines: tuple[str, ...] = Field(
+        default=(), description="Names of scene lines crossed since the previous frame."
+    )
+
+
+class InlineCrop(_Message):
+    kind: Literal["inline"] = Field(description="The crop bytes travel in the event.")
+    media_type: Literal["image/jpeg"] = Field(description="Encoding of the crop bytes.")
+    data_b64: str = Field(description="Base64 of the encoded crop, at most 64 KiB decoded.")
+
+    @field_validator("data_b64")
+    @classmethod
+    def _capped(cls, value: str) -> str:
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except ValueError as exc:
+            raise ValueError(f"crop is not valid base64: {exc}") from exc
+        if len(raw) > MAX_INLINE_CROP_BYTES:
+            raise ValueError(f"inline crop is {len(raw)} bytes, cap {MAX_INLINE_CROP_BYTES}")
+        return value
+
+    def decoded(self) -> bytes:
+        return base64.b64decode(self.data_b64)
+
+
+class CropRef(_Message):
+    kind: Literal["ref"] = Field(description="The crop is stored elsewhere (claim check).")
+    media_type: Literal["image/jpeg"] = Field(description="Encoding of the stored crop.")
+    ref: str = Field(min_length=1, description="Where the crop lies, e.g. a Redis key `crop:<sha256>`.")
+
+
+Crop = Annotated[InlineCrop | CropRef, Field(discriminator="kind")]
+
+
+class GroupFeatures(_Message):
+    """Geometric risk features the detector computes for a group."""
+
+    min_ped_vehicle_distance_px: float | None = Field(
+        default=None, ge=0, description="Closest pedestrian-to-vehicle box distance, pixels."
+    )
+    closing_speed_px_s: float | None = Field(
+        default=None, description="Rate at which that distance shrinks, pixels/s (positive = closing)."
+    )
+    time_to_collision_s: float | None = Field(
+        default=None, ge=0, description="Estimated time to collision, seconds; absent when not closing."
+    )
+    in_crosswalk: bool = Field(default=False, description="A member stands in the crosswalk zone.")
+
+
+class Group(_Message):
+    group_id: str = Field(min_length=1, description="Id unique within the frame.")
+    member_indices: tuple[int, ...] = Field(
+        min_length=1, description="Indices into the event's `objects` of the group's members."
+    )
+    box: Box = Field(description="Union box of the members, where the crop was cut.")
+    crop: Crop | None = Field(default=None, description="The group's image, inline or by reference.")
+    crop_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the encoded crop bytes: the cache key of the risk stage.",
+    )
+    features: GroupFeatures = Field(
+        default_factory=GroupFeatures, description="Geometric risk features."
+    )
+
+
+class DetectionEvent(_Message):
+    """One analysed frame of one camera; topic `detection-results`, keyed by camera id."""
+
+    schema_version: Literal[1] = Field(description="Contract version of this message.")
+    camera_id: str = Field(min_length=1, max_length=128, description="Camera identifier.")
+    frame_id: int = Field(ge=0, description="Frame sequence number within the camera's stream.")
+    captured_at_ms: int = Field(
+        ge=0, description="Capture time, epoch milliseconds UTC: the event time."
+    )
+    frame: FrameSize = Field(description="Size of the analysed frame.")
+    objects: tuple[DetectedObject, ...] = Field(description="Road users found in the frame.")
+    groups: tuple[Group, ...] = Field(default=(), description="Groups of nearby road users.")
+    signal_state: SignalState | None = Field(
+        default=None, description="Traffic-light state seen by this camera, when known."
+    )
+    detector: str = Field(min_length=1, description="Model that produced the objects, e.g. `ssd-mobilenet-v2-coco`.")
+
+    @model_validator(mode="after")
+    def _members_exist(self) -> DetectionEvent:
+        count = len(self.objects)
+        for group in self.groups:
+            bad = [i for i in group.member_indices if i < 0 or i >= count]
+            if bad:
+                raise ValueError(f"group {group.group_id} refers to missing objects {bad}")
+        return self
+
+    @property
+    def key(self) -> bytes:
+        """Kafka key: all frames of a camera land in one partition, in order."""
+        return self.camera_id.encode()
+
+
+class WindowStats(_Message):
+    """Per-camera tumbling event-time window statistics; topic `traffic-window-stats`."""
+
+    schema_version: Literal[1] = Field(description="Contract version of this message.")
+    camera_id: str = Field(min_length=1, description="Camera identifier.")
+    window_start_ms: int = Field(ge=0, description="Window start, epoch ms (inclusive).")
+    window_end_ms: int = Field(ge=0, description="Window end, epoch ms (exclusive).")
+    frames: int = Field(ge=0, description="Detection events (frames) in the window.")
+    objects: int = Field(ge=0, description="Objects of all classes over all frames.")
+    vehicles: int = Field(ge=0, description="Car, motorcycle, bus and truck detections.")
+    pedestrians: int = Field(ge=0, description="Person detections.")
+    distinct_tracks: int = Field(ge=0, description="Distinct non-null track ids.")
+    mean_vehicles_per_frame: float = Field(ge=0, description="vehicles / frames.")
+    peak_vehicles_per_frame: int = Field(ge=0, description="Most vehicles in one frame.")
+
+
+class RiskAssessment(_Message):
+    """A risk verdict for one group; topic `risk-assessment-results`."""
+
+    schema_version: Literal[1] = Field(description="Contract version of this message.")
+    camera_id: str = Field(min_length=1, description="Camera identifier.")
+    frame_id: int = Field(ge=0, description="Frame the group came from.")
+    group_id: str = Field(min_length=1, description="Group within that frame.")
+    captured_at_ms: int = Field(ge=0, description="Event time of the frame, epoch ms.")
+    crop_sha256: str | None = Field(default=None, description="Hash of the assessed crop.")
+    risk_level: RiskLevel = Field(description="Assessed risk.")
+    risk_types: tuple[str, ...] = Field(default=(), description="e.g. `near_miss`, `red_light`.")
+    reason: str = Field(max_length=500, description="Short human-readable reason.")
+    confidence: float = Field(ge=0, le=1, description="Assessor confidence in [0, 1].")
+    source: Literal["llm", "cache", "heuristic", "fallback"] = Field(
+        description="Who decided: the LLM, a cached LLM verdict, the local heuristic "
+        "(filtered out), or the heuristic after an LLM failure."
+    )
+    tier: Literal["high", "medium", "low"] | None = Field(default=None, description="Priority tier.")
+    model: str | None = Field(default=None, description="LLM model name when one was used.")
+    key_id: str | None = Field(
+        default=None, description="Public id of the API key used (never the key itself)."
+    )
+    latency_ms: float | None = Field(default=None, ge=0, description="Assessment latency.")
+
+
+class TrafficAlert(_Message):
+    """A matched traffic pattern; topic `traffic-alerts`."""
+
+    schema_version: Literal[1] = Field(description="Contract version of this message.")
+    alert_id: str = Field(min_length=1, description="Deterministic id: replays give the same id.")
+    pattern: str = Field(min_length=1, description="Pattern name, e.g. `red_light_runs_3_in_60s`.")
+    camera_id: str = Field(min_length=1, description="Camera identifier.")
+    severity: Literal["info", "warning", "critical"] = Field(description="Operator severity.")
+    start_ms: int = Field(ge=0, description="Event time of the first matched event.")
+    end_ms: int = Field(ge=0, description="Event time of the last matched event.")
+    track_ids: tuple[int, ...] = Field(default=(), description="Tracks involved.")
+    description: str = Field(max_length=500, description="What happened, for humans.")
+
+
+class DeadLetter(_Message):
+    """A message the job could not use; topic `dead-letter`. Nothing is dropped silently."""
+
+    schema_version: Literal[1] = Field(description="Contract version of this message.")
+    source_topic: str = Field(description="Topic the message was read from.")
+    partition: int | None = Field(default=None, description="Source partition, when known.")
+    offset: int | None = Field(default=None, description="Source offset, when known.")
+    reason: str = Field(description="Why it was rejected (first validation error).")
+    stage: str = Field(description="Pipeline stage that rejected it, e.g. `parse`.")
+    original_b64: str = Field(description="Base64 of the original message bytes, untouched.")
+    rejected_at_ms: int = Field(ge=0, description="Wall-clock time of rejection, epoch ms.")
+
+
+def sha256_hex(data: bytes) -> str:
+    """Content hash used for crops (`Group.crop_sha256`)."""
+    return hashlib.sha256(data).hexdigest()

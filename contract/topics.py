@@ -1,0 +1,17 @@
+"""Kafka topic names of the product: the only place they are spelled out."""
+
+from __future__ import annotations
+
+DETECTION_RESULTS = "detection-results"
+TRAFFIC_WINDOW_STATS = "traffic-window-stats"
+RISK_ASSESSMENT_RESULTS = "risk-assessment-results"
+TRAFFIC_ALERTS = "traffic-alerts"
+DEAD_LETTER = "dead-letter"
+
+ALL_TOPICS: tuple[str, ...] = (
+    DETECTION_RESULTS,
+    TRAFFIC_WINDOW_STATS,
+    RISK_ASSESSMENT_RESULTS,
+    TRAFFIC_ALERTS,
+    DEAD_LETTER,
+)
