@@ -1,0 +1,340 @@
+"""The local stack: a KRaft Kafka broker, Redis and a Flink session cluster on loopback.
+
+Each service is started from files the project fetched (Maven jars, Debian's redis-server,
+the apache-flink pip package), records the pids it started under `.stack/`, waits on a
+real health check, and on stop ends only those pids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from stack import paths
+from stack.config import (
+    DEFAULT_FLINK_REST_PORT,
+    DEFAULT_KAFKA_CONTROLLER_PORT,
+    DEFAULT_KAFKA_PORT,
+    DEFAULT_REDIS_PORT,
+)
+
+
+class StackError(RuntimeError):
+    """A service could not start; the message says what to do about it."""
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str, log: Path | None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.5)
+    hint = f"; see {log}" if log else ""
+    raise StackError(f"{what} not ready after {timeout_s:.0f} s{hint}")
+
+
+class Service(ABC):
+    """One process the stack owns: its pid file, its port, its health check."""
+
+    name: str
+    port: int
+
+    def __init__(self) -> None:
+        self.home = paths.STATE / self.name
+        self.pid_file = self.home / "pid"
+        self.log = self.home / f"{self.name}.log"
+
+    def pids(self) -> list[int]:
+        if not self.pid_file.exists():
+            return []
+        return [int(p) for p in self.pid_file.read_text().split() if p.strip()]
+
+    def running(self) -> bool:
+        return any(pid_alive(p) for p in self.pids())
+
+    def start(self, timeout_s: float = 60) -> str:
+        if self.running() and self.healthy():
+            return f"{self.name}: already running (pid {' '.join(map(str, self.pids()))})"
+        self.preflight()
+        if port_open(self.port):
+            raise StackError(
+                f"{self.name}: port {self.port} on 127.0.0.1 is taken by a process this stack "
+                "did not start; stop it or free the port"
+            )
+        self.home.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        try:
+            self.launch()
+            wait_until(self.healthy, timeout_s, self.name, self.log)
+        except StackError:
+            self.stop()
+            raise
+        return f"{self.name}: started in {time.monotonic() - started:.1f} s ({self.describe()})"
+
+    def _spawn(self, cmd: list[str], env: dict[str, str] | None = None) -> None:
+        with self.log.open("ab") as log:
+            proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.home, env=env, start_new_session=True,
+            )
+        self.pid_file.write_text(str(proc.pid))
+
+    def stop(self, timeout_s: float = 30) -> str:
+        pids = [p for p in self.pids() if pid_alive(p)]
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for pid in pids:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return f"{self.name}: stopped" if pids else f"{self.name}: was not running"
+
+    def status(self) -> str:
+        if not self.running():
+            return f"{self.name}: stopped"
+        state = "healthy" if self.healthy() else "UNHEALTHY"
+        return f"{self.name}: {state} (pid {' '.join(map(str, self.pids()))}, {self.describe()})"
+
+    def preflight(self) -> None:
+        """Raise StackError with a fix when a prerequisite is missing."""
+
+    @abstractmethod
+    def launch(self) -> None: ...
+
+    @abstractmethod
+    def healthy(self) -> bool: ...
+
+    @abstractmethod
+    def describe(self) -> str: ...
+
+
+def require_java() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise StackError("java not found on PATH: install a JDK 17 (apt-get install openjdk-17-jdk)")
+    return java
+
+
+class Kafka(Service):
+    """Single-node KRaft broker+controller; data in .stack/kafka/data."""
+
+    name = "kafka"
+    port = DEFAULT_KAFKA_PORT
+
+    def preflight(self) -> None:
+        require_java()
+        if not list(paths.KAFKA_JARS.glob("kafka_2.13-*.jar")):
+            raise StackError(f"Kafka jars missing in {paths.KAFKA_JARS}: run `./dev setup`")
+        if port_open(DEFAULT_KAFKA_CONTROLLER_PORT):
+            raise StackError(f"kafka: controller port {DEFAULT_KAFKA_CONTROLLER_PORT} is taken")
+
+    def properties(self) -> str:
+        data = self.home / "data"
+        return "\n".join([
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{DEFAULT_KAFKA_CONTROLLER_PORT}",
+            f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
+            f"CONTROLLER://127.0.0.1:{DEFAULT_KAFKA_CONTROLLER_PORT}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+            f"log.dirs={data}",
+            "num.partitions=4",
+            "auto.create.topics.enable=true",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=4",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "transaction.state.log.num.partitions=4",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "message.max.bytes=2097152",
+            "log.retention.hours=24",
+            "",
+        ])
+
+    def _java(self, main: str, *args: str) -> list[str]:
+        log4j = self.home / "log4j2.properties"
+        return [
+            require_java(), "-Xms256m", "-Xmx768m", "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={self.home}",
+            "-cp", f"{paths.KAFKA_JARS}/*", main, *args,
+        ]
+
+    def launch(self) -> None:
+        props = self.home / "server.properties"
+        props.write_text(self.properties())
+        (self.home / "log4j2.properties").write_text(
+            "rootLogger.level=INFO\nrootLogger.appenderRef.f.ref=F\n"
+            "appender.f.type=File\nappender.f.name=F\n"
+            f"appender.f.fileName={self.home}/server.log\n"
+            "appender.f.layout.type=PatternLayout\n"
+            "appender.f.layout.pattern=[%d] %p %m (%c)%n\n"
+        )
+        if not (self.home / "data" / "meta.properties").exists():
+            cluster_id = uuid.uuid4().hex[:22]
+            subprocess.run(
+                self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
+                           "-c", str(props), "--ignore-formatted"),
+                check=True, capture_output=True, timeout=120,
+            )
+        self._spawn(self._java("kafka.Kafka", str(props)))
+
+    def healthy(self) -> bool:
+        from confluent_kafka.admin import AdminClient
+
+        if not port_open(self.port):
+            return False
+        admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{self.port}", "log_level": 0})
+        metadata = admin.list_topics(timeout=2)
+        return bool(metadata.brokers)
+
+    def describe(self) -> str:
+        return f"bootstrap 127.0.0.1:{self.port}, data {self.home / 'data'}"
+
+
+class Redis(Service):
+    """Debian's redis-server with its own port and folder; no persistence (a cache/view)."""
+
+    name = "redis"
+    port = DEFAULT_REDIS_PORT
+
+    def preflight(self) -> None:
+        if shutil.which("redis-server") is None:
+            raise StackError("redis-server not found: apt-get install -y redis-server")
+
+    def launch(self) -> None:
+        conf = self.home / "redis.conf"
+        conf.write_text(
+            f"bind 127.0.0.1\nport {self.port}\ndir {self.home}\nsave \"\"\n"
+            "appendonly no\nprotected-mode yes\ndaemonize no\nmaxmemory 512mb\n"
+            "maxmemory-policy allkeys-lru\n"
+        )
+        self._spawn([shutil.which("redis-server") or "redis-server", str(conf)])
+
+    def healthy(self) -> bool:
+        import redis
+
+        return bool(redis.Redis(port=self.port, socket_timeout=1).ping())
+
+    def describe(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+class Flink(Service):
+    """A standalone session cluster (1 JobManager, 1 TaskManager) from the pip package."""
+
+    name = "flink"
+    port = DEFAULT_FLINK_REST_PORT
+
+    def preflight(self) -> None:
+        require_java()
+        paths.job_jars()
+
+    def conf_dir(self) -> Path:
+        return self.home / "conf"
+
+    def write_conf(self) -> None:
+        """flink-conf/config.yaml plus what only this machine knows (absolute paths)."""
+        conf = yaml.safe_load((paths.FLINK_CONF_SOURCE / "config.yaml").read_text())
+        conf["python"]["executable"] = sys.executable
+        conf["python"]["client"] = {"executable": sys.executable}
+        checkpointing = conf["execution"]["checkpointing"]
+        checkpointing["dir"] = f"file://{self.home / 'checkpoints'}"
+        checkpointing["savepoint-dir"] = f"file://{self.home / 'savepoints'}"
+        conf["pipeline"] = {"jars": [f"file://{jar}" for jar in paths.job_jars()]}
+        conf_dir = self.conf_dir()
+        conf_dir.mkdir(parents=True, exist_ok=True)
+        (conf_dir / "config.yaml").write_text(yaml.safe_dump(conf, sort_keys=False))
+        source = paths.flink_home() / "conf"
+        for name in ("log4j.properties", "log4j-cli.properties", "log4j-console.properties",
+                     "log4j-session.properties", "logback.xml"):
+            shutil.copy(source / name, conf_dir / name)
+        (conf_dir / "masters").write_text(f"127.0.0.1:{self.port}\n")
+        (conf_dir / "workers").write_text("127.0.0.1\n")
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            FLINK_HOME=str(paths.flink_home()),
+            FLINK_CONF_DIR=str(self.conf_dir()),
+            FLINK_LOG_DIR=str(self.home / "log"),
+            FLINK_PID_DIR=str(self.home),
+            PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
+        )
+        return env
+
+    def launch(self) -> None:
+        self.write_conf()
+        (self.home / "log").mkdir(exist_ok=True)
+        bin_dir = paths.flink_home() / "bin"
+        with self.log.open("ab") as log:
+            done = subprocess.run(
+                ["bash", str(bin_dir / "start-cluster.sh")], env=self.env(),
+                stdout=log, stderr=subprocess.STDOUT, timeout=120,
+            )
+        # The daemon scripts write one pid file per role into FLINK_PID_DIR; record them
+        # even after a failed start so that stop() can clean up what did start.
+        pids = []
+        for role in ("standalonesession", "taskexecutor"):
+            for pid_file in self.home.glob(f"flink-*-{role}.pid"):
+                pids += pid_file.read_text().split()
+        self.pid_file.write_text("\n".join(pids))
+        if done.returncode != 0:
+            raise StackError(f"flink: start-cluster.sh failed; see {self.log}")
+
+    def healthy(self) -> bool:
+        if not port_open(self.port):
+            return False
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/overview", timeout=2) as r:
+            return json.load(r).get("taskmanagers", 0) >= 1
+
+    def stop(self, timeout_s: float = 30) -> str:
+        result = super().stop(timeout_s)
+        for pid_file in self.home.glob("flink-*.pid"):
+            pid_file.unlink()
+        return result
+
+    def describe(self) -> str:
+        return f"web UI http://127.0.0.1:{self.port}, conf {self.conf_dir()}"
+
+
+SERVICES: dict[str, type[Service]] = {"kafka": Kafka, "redis": Redis, "flink": Flink}
