@@ -6,6 +6,7 @@ message written twice leaves the same state, so replays after a failure are harm
 
 from __future__ import annotations
 
+
 # Latest window statistics of a camera: STRING holding a WindowStats JSON.
 def stats_latest(camera_id: str) -> str:
     return f"stats:latest:{camera_id}"

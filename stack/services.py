@@ -291,10 +291,22 @@ class Flink(Service):
         (conf_dir / "masters").write_text(f"127.0.0.1:{self.port}\n")
         (conf_dir / "workers").write_text("127.0.0.1\n")
 
+    def lib_dir(self) -> Path:
+        """The pip package's lib/ plus flink-python from opt/: Python jobs submitted with
+        `flink run -py` need its operators on the cluster's classpath."""
+        lib = self.home / "lib"
+        if not lib.exists():
+            lib.mkdir(parents=True)
+            home = paths.flink_home()
+            for jar in [*(home / "lib").glob("*.jar"), *(home / "opt").glob("flink-python*.jar")]:
+                (lib / jar.name).symlink_to(jar)
+        return lib
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
             FLINK_HOME=str(paths.flink_home()),
+            FLINK_LIB_DIR=str(self.lib_dir()),
             FLINK_CONF_DIR=str(self.conf_dir()),
             FLINK_LOG_DIR=str(self.home / "log"),
             FLINK_PID_DIR=str(self.home),

@@ -1,0 +1,113 @@
+"""The traffic risk PyFlink job.
+
+    Kafka `detection-results` (raw bytes, partition, offset)
+      -> [SQL] event time from `captured_at_ms`, bounded out-of-orderness watermark, idleness
+      -> [SQL] check: JSON object, schema version, camera, frame, time, objects; late?
+           |-- rejected -> [Py] DeadLetter JSON -> Kafka `dead-letter` (exactly-once)
+           '-- accepted -> [SQL] per-camera TUMBLE windows: frames, objects, vehicles,
+                            pedestrians, distinct tracks, peak vehicles/frame
+                 -> [Py] WindowStats JSON -> Kafka `traffic-window-stats` (exactly-once)
+                                          -> Redis latest + series + pub/sub (idempotent)
+
+Bulk per-event work stays in the JVM (Flink SQL); Python functions see only window results
+and rejected records. Run locally with `python jobs/risk_job.py` (mini cluster) or deploy
+with `flink run -py jobs/risk_job.py` (see docs/operations.md for every option).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from pyflink.common import Configuration, Types
+from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.table import Schema, StreamTableEnvironment
+
+from contract import topics
+from stack.paths import job_jars
+from udfs import stats_sql
+from udfs.flink_functions import EncodeDeadLetter, EncodeWindowStats, WriteStatsToRedis
+from udfs.job_config import JobConfig, from_args
+
+KEYED_JSON = Types.ROW_NAMED(["k", "v"], [Types.STRING(), Types.STRING()])
+
+
+def create_env(cfg: JobConfig) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
+    conf = Configuration()
+    conf.set_string("pipeline.jars", ";".join(f"file://{jar}" for jar in job_jars()))
+    conf.set_string("pipeline.name", cfg.job_name)
+    conf.set_string("execution.checkpointing.interval", f"{int(cfg.checkpoint_interval_s * 1000)}ms")
+    conf.set_string("table.local-time-zone", "UTC")
+    conf.set_string("table.exec.source.idle-timeout", f"{int(cfg.idle_timeout_s * 1000)}ms")
+    if cfg.restart_attempts == 0:
+        conf.set_string("restart-strategy.type", "none")
+    elif cfg.restart_attempts is not None:
+        conf.set_string("restart-strategy.type", "fixed-delay")
+        conf.set_string("restart-strategy.fixed-delay.attempts", str(cfg.restart_attempts))
+        conf.set_string("restart-strategy.fixed-delay.delay", "2s")
+    env = StreamExecutionEnvironment.get_execution_environment(conf)
+    if cfg.parallelism:
+        env.set_parallelism(cfg.parallelism)
+    t_env = StreamTableEnvironment.create(env)
+    t_env.get_config().set("table.local-time-zone", "UTC")
+    t_env.get_config().set("table.exec.source.idle-timeout", f"{int(cfg.idle_timeout_s * 1000)}ms")
+    return env, t_env
+
+
+def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: JobConfig) -> None:
+    """Wire the whole pipeline into ``env``; `env.execute()` runs it."""
+    source = stats_sql.KafkaSourceOptions(
+        bootstrap=cfg.kafka_bootstrap, topic=cfg.source_topic, group_id=cfg.group_id,
+        start=cfg.start, start_timestamp_ms=cfg.start_timestamp_ms, bounded=cfg.bounded,
+        extra_properties=cfg.kafka_properties,
+    )
+    t_env.execute_sql(stats_sql.source_ddl(source, cfg.watermark_bound_s))
+    for table, topic in (("window_stats_out", topics.TRAFFIC_WINDOW_STATS),
+                         ("dead_letter_out", topics.DEAD_LETTER)):
+        t_env.execute_sql(stats_sql.kafka_sink_ddl(
+            table, topic, cfg.kafka_bootstrap, cfg.transactional_id_prefix,
+            cfg.kafka_properties))
+
+    # One Kafka source feeds every branch: leave SQL once, come back with the watermarks.
+    checked = t_env.to_data_stream(t_env.sql_query(stats_sql.checked_sql(cfg.window_s)))
+    t_env.create_temporary_view("detections_checked", t_env.from_data_stream(
+        checked,
+        Schema.new_builder()
+        .column_by_metadata("rowtime", "TIMESTAMP_LTZ(3)")
+        .watermark("rowtime", "SOURCE_WATERMARK()")
+        .build(),
+    ))
+    t_env.create_temporary_view("detections_ok", t_env.sql_query(
+        "SELECT camera_id, frame_id, rowtime AS ts, objects, doc "
+        "FROM detections_checked WHERE reason IS NULL"))
+    t_env.create_temporary_view("detections_ok_objects",
+                                t_env.sql_query(stats_sql.objects_view_sql()))
+
+    windows = t_env.to_data_stream(t_env.sql_query(stats_sql.window_stats_sql(cfg.window_s)))
+    stats_json = (windows.map(EncodeWindowStats(), output_type=KEYED_JSON)
+                  .name("encode window stats").uid("encode-window-stats"))
+    (stats_json.process(WriteStatsToRedis(cfg.redis_url))
+     .name("redis: window stats views").uid("redis-window-stats"))
+
+    rejected = t_env.to_data_stream(t_env.sql_query(
+        "SELECT payload, kafka_partition, kafka_offset, reason "
+        "FROM detections_checked WHERE reason IS NOT NULL"))
+    dead_json = (rejected.map(EncodeDeadLetter(cfg.source_topic), output_type=KEYED_JSON)
+                 .name("encode dead letters").uid("encode-dead-letters"))
+
+    sinks = t_env.create_statement_set()
+    sinks.add_insert("window_stats_out", t_env.from_data_stream(stats_json))
+    sinks.add_insert("dead_letter_out", t_env.from_data_stream(dead_json))
+    sinks.attach_as_datastream()
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cfg = from_args(argv)
+    env, t_env = create_env(cfg)
+    build(env, t_env, cfg)
+    env.execute(cfg.job_name)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,123 @@
+"""The job's parameters: command-line flags, each defaulting to an environment variable.
+
+`flink run -py jobs/risk_job.py -- --window-s 30` and `TRAFFIC_WINDOW_S=30` are the same.
+Every option is listed in docs/operations.md (generated from this parser's --help).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+
+from contract import topics
+from stack.config import Endpoints
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    kafka_bootstrap: str
+    redis_url: str
+    source_topic: str = topics.DETECTION_RESULTS
+    group_id: str = "traffic-risk-job"
+    start: str = "group-offsets"
+    start_timestamp_ms: int | None = None
+    bounded: bool = False
+    window_s: int = 60
+    watermark_bound_s: float = 5.0
+    idle_timeout_s: float = 10.0
+    checkpoint_interval_s: float = 10.0
+    parallelism: int | None = None
+    transactional_id_prefix: str = "traffic-risk"
+    kafka_properties: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    job_name: str = "traffic-risk"
+    restart_attempts: int | None = None
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"TRAFFIC_{name}", default)
+
+
+def parser() -> argparse.ArgumentParser:
+    endpoints = Endpoints.from_env()
+    p = argparse.ArgumentParser(
+        prog="risk_job.py",
+        description="Traffic risk PyFlink job. Each flag defaults to the environment "
+        "variable named in brackets, then to the local stack.",
+    )
+    p.add_argument("--kafka-bootstrap", default=endpoints.kafka_bootstrap,
+                   help="Kafka bootstrap servers [TRAFFIC_KAFKA_BOOTSTRAP]")
+    p.add_argument("--redis-url", default=endpoints.redis_url,
+                   help="Redis URL for live views [TRAFFIC_REDIS_URL]")
+    p.add_argument("--source-topic", default=_env("SOURCE_TOPIC", topics.DETECTION_RESULTS),
+                   help="topic of detection events [TRAFFIC_SOURCE_TOPIC]")
+    p.add_argument("--group-id", default=_env("GROUP_ID", "traffic-risk-job"),
+                   help="Kafka consumer group id [TRAFFIC_GROUP_ID]")
+    p.add_argument("--start", choices=["group-offsets", "earliest", "latest", "timestamp"],
+                   default=_env("START", "group-offsets"),
+                   help="where a fresh job starts reading; group-offsets falls back to "
+                   "earliest [TRAFFIC_START]")
+    p.add_argument("--start-timestamp-ms", type=int, default=_env("START_TIMESTAMP_MS"),
+                   help="with --start timestamp: epoch ms [TRAFFIC_START_TIMESTAMP_MS]")
+    p.add_argument("--bounded", action="store_true",
+                   default=_env("BOUNDED", "false") == "true",
+                   help="stop at the offsets that are current at start, emit all windows "
+                   "and finish (demo, tests, backfills) [TRAFFIC_BOUNDED=true]")
+    p.add_argument("--window-s", type=int, default=int(_env("WINDOW_S", "60") or 60),
+                   help="tumbling window size, seconds [TRAFFIC_WINDOW_S]")
+    p.add_argument("--watermark-bound-s", type=float,
+                   default=float(_env("WATERMARK_BOUND_S", "5") or 5),
+                   help="bounded out-of-orderness of event time, s [TRAFFIC_WATERMARK_BOUND_S]")
+    p.add_argument("--idle-timeout-s", type=float,
+                   default=float(_env("IDLE_TIMEOUT_S", "10") or 10),
+                   help="a partition silent this long stops holding the watermark back "
+                   "[TRAFFIC_IDLE_TIMEOUT_S]")
+    p.add_argument("--checkpoint-interval-s", type=float,
+                   default=float(_env("CHECKPOINT_INTERVAL_S", "10") or 10),
+                   help="checkpoint interval; Kafka output is committed at checkpoints "
+                   "[TRAFFIC_CHECKPOINT_INTERVAL_S]")
+    p.add_argument("--parallelism", type=int, default=_env("PARALLELISM"),
+                   help="job parallelism (default: the cluster's) [TRAFFIC_PARALLELISM]")
+    p.add_argument("--transactional-id-prefix",
+                   default=_env("TRANSACTIONAL_ID_PREFIX", "traffic-risk"),
+                   help="prefix of Kafka transactional ids; unique per job "
+                   "[TRAFFIC_TRANSACTIONAL_ID_PREFIX]")
+    p.add_argument("--kafka-property", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra Kafka client property for source and sinks, e.g. "
+                   "security.protocol=SASL_SSL; repeatable")
+    p.add_argument("--job-name", default=_env("JOB_NAME", "traffic-risk"),
+                   help="name in the Flink web UI [TRAFFIC_JOB_NAME]")
+    p.add_argument("--restart-attempts", type=int, default=_env("RESTART_ATTEMPTS"),
+                   help="override the cluster's restart strategy with at most N restarts "
+                   "(0: fail at once; default: flink-conf) [TRAFFIC_RESTART_ATTEMPTS]")
+    return p
+
+
+def from_args(argv: list[str] | None = None) -> JobConfig:
+    args = parser().parse_args(argv)
+    props = []
+    for item in args.kafka_property:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser().error(f"--kafka-property expects KEY=VALUE, got {item!r}")
+        props.append((key, value))
+    return JobConfig(
+        kafka_bootstrap=args.kafka_bootstrap,
+        redis_url=args.redis_url,
+        source_topic=args.source_topic,
+        group_id=args.group_id,
+        start=args.start,
+        start_timestamp_ms=int(args.start_timestamp_ms) if args.start_timestamp_ms else None,
+        bounded=args.bounded,
+        window_s=args.window_s,
+        watermark_bound_s=args.watermark_bound_s,
+        idle_timeout_s=args.idle_timeout_s,
+        checkpoint_interval_s=args.checkpoint_interval_s,
+        parallelism=int(args.parallelism) if args.parallelism else None,
+        transactional_id_prefix=args.transactional_id_prefix,
+        kafka_properties=tuple(props),
+        job_name=args.job_name,
+        restart_attempts=(
+            int(args.restart_attempts) if args.restart_attempts is not None else None
+        ),
+    )
