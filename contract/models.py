@@ -18,9 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 # 1 MiB message limit even with several groups; larger crops go by reference (claim check).
 MAX_INLINE_CROP_BYTES = 64 * 1024
 
-ObjectClass = Literal[
-    "person", "bicycle", "car", "motorcycle", "bus", "truck", "traffic light"
-]
+ObjectClass = Literal["person", "bicycle", "car", "motorcycle", "bus", "truck", "traffic light"]
 VEHICLE_CLASSES: frozenset[str] = frozenset({"car", "motorcycle", "bus", "truck"})
 SignalState = Literal["red", "yellow", "green", "unknown"]
 RiskLevel = Literal["none", "low", "medium", "high"]
@@ -97,7 +95,9 @@ class InlineCrop(_Message):
 class CropRef(_Message):
     kind: Literal["ref"] = Field(description="The crop is stored elsewhere (claim check).")
     media_type: Literal["image/jpeg"] = Field(description="Encoding of the stored crop.")
-    ref: str = Field(min_length=1, description="Where the crop lies, e.g. a Redis key `crop:<sha256>`.")
+    ref: str = Field(
+        min_length=1, description="Where the crop lies, e.g. a Redis key `crop:<sha256>`."
+    )
 
 
 Crop = Annotated[InlineCrop | CropRef, Field(discriminator="kind")]
@@ -110,10 +110,13 @@ class GroupFeatures(_Message):
         default=None, ge=0, description="Closest pedestrian-to-vehicle box distance, pixels."
     )
     closing_speed_px_s: float | None = Field(
-        default=None, description="Rate at which that distance shrinks, pixels/s (positive = closing)."
+        default=None,
+        description="Rate at which that distance shrinks, pixels/s (positive = closing).",
     )
     time_to_collision_s: float | None = Field(
-        default=None, ge=0, description="Estimated time to collision, seconds; absent when not closing."
+        default=None,
+        ge=0,
+        description="Estimated time to collision, seconds; absent when not closing.",
     )
     in_crosswalk: bool = Field(default=False, description="A member stands in the crosswalk zone.")
 
@@ -124,7 +127,9 @@ class Group(_Message):
         min_length=1, description="Indices into the event's `objects` of the group's members."
     )
     box: Box = Field(description="Union box of the members, where the crop was cut.")
-    crop: Crop | None = Field(default=None, description="The group's image, inline or by reference.")
+    crop: Crop | None = Field(
+        default=None, description="The group's image, inline or by reference."
+    )
     crop_sha256: str | None = Field(
         default=None,
         pattern=r"^[0-9a-f]{64}$",
@@ -150,7 +155,9 @@ class DetectionEvent(_Message):
     signal_state: SignalState | None = Field(
         default=None, description="Traffic-light state seen by this camera, when known."
     )
-    detector: str = Field(min_length=1, description="Model that produced the objects, e.g. `ssd-mobilenet-v2-coco`.")
+    detector: str = Field(
+        min_length=1, description="Model that produced the objects, e.g. `ssd-mobilenet-v2-coco`."
+    )
 
     @model_validator(mode="after")
     def _members_exist(self) -> DetectionEvent:
@@ -200,7 +207,9 @@ class RiskAssessment(_Message):
         description="Who decided: the LLM, a cached LLM verdict, the local heuristic "
         "(filtered out), or the heuristic after an LLM failure."
     )
-    tier: Literal["high", "medium", "low"] | None = Field(default=None, description="Priority tier.")
+    tier: Literal["high", "medium", "low"] | None = Field(
+        default=None, description="Priority tier."
+    )
     model: str | None = Field(default=None, description="LLM model name when one was used.")
     key_id: str | None = Field(
         default=None, description="Public id of the API key used (never the key itself)."

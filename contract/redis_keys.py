@@ -29,6 +29,7 @@ RECENT_MAX = 500
 # Health of the API-key pool: HASH key_id -> JSON (never the key itself).
 KEYPOOL_HEALTH = "keypool:health"
 
+
 # Stored crops (claim check): STRING of JPEG bytes with a TTL.
 def crop(sha256: str) -> str:
     return f"crop:{sha256}"

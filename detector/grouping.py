@@ -41,7 +41,7 @@ def group_indices(objects: Sequence[DetectedObject], proximity: float = 1.0) -> 
         return i
 
     for n, i in enumerate(idx):
-        for j in idx[n + 1:]:
+        for j in idx[n + 1 :]:
             a, b = objects[i].box, objects[j].box
             if box_gap(a, b) <= proximity * min(_size(a), _size(b)):
                 parent[find(i)] = find(j)
@@ -52,18 +52,26 @@ def group_indices(objects: Sequence[DetectedObject], proximity: float = 1.0) -> 
 
 
 def union_box(boxes: Sequence[Box]) -> Box:
-    return Box(x1=min(b.x1 for b in boxes), y1=min(b.y1 for b in boxes),
-               x2=max(b.x2 for b in boxes), y2=max(b.y2 for b in boxes))
+    return Box(
+        x1=min(b.x1 for b in boxes),
+        y1=min(b.y1 for b in boxes),
+        x2=max(b.x2 for b in boxes),
+        y2=max(b.y2 for b in boxes),
+    )
 
 
-def features(members: Sequence[DetectedObject], zones_crosswalk: str = "crosswalk") -> GroupFeatures:
+def features(
+    members: Sequence[DetectedObject], zones_crosswalk: str = "crosswalk"
+) -> GroupFeatures:
     """Closest pedestrian-vehicle gap, its closing speed and the time to collision."""
     peds = [m for m in members if m.class_name == "person"]
     cars = [m for m in members if m.class_name in VEHICLE_CLASSES]
     in_crosswalk = any(zones_crosswalk in m.zones for m in members)
     if not peds or not cars:
         return GroupFeatures(in_crosswalk=in_crosswalk)
-    ped, car = min(((p, c) for p in peds for c in cars), key=lambda pc: box_gap(pc[0].box, pc[1].box))
+    ped, car = min(
+        ((p, c) for p in peds for c in cars), key=lambda pc: box_gap(pc[0].box, pc[1].box)
+    )
     gap = box_gap(ped.box, car.box)
     closing = _closing_speed(ped, car)
     ttc = gap / closing if closing and closing > 0 else None
@@ -94,10 +102,12 @@ def encode_crop(frame_bgr: np.ndarray, box: Box, max_side: int = 256) -> bytes:
     h, w = frame_bgr.shape[:2]
     x1, y1 = int(max(0, box.x1)), int(max(0, box.y1))
     x2, y2 = int(min(w, math.ceil(box.x2))), int(min(h, math.ceil(box.y2)))
-    crop = frame_bgr[y1:max(y2, y1 + 1), x1:max(x2, x1 + 1)]
+    crop = frame_bgr[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)]
     scale = min(1.0, max_side / max(crop.shape[:2]))
     if scale < 1.0:
-        crop = cv2.resize(crop, (max(1, int(crop.shape[1] * scale)), max(1, int(crop.shape[0] * scale))))
+        crop = cv2.resize(
+            crop, (max(1, int(crop.shape[1] * scale)), max(1, int(crop.shape[0] * scale)))
+        )
     for quality in (85, 70, 50, 30):
         ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, quality])
         if ok and len(buf) <= MAX_INLINE_CROP_BYTES:
@@ -116,13 +126,16 @@ def build_groups(
     for n, members in enumerate(group_indices(objects, proximity)):
         box = union_box([objects[i].box for i in members])
         jpeg = encode_crop(frame_bgr, box)
-        groups.append(Group(
-            group_id=f"g{n}",
-            member_indices=tuple(members),
-            box=box,
-            crop=InlineCrop(kind="inline", media_type="image/jpeg",
-                            data_b64=base64.b64encode(jpeg).decode()),
-            crop_sha256=sha256_hex(jpeg),
-            features=features([objects[i] for i in members]),
-        ))
+        groups.append(
+            Group(
+                group_id=f"g{n}",
+                member_indices=tuple(members),
+                box=box,
+                crop=InlineCrop(
+                    kind="inline", media_type="image/jpeg", data_b64=base64.b64encode(jpeg).decode()
+                ),
+                crop_sha256=sha256_hex(jpeg),
+                features=features([objects[i] for i in members]),
+            )
+        )
     return groups

@@ -16,7 +16,12 @@ import numpy as np
 
 # TensorFlow object-detection ids (90-class COCO labelling) of the road users we keep.
 TF_COCO_ROAD_USERS: dict[int, str] = {
-    1: "person", 2: "bicycle", 3: "car", 4: "motorcycle", 6: "bus", 8: "truck",
+    1: "person",
+    2: "bicycle",
+    3: "car",
+    4: "motorcycle",
+    6: "bus",
+    8: "truck",
     10: "traffic light",
 }
 
@@ -76,9 +81,12 @@ class SsdMobilenetCoco(Detector):
         rows = self._net.forward().reshape(-1, 7)  # [_, class, score, x1, y1, x2, y2]
         found = [
             RawDetection(
-                TF_COCO_ROAD_USERS[int(cls)], float(score),
-                float(np.clip(x1, 0, 1) * width), float(np.clip(y1, 0, 1) * height),
-                float(np.clip(x2, 0, 1) * width), float(np.clip(y2, 0, 1) * height),
+                TF_COCO_ROAD_USERS[int(cls)],
+                float(score),
+                float(np.clip(x1, 0, 1) * width),
+                float(np.clip(y1, 0, 1) * height),
+                float(np.clip(x2, 0, 1) * width),
+                float(np.clip(y2, 0, 1) * height),
             )
             for _, cls, score, x1, y1, x2, y2 in rows
             if score >= self._min_confidence and int(cls) in TF_COCO_ROAD_USERS

@@ -30,8 +30,12 @@ class CameraPipeline:
             DetectedObject(
                 class_name=t.detection.class_name,  # type: ignore[arg-type]
                 confidence=round(t.detection.confidence, 4),
-                box=Box(x1=round(t.detection.x1, 1), y1=round(t.detection.y1, 1),
-                        x2=round(t.detection.x2, 1), y2=round(t.detection.y2, 1)),
+                box=Box(
+                    x1=round(t.detection.x1, 1),
+                    y1=round(t.detection.y1, 1),
+                    x2=round(t.detection.x2, 1),
+                    y2=round(t.detection.y2, 1),
+                ),
                 track_id=t.track_id,
                 velocity_px_s=t.velocity_px_s,
             )

@@ -40,19 +40,29 @@ def _photo(name: str) -> np.ndarray:
     return image
 
 
-def pan_frames(photo: np.ndarray, step: tuple[int, int], count: int,
-               size: tuple[int, int] = (640, 480)) -> list[np.ndarray]:
+def pan_frames(
+    photo: np.ndarray, step: tuple[int, int], count: int, size: tuple[int, int] = (640, 480)
+) -> list[np.ndarray]:
     """Frames of a window sliding over the photo (padded so the window always fits)."""
     import cv2
 
     width, height = size
     span_x, span_y = abs(step[0]) * count, abs(step[1]) * count
     canvas = cv2.copyMakeBorder(
-        photo, 0, max(0, height + span_y - photo.shape[0]), 0,
-        max(0, width + span_x - photo.shape[1]), cv2.BORDER_REFLECT,
+        photo,
+        0,
+        max(0, height + span_y - photo.shape[0]),
+        0,
+        max(0, width + span_x - photo.shape[1]),
+        cv2.BORDER_REFLECT,
     )
-    return [canvas[i * abs(step[1]): i * abs(step[1]) + height,
-                   i * abs(step[0]): i * abs(step[0]) + width].copy() for i in range(count)]
+    return [
+        canvas[
+            i * abs(step[1]) : i * abs(step[1]) + height,
+            i * abs(step[0]) : i * abs(step[0]) + width,
+        ].copy()
+        for i in range(count)
+    ]
 
 
 def build_sample(frames_per_camera: int = 90, out: Path = SAMPLE_DIR) -> dict[str, Path]:

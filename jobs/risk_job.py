@@ -36,7 +36,9 @@ def create_env(cfg: JobConfig) -> tuple[StreamExecutionEnvironment, StreamTableE
     conf = Configuration()
     conf.set_string("pipeline.jars", ";".join(f"file://{jar}" for jar in job_jars()))
     conf.set_string("pipeline.name", cfg.job_name)
-    conf.set_string("execution.checkpointing.interval", f"{int(cfg.checkpoint_interval_s * 1000)}ms")
+    conf.set_string(
+        "execution.checkpointing.interval", f"{int(cfg.checkpoint_interval_s * 1000)}ms"
+    )
     conf.set_string("table.local-time-zone", "UTC")
     conf.set_string("table.exec.source.idle-timeout", f"{int(cfg.idle_timeout_s * 1000)}ms")
     if cfg.restart_attempts == 0:
@@ -57,43 +59,71 @@ def create_env(cfg: JobConfig) -> tuple[StreamExecutionEnvironment, StreamTableE
 def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: JobConfig) -> None:
     """Wire the whole pipeline into ``env``; `env.execute()` runs it."""
     source = stats_sql.KafkaSourceOptions(
-        bootstrap=cfg.kafka_bootstrap, topic=cfg.source_topic, group_id=cfg.group_id,
-        start=cfg.start, start_timestamp_ms=cfg.start_timestamp_ms, bounded=cfg.bounded,
+        bootstrap=cfg.kafka_bootstrap,
+        topic=cfg.source_topic,
+        group_id=cfg.group_id,
+        start=cfg.start,
+        start_timestamp_ms=cfg.start_timestamp_ms,
+        bounded=cfg.bounded,
         extra_properties=cfg.kafka_properties,
     )
     t_env.execute_sql(stats_sql.source_ddl(source, cfg.watermark_bound_s))
-    for table, topic in (("window_stats_out", topics.TRAFFIC_WINDOW_STATS),
-                         ("dead_letter_out", topics.DEAD_LETTER)):
-        t_env.execute_sql(stats_sql.kafka_sink_ddl(
-            table, topic, cfg.kafka_bootstrap, cfg.transactional_id_prefix,
-            cfg.kafka_properties))
+    for table, topic in (
+        ("window_stats_out", topics.TRAFFIC_WINDOW_STATS),
+        ("dead_letter_out", topics.DEAD_LETTER),
+    ):
+        t_env.execute_sql(
+            stats_sql.kafka_sink_ddl(
+                table, topic, cfg.kafka_bootstrap, cfg.transactional_id_prefix, cfg.kafka_properties
+            )
+        )
 
     # One Kafka source feeds every branch: leave SQL once, come back with the watermarks.
     checked = t_env.to_data_stream(t_env.sql_query(stats_sql.checked_sql(cfg.window_s)))
-    t_env.create_temporary_view("detections_checked", t_env.from_data_stream(
-        checked,
-        Schema.new_builder()
-        .column_by_metadata("rowtime", "TIMESTAMP_LTZ(3)")
-        .watermark("rowtime", "SOURCE_WATERMARK()")
-        .build(),
-    ))
-    t_env.create_temporary_view("detections_ok", t_env.sql_query(
-        "SELECT camera_id, frame_id, rowtime AS ts, objects, doc "
-        "FROM detections_checked WHERE reason IS NULL"))
-    t_env.create_temporary_view("detections_ok_objects",
-                                t_env.sql_query(stats_sql.objects_view_sql()))
+    t_env.create_temporary_view(
+        "detections_checked",
+        t_env.from_data_stream(
+            checked,
+            Schema.new_builder()
+            .column_by_metadata("rowtime", "TIMESTAMP_LTZ(3)")
+            .watermark("rowtime", "SOURCE_WATERMARK()")
+            .build(),
+        ),
+    )
+    t_env.create_temporary_view(
+        "detections_ok",
+        t_env.sql_query(
+            "SELECT camera_id, frame_id, rowtime AS ts, objects, doc "
+            "FROM detections_checked WHERE reason IS NULL"
+        ),
+    )
+    t_env.create_temporary_view(
+        "detections_ok_objects", t_env.sql_query(stats_sql.objects_view_sql())
+    )
 
     windows = t_env.to_data_stream(t_env.sql_query(stats_sql.window_stats_sql(cfg.window_s)))
-    stats_json = (windows.map(EncodeWindowStats(), output_type=KEYED_JSON)
-                  .name("encode window stats").uid("encode-window-stats"))
-    (stats_json.process(WriteStatsToRedis(cfg.redis_url))
-     .name("redis: window stats views").uid("redis-window-stats"))
+    stats_json = (
+        windows.map(EncodeWindowStats(), output_type=KEYED_JSON)
+        .name("encode window stats")
+        .uid("encode-window-stats")
+    )
+    (
+        stats_json.process(WriteStatsToRedis(cfg.redis_url))
+        .name("redis: window stats views")
+        .uid("redis-window-stats")
+    )
 
-    rejected = t_env.to_data_stream(t_env.sql_query(
-        "SELECT payload, kafka_partition, kafka_offset, reason "
-        "FROM detections_checked WHERE reason IS NOT NULL"))
-    dead_json = (rejected.map(EncodeDeadLetter(cfg.source_topic), output_type=KEYED_JSON)
-                 .name("encode dead letters").uid("encode-dead-letters"))
+    rejected = t_env.to_data_stream(
+        t_env.sql_query(
+            "SELECT payload, kafka_partition, kafka_offset, reason "
+            "FROM detections_checked WHERE reason IS NOT NULL"
+        )
+    )
+    dead_json = (
+        rejected.map(EncodeDeadLetter(cfg.source_topic), output_type=KEYED_JSON)
+        .name("encode dead letters")
+        .uid("encode-dead-letters")
+    )
 
     sinks = t_env.create_statement_set()
     sinks.add_insert("window_stats_out", t_env.from_data_stream(stats_json))

@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("action", choices=["start", "stop", "status"])
     parser.add_argument(
-        "services", nargs="*", metavar="SERVICE",
+        "services",
+        nargs="*",
+        metavar="SERVICE",
         help=f"any of {', '.join(SERVICES)} (default: all, started in that order)",
     )
     parser.add_argument("--timeout", type=float, default=90, help="health-check timeout, s")

@@ -25,11 +25,15 @@ from stack.topics import ensure_topics
 
 def read_window_stats(bootstrap: str, cameras: set[str], since_ms: int) -> list[WindowStats]:
     """Committed window statistics of ``cameras`` from windows starting at ``since_ms``."""
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": f"demo-reader-{uuid.uuid4().hex[:8]}",
-        "auto.offset.reset": "earliest", "isolation.level": "read_committed",
-        "enable.auto.commit": False,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"demo-reader-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topics.TRAFFIC_WINDOW_STATS])
     found: list[WindowStats] = []
     idle_since = time.monotonic()
@@ -49,37 +53,52 @@ def read_window_stats(bootstrap: str, cameras: set[str], since_ms: int) -> list[
 
 def print_table(rows: list[WindowStats], redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    header = f"{'camera':<15} {'window (UTC)':<19} {'frames':>6} {'objects':>7} {'vehicles':>8} " \
-             f"{'people':>6} {'tracks':>6} {'peak veh':>8}"
+    header = (
+        f"{'camera':<15} {'window (UTC)':<19} {'frames':>6} {'objects':>7} {'vehicles':>8} "
+        f"{'people':>6} {'tracks':>6} {'peak veh':>8}"
+    )
     print(header)
     print("-" * len(header))
     for s in rows:
         start = time.strftime("%H:%M:%S", time.gmtime(s.window_start_ms / 1000))
         end = time.strftime("%H:%M:%S", time.gmtime(s.window_end_ms / 1000))
-        print(f"{s.camera_id:<15} {start}-{end}    {s.frames:>6} {s.objects:>7} "
-              f"{s.vehicles:>8} {s.pedestrians:>6} {s.distinct_tracks:>6} "
-              f"{s.peak_vehicles_per_frame:>8}")
+        print(
+            f"{s.camera_id:<15} {start}-{end}    {s.frames:>6} {s.objects:>7} "
+            f"{s.vehicles:>8} {s.pedestrians:>6} {s.distinct_tracks:>6} "
+            f"{s.peak_vehicles_per_frame:>8}"
+        )
     print()
     for camera in sorted({s.camera_id for s in rows}):
         latest = client.get(redis_keys.stats_latest(camera))
         series = client.zcard(redis_keys.stats_series(camera))
         shown = parse(WindowStats, latest) if latest else None
-        print(f"redis {redis_keys.stats_latest(camera)}: "
-              f"{'window ' + str(shown.window_start_ms) if shown else 'MISSING'}, "
-              f"{redis_keys.stats_series(camera)}: {series} windows")
+        print(
+            f"redis {redis_keys.stats_latest(camera)}: "
+            f"{'window ' + str(shown.window_start_ms) if shown else 'MISSING'}, "
+            f"{redis_keys.stats_series(camera)}: {series} windows"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="traffic-demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=90,
-                        help="frames per sample camera (1 frame = 1 s of event time)")
+    parser = argparse.ArgumentParser(
+        prog="traffic-demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=90,
+        help="frames per sample camera (1 frame = 1 s of event time)",
+    )
     parser.add_argument("--window-s", type=int, default=30, help="window size, seconds")
     args = parser.parse_args(argv)
     endpoints = Endpoints.from_env()
-    print("traffic-risk demo on the embedded defaults: local Kafka, Redis and Flink; the "
-          "bundled sample cameras; the offline SSD-MobileNet-v2 COCO model. No LLM is "
-          "configured: risk verdicts, when that stage runs, come from the local heuristic.")
+    print(
+        "traffic-risk demo on the embedded defaults: local Kafka, Redis and Flink; the "
+        "bundled sample cameras; the offline SSD-MobileNet-v2 COCO model. No LLM is "
+        "configured: risk verdicts, when that stage runs, come from the local heuristic."
+    )
     try:
         for name, service in SERVICES.items():
             print(service().start(), flush=True)
@@ -93,29 +112,54 @@ def main(argv: list[str] | None = None) -> int:
     run_started_ms = int(time.time() * 1000)
     event_start_ms = run_started_ms - run_started_ms % (args.window_s * 1000)
     total = sum(
-        publish_camera(camera, str(folder), bootstrap=endpoints.kafka_bootstrap,
-                       topic=topics.DETECTION_RESULTS, fps=1.0, start_ms=event_start_ms,
-                       limit=None)
+        publish_camera(
+            camera,
+            str(folder),
+            bootstrap=endpoints.kafka_bootstrap,
+            topic=topics.DETECTION_RESULTS,
+            fps=1.0,
+            start_ms=event_start_ms,
+            limit=None,
+        )
         for camera, folder in folders.items()
     )
     print(f"detector: published {total} events from {len(folders)} cameras")
 
     run_id = uuid.uuid4().hex[:8]
-    print("flink: running jobs/risk_job.py on the session cluster (web UI "
-          "http://127.0.0.1:8081) until it has read everything published ...", flush=True)
-    job_id = flink_run([
-        "--bounded", "--start", "timestamp", "--start-timestamp-ms", str(run_started_ms),
-        "--group-id", f"demo-{run_id}", "--window-s", str(args.window_s),
-        "--checkpoint-interval-s", "2", "--job-name", f"traffic-risk-demo-{run_id}",
-        "--restart-attempts", "0",
-    ], detached=False)
+    print(
+        "flink: running jobs/risk_job.py on the session cluster (web UI "
+        "http://127.0.0.1:8081) until it has read everything published ...",
+        flush=True,
+    )
+    job_id = flink_run(
+        [
+            "--bounded",
+            "--start",
+            "timestamp",
+            "--start-timestamp-ms",
+            str(run_started_ms),
+            "--group-id",
+            f"demo-{run_id}",
+            "--window-s",
+            str(args.window_s),
+            "--checkpoint-interval-s",
+            "2",
+            "--job-name",
+            f"traffic-risk-demo-{run_id}",
+            "--restart-attempts",
+            "0",
+        ],
+        detached=False,
+    )
     print(f"flink: job {job_id} finished\n")
     rows = read_window_stats(endpoints.kafka_bootstrap, set(folders), event_start_ms)
     if not rows:
         print("error: no window statistics arrived on traffic-window-stats", file=sys.stderr)
         return 1
-    print(f"per-camera window statistics computed by Flink ({args.window_s} s windows, "
-          "read_committed from Kafka topic traffic-window-stats):")
+    print(
+        f"per-camera window statistics computed by Flink ({args.window_s} s windows, "
+        "read_committed from Kafka topic traffic-window-stats):"
+    )
     print_table(rows, endpoints.redis_url)
     print("\nservices keep running: `traffic-stack status`, `traffic-stack stop`.")
     return 0

@@ -18,12 +18,18 @@ def flink_run(job_args: list[str], *, detached: bool, timeout_s: float = 900) ->
     """Run `flink run [-d] -py jobs/risk_job.py -- <args>`; returns the job id."""
     cluster = Flink()
     cmd = [
-        str(paths.flink_home() / "bin" / "flink"), "run",
+        str(paths.flink_home() / "bin" / "flink"),
+        "run",
         *(["-d"] if detached else []),
-        "-pyexec", sys.executable, "-pyclientexec", sys.executable,
-        "-py", str(JOB_ENTRY), *job_args,
+        "-pyexec",
+        sys.executable,
+        "-pyclientexec",
+        sys.executable,
+        "-py",
+        str(JOB_ENTRY),
+        *job_args,
     ]
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         cmd, env=cluster.env(), capture_output=True, text=True, timeout=timeout_s
     )
     found = re.search(r"JobID ([0-9a-f]{32})", done.stdout + done.stderr)

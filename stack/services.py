@@ -106,8 +106,13 @@ class Service(ABC):
     def _spawn(self, cmd: list[str], env: dict[str, str] | None = None) -> None:
         with self.log.open("ab") as log:
             proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.home, env=env, start_new_session=True,
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.home,
+                env=env,
+                start_new_session=True,
             )
         self.pid_file.write_text(str(proc.pid))
 
@@ -130,7 +135,7 @@ class Service(ABC):
         state = "healthy" if self.healthy() else "UNHEALTHY"
         return f"{self.name}: {state} (pid {' '.join(map(str, self.pids()))}, {self.describe()})"
 
-    def preflight(self) -> None:
+    def preflight(self) -> None:  # noqa: B027 - optional hook, most services need nothing
         """Raise StackError with a fix when a prerequisite is missing."""
 
     @abstractmethod
@@ -146,7 +151,9 @@ class Service(ABC):
 def require_java() -> str:
     java = shutil.which("java")
     if java is None:
-        raise StackError("java not found on PATH: install a JDK 17 (apt-get install openjdk-17-jdk)")
+        raise StackError(
+            "java not found on PATH: install a JDK 17 (apt-get install openjdk-17-jdk)"
+        )
     return java
 
 
@@ -165,38 +172,47 @@ class Kafka(Service):
 
     def properties(self) -> str:
         data = self.home / "data"
-        return "\n".join([
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{DEFAULT_KAFKA_CONTROLLER_PORT}",
-            f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
-            f"CONTROLLER://127.0.0.1:{DEFAULT_KAFKA_CONTROLLER_PORT}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-            "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
-            f"log.dirs={data}",
-            "num.partitions=4",
-            "auto.create.topics.enable=true",
-            "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=4",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "transaction.state.log.num.partitions=4",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
-            "group.initial.rebalance.delay.ms=0",
-            "message.max.bytes=2097152",
-            "log.retention.hours=24",
-            "",
-        ])
+        return "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@127.0.0.1:{DEFAULT_KAFKA_CONTROLLER_PORT}",
+                f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
+                f"CONTROLLER://127.0.0.1:{DEFAULT_KAFKA_CONTROLLER_PORT}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+                f"log.dirs={data}",
+                "num.partitions=4",
+                "auto.create.topics.enable=true",
+                "offsets.topic.replication.factor=1",
+                "offsets.topic.num.partitions=4",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "transaction.state.log.num.partitions=4",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "message.max.bytes=2097152",
+                "log.retention.hours=24",
+                "",
+            ]
+        )
 
     def _java(self, main: str, *args: str) -> list[str]:
         log4j = self.home / "log4j2.properties"
         return [
-            require_java(), "-Xms256m", "-Xmx768m", "-XX:+UseG1GC",
-            f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={self.home}",
-            "-cp", f"{paths.KAFKA_JARS}/*", main, *args,
+            require_java(),
+            "-Xms256m",
+            "-Xmx768m",
+            "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={log4j}",
+            f"-Dkafka.logs.dir={self.home}",
+            "-cp",
+            f"{paths.KAFKA_JARS}/*",
+            main,
+            *args,
         ]
 
     def launch(self) -> None:
@@ -212,9 +228,18 @@ class Kafka(Service):
         if not (self.home / "data" / "meta.properties").exists():
             cluster_id = uuid.uuid4().hex[:22]
             subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
-                           "-c", str(props), "--ignore-formatted"),
-                check=True, capture_output=True, timeout=120,
+                self._java(
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(props),
+                    "--ignore-formatted",
+                ),
+                check=True,
+                capture_output=True,
+                timeout=120,
             )
         self._spawn(self._java("kafka.Kafka", str(props)))
 
@@ -244,7 +269,7 @@ class Redis(Service):
     def launch(self) -> None:
         conf = self.home / "redis.conf"
         conf.write_text(
-            f"bind 127.0.0.1\nport {self.port}\ndir {self.home}\nsave \"\"\n"
+            f'bind 127.0.0.1\nport {self.port}\ndir {self.home}\nsave ""\n'
             "appendonly no\nprotected-mode yes\ndaemonize no\nmaxmemory 512mb\n"
             "maxmemory-policy allkeys-lru\n"
         )
@@ -285,8 +310,13 @@ class Flink(Service):
         conf_dir.mkdir(parents=True, exist_ok=True)
         (conf_dir / "config.yaml").write_text(yaml.safe_dump(conf, sort_keys=False))
         source = paths.flink_home() / "conf"
-        for name in ("log4j.properties", "log4j-cli.properties", "log4j-console.properties",
-                     "log4j-session.properties", "logback.xml"):
+        for name in (
+            "log4j.properties",
+            "log4j-cli.properties",
+            "log4j-console.properties",
+            "log4j-session.properties",
+            "logback.xml",
+        ):
             shutil.copy(source / name, conf_dir / name)
         (conf_dir / "masters").write_text(f"127.0.0.1:{self.port}\n")
         (conf_dir / "workers").write_text("127.0.0.1\n")
@@ -320,8 +350,11 @@ class Flink(Service):
         bin_dir = paths.flink_home() / "bin"
         with self.log.open("ab") as log:
             done = subprocess.run(
-                ["bash", str(bin_dir / "start-cluster.sh")], env=self.env(),
-                stdout=log, stderr=subprocess.STDOUT, timeout=120,
+                ["bash", str(bin_dir / "start-cluster.sh")],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=120,
             )
         # The daemon scripts write one pid file per role into FLINK_PID_DIR; record them
         # even after a failed start so that stop() can clean up what did start.

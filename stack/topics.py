@@ -22,8 +22,11 @@ def ensure_topics(bootstrap: str | None = None, names: dict[str, int] | None = N
     admin = AdminClient({"bootstrap.servers": bootstrap or Endpoints.from_env().kafka_bootstrap})
     wanted = names or PARTITIONS
     existing = set(admin.list_topics(timeout=10).topics)
-    new = [NewTopic(t, num_partitions=n, replication_factor=1)
-           for t, n in wanted.items() if t not in existing]
+    new = [
+        NewTopic(t, num_partitions=n, replication_factor=1)
+        for t, n in wanted.items()
+        if t not in existing
+    ]
     if not new:
         return []
     for future in admin.create_topics(new).values():

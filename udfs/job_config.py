@@ -45,51 +45,103 @@ def parser() -> argparse.ArgumentParser:
         description="Traffic risk PyFlink job. Each flag defaults to the environment "
         "variable named in brackets, then to the local stack.",
     )
-    p.add_argument("--kafka-bootstrap", default=endpoints.kafka_bootstrap,
-                   help="Kafka bootstrap servers [TRAFFIC_KAFKA_BOOTSTRAP]")
-    p.add_argument("--redis-url", default=endpoints.redis_url,
-                   help="Redis URL for live views [TRAFFIC_REDIS_URL]")
-    p.add_argument("--source-topic", default=_env("SOURCE_TOPIC", topics.DETECTION_RESULTS),
-                   help="topic of detection events [TRAFFIC_SOURCE_TOPIC]")
-    p.add_argument("--group-id", default=_env("GROUP_ID", "traffic-risk-job"),
-                   help="Kafka consumer group id [TRAFFIC_GROUP_ID]")
-    p.add_argument("--start", choices=["group-offsets", "earliest", "latest", "timestamp"],
-                   default=_env("START", "group-offsets"),
-                   help="where a fresh job starts reading; group-offsets falls back to "
-                   "earliest [TRAFFIC_START]")
-    p.add_argument("--start-timestamp-ms", type=int, default=_env("START_TIMESTAMP_MS"),
-                   help="with --start timestamp: epoch ms [TRAFFIC_START_TIMESTAMP_MS]")
-    p.add_argument("--bounded", action="store_true",
-                   default=_env("BOUNDED", "false") == "true",
-                   help="stop at the offsets that are current at start, emit all windows "
-                   "and finish (demo, tests, backfills) [TRAFFIC_BOUNDED=true]")
-    p.add_argument("--window-s", type=int, default=int(_env("WINDOW_S", "60") or 60),
-                   help="tumbling window size, seconds [TRAFFIC_WINDOW_S]")
-    p.add_argument("--watermark-bound-s", type=float,
-                   default=float(_env("WATERMARK_BOUND_S", "5") or 5),
-                   help="bounded out-of-orderness of event time, s [TRAFFIC_WATERMARK_BOUND_S]")
-    p.add_argument("--idle-timeout-s", type=float,
-                   default=float(_env("IDLE_TIMEOUT_S", "10") or 10),
-                   help="a partition silent this long stops holding the watermark back "
-                   "[TRAFFIC_IDLE_TIMEOUT_S]")
-    p.add_argument("--checkpoint-interval-s", type=float,
-                   default=float(_env("CHECKPOINT_INTERVAL_S", "10") or 10),
-                   help="checkpoint interval; Kafka output is committed at checkpoints "
-                   "[TRAFFIC_CHECKPOINT_INTERVAL_S]")
-    p.add_argument("--parallelism", type=int, default=_env("PARALLELISM"),
-                   help="job parallelism (default: the cluster's) [TRAFFIC_PARALLELISM]")
-    p.add_argument("--transactional-id-prefix",
-                   default=_env("TRANSACTIONAL_ID_PREFIX", "traffic-risk"),
-                   help="prefix of Kafka transactional ids; unique per job "
-                   "[TRAFFIC_TRANSACTIONAL_ID_PREFIX]")
-    p.add_argument("--kafka-property", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra Kafka client property for source and sinks, e.g. "
-                   "security.protocol=SASL_SSL; repeatable")
-    p.add_argument("--job-name", default=_env("JOB_NAME", "traffic-risk"),
-                   help="name in the Flink web UI [TRAFFIC_JOB_NAME]")
-    p.add_argument("--restart-attempts", type=int, default=_env("RESTART_ATTEMPTS"),
-                   help="override the cluster's restart strategy with at most N restarts "
-                   "(0: fail at once; default: flink-conf) [TRAFFIC_RESTART_ATTEMPTS]")
+    p.add_argument(
+        "--kafka-bootstrap",
+        default=endpoints.kafka_bootstrap,
+        help="Kafka bootstrap servers [TRAFFIC_KAFKA_BOOTSTRAP]",
+    )
+    p.add_argument(
+        "--redis-url",
+        default=endpoints.redis_url,
+        help="Redis URL for live views [TRAFFIC_REDIS_URL]",
+    )
+    p.add_argument(
+        "--source-topic",
+        default=_env("SOURCE_TOPIC", topics.DETECTION_RESULTS),
+        help="topic of detection events [TRAFFIC_SOURCE_TOPIC]",
+    )
+    p.add_argument(
+        "--group-id",
+        default=_env("GROUP_ID", "traffic-risk-job"),
+        help="Kafka consumer group id [TRAFFIC_GROUP_ID]",
+    )
+    p.add_argument(
+        "--start",
+        choices=["group-offsets", "earliest", "latest", "timestamp"],
+        default=_env("START", "group-offsets"),
+        help="where a fresh job starts reading; group-offsets falls back to "
+        "earliest [TRAFFIC_START]",
+    )
+    p.add_argument(
+        "--start-timestamp-ms",
+        type=int,
+        default=_env("START_TIMESTAMP_MS"),
+        help="with --start timestamp: epoch ms [TRAFFIC_START_TIMESTAMP_MS]",
+    )
+    p.add_argument(
+        "--bounded",
+        action="store_true",
+        default=_env("BOUNDED", "false") == "true",
+        help="stop at the offsets that are current at start, emit all windows "
+        "and finish (demo, tests, backfills) [TRAFFIC_BOUNDED=true]",
+    )
+    p.add_argument(
+        "--window-s",
+        type=int,
+        default=int(_env("WINDOW_S", "60") or 60),
+        help="tumbling window size, seconds [TRAFFIC_WINDOW_S]",
+    )
+    p.add_argument(
+        "--watermark-bound-s",
+        type=float,
+        default=float(_env("WATERMARK_BOUND_S", "5") or 5),
+        help="bounded out-of-orderness of event time, s [TRAFFIC_WATERMARK_BOUND_S]",
+    )
+    p.add_argument(
+        "--idle-timeout-s",
+        type=float,
+        default=float(_env("IDLE_TIMEOUT_S", "10") or 10),
+        help="a partition silent this long stops holding the watermark back "
+        "[TRAFFIC_IDLE_TIMEOUT_S]",
+    )
+    p.add_argument(
+        "--checkpoint-interval-s",
+        type=float,
+        default=float(_env("CHECKPOINT_INTERVAL_S", "10") or 10),
+        help="checkpoint interval; Kafka output is committed at checkpoints "
+        "[TRAFFIC_CHECKPOINT_INTERVAL_S]",
+    )
+    p.add_argument(
+        "--parallelism",
+        type=int,
+        default=_env("PARALLELISM"),
+        help="job parallelism (default: the cluster's) [TRAFFIC_PARALLELISM]",
+    )
+    p.add_argument(
+        "--transactional-id-prefix",
+        default=_env("TRANSACTIONAL_ID_PREFIX", "traffic-risk"),
+        help="prefix of Kafka transactional ids; unique per job [TRAFFIC_TRANSACTIONAL_ID_PREFIX]",
+    )
+    p.add_argument(
+        "--kafka-property",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra Kafka client property for source and sinks, e.g. "
+        "security.protocol=SASL_SSL; repeatable",
+    )
+    p.add_argument(
+        "--job-name",
+        default=_env("JOB_NAME", "traffic-risk"),
+        help="name in the Flink web UI [TRAFFIC_JOB_NAME]",
+    )
+    p.add_argument(
+        "--restart-attempts",
+        type=int,
+        default=_env("RESTART_ATTEMPTS"),
+        help="override the cluster's restart strategy with at most N restarts "
+        "(0: fail at once; default: flink-conf) [TRAFFIC_RESTART_ATTEMPTS]",
+    )
     return p
 
 

@@ -33,8 +33,10 @@ class KafkaSourceOptions:
             "properties.auto.offset.reset": "earliest",
             "properties.isolation.level": "read_committed",
             "scan.startup.mode": {
-                "earliest": "earliest-offset", "latest": "latest-offset",
-                "group-offsets": "group-offsets", "timestamp": "timestamp",
+                "earliest": "earliest-offset",
+                "latest": "latest-offset",
+                "group-offsets": "group-offsets",
+                "timestamp": "timestamp",
             }[self.start],
             "format": "raw",
         }
@@ -60,7 +62,8 @@ CREATE TEMPORARY TABLE detections_raw (
   `kafka_partition` INT METADATA FROM 'partition' VIRTUAL,
   `kafka_offset` BIGINT METADATA FROM 'offset' VIRTUAL,
   `ts` AS COALESCE(
-    TO_TIMESTAMP_LTZ(TRY_CAST(JSON_VALUE(CAST(`payload` AS STRING), '$.captured_at_ms') AS BIGINT), 3),
+    TO_TIMESTAMP_LTZ(
+      TRY_CAST(JSON_VALUE(CAST(`payload` AS STRING), '$.captured_at_ms') AS BIGINT), 3),
     TO_TIMESTAMP_LTZ(0, 3)),
   WATERMARK FOR `ts` AS `ts` - INTERVAL '{bound_ms / 1000:.3f}' SECOND(3)
 ) WITH (
@@ -100,7 +103,6 @@ FROM (
     JSON_QUERY(doc, '$.objects' RETURNING ARRAY<STRING> NULL ON ERROR) AS objects
   FROM (SELECT *, CAST(payload AS STRING) AS doc FROM detections_raw)
 )"""
-
 
 
 def window_stats_sql(window_s: int, view: str = "detections_ok") -> str:

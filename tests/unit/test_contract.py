@@ -81,8 +81,14 @@ def test_crop_by_reference_is_accepted():
 
 def test_dead_letter_keeps_the_original_bytes_and_reason():
     raw = b"\x00garbage"
-    letter = dead_letter(raw, "parse: not json", source_topic="detection-results",
-                         stage="parse", partition=2, offset=41)
+    letter = dead_letter(
+        raw,
+        "parse: not json",
+        source_topic="detection-results",
+        stage="parse",
+        partition=2,
+        offset=41,
+    )
     back = parse(DeadLetter, letter.to_json())
     assert base64.b64decode(back.original_b64) == raw
     assert (back.reason, back.partition, back.offset) == ("parse: not json", 2, 41)
@@ -103,7 +109,17 @@ def test_json_schema_accepts_what_the_model_accepts_and_rejects_the_rest():
 
 
 def test_window_stats_round_trip():
-    stats = WindowStats(schema_version=1, camera_id="c", window_start_ms=0, window_end_ms=60000,
-                        frames=3, objects=9, vehicles=6, pedestrians=3, distinct_tracks=4,
-                        mean_vehicles_per_frame=2.0, peak_vehicles_per_frame=3)
+    stats = WindowStats(
+        schema_version=1,
+        camera_id="c",
+        window_start_ms=0,
+        window_end_ms=60000,
+        frames=3,
+        objects=9,
+        vehicles=6,
+        pedestrians=3,
+        distinct_tracks=4,
+        mean_vehicles_per_frame=2.0,
+        peak_vehicles_per_frame=3,
+    )
     assert parse(WindowStats, stats.to_json()) == stats

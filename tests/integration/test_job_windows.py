@@ -1,0 +1,190 @@
+"""The job on the real broker and Redis: exact window counts, dead letters, late events."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import pytest
+import redis
+
+from contract import DeadLetter, WindowStats, parse, redis_keys, topics
+from stack.paths import REPO
+from tests.factories import detection_dict
+from tests.kafka_io import produce, read_all
+
+pytestmark = pytest.mark.integration
+
+BASE_MS = 1_700_000_040_000  # a multiple of 10 s: windows are [BASE + 10k s, ...)
+WINDOW_S = 10
+
+
+def obj(cls: str, track: int | None) -> dict[str, Any]:
+    o: dict[str, Any] = {
+        "class_name": cls,
+        "confidence": 0.9,
+        "box": {"x1": 1, "y1": 1, "x2": 20, "y2": 20},
+    }
+    if track is not None:
+        o["track_id"] = track
+    return o
+
+
+def event(
+    camera: str, frame: int, at_s: float, objects: list[dict[str, Any]]
+) -> tuple[bytes, bytes]:
+    doc = detection_dict(
+        camera_id=camera,
+        frame_id=frame,
+        captured_at_ms=int(BASE_MS + at_s * 1000),
+        objects=objects,
+        groups=[],
+    )
+    return camera.encode(), json.dumps(doc).encode()
+
+
+def wait_for(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stats_of(bootstrap: str, cameras: set[str]) -> dict[tuple[str, int], WindowStats]:
+    found = {}
+    for _key, value in read_all(bootstrap, topics.TRAFFIC_WINDOW_STATS, idle_s=2):
+        stats = parse(WindowStats, value)
+        if stats.camera_id in cameras:
+            found[(stats.camera_id, (stats.window_start_ms - BASE_MS) // 1000)] = stats
+    return found
+
+
+def test_exact_windows_with_disorder_late_and_malformed_input(
+    kafka_bootstrap, redis_url, fresh_topic, tmp_path
+):
+    topic = fresh_topic(1)
+    run = uuid.uuid4().hex[:6]
+    cam_a, cam_b, cam_clock = f"a-{run}", f"b-{run}", f"clock-{run}"
+    car, bus, person = (lambda t: obj("car", t)), (lambda t: obj("bus", t)), obj("person", None)
+
+    # Window [0,10): A has 4 frames, out of order within the 5 s bound (3 before 1).
+    batch1 = [
+        event(cam_a, 0, 0.0, [car(1), person]),
+        event(cam_a, 1, 3.0, [car(1), bus(2), car(3)]),
+        event(cam_a, 2, 1.0, [car(1)]),
+        event(cam_b, 0, 2.0, [person]),
+        event(cam_a, 3, 7.0, []),
+        event(cam_a, 4, 12.0, [car(4), person]),
+        event(cam_a, 5, 11.0, [car(4)]),
+        event(cam_b, 1, 14.0, [bus(9), bus(9)]),
+        event(cam_clock, 0, 16.0, []),  # watermark -> 11 s: window [0,10) closes
+        (b"x", b"{not json"),
+        (b"x", json.dumps(detection_dict(schema_version=7)).encode()),
+    ]
+    produce(kafka_bootstrap, topic, batch1)
+
+    log = (tmp_path / "job.log").open("wb")
+    job = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "jobs" / "risk_job.py"),
+            "--source-topic",
+            topic,
+            "--group-id",
+            f"it-{run}",
+            "--start",
+            "earliest",
+            "--window-s",
+            str(WINDOW_S),
+            "--watermark-bound-s",
+            "5",
+            "--checkpoint-interval-s",
+            "1",
+            "--parallelism",
+            "1",
+            "--restart-attempts",
+            "0",
+            "--transactional-id-prefix",
+            f"it-{run}",
+            "--redis-url",
+            redis_url,
+            "--kafka-bootstrap",
+            kafka_bootstrap,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=REPO,
+        env={**os.environ, "FLINK_LOG_DIR": str(tmp_path)},
+    )
+    try:
+        wait_for(
+            lambda: (cam_a, 0) in stats_of(kafka_bootstrap, {cam_a}),
+            120,
+            "first window of camera A",
+        )
+        # Window [0,10) of A has fired, so an event at 4 s is now late: dead-lettered.
+        produce(
+            kafka_bootstrap,
+            topic,
+            [
+                event(cam_a, 6, 4.0, [car(1)]),
+                event(cam_a, 7, 25.0, [person]),
+                event(cam_clock, 1, 60.0, []),  # watermark -> 55 s: everything else closes
+            ],
+        )
+        expected_keys = {(cam_a, 0), (cam_a, 10), (cam_a, 20), (cam_b, 0), (cam_b, 10)}
+        stats = wait_for(
+            lambda: (s := stats_of(kafka_bootstrap, {cam_a, cam_b})).keys() >= expected_keys and s,
+            90,
+            "all windows",
+        )
+    finally:
+        os.killpg(job.pid, signal.SIGTERM)
+        job.wait(30)
+        log.close()
+
+    def counts(s: WindowStats) -> tuple[int, ...]:
+        return (
+            s.frames,
+            s.objects,
+            s.vehicles,
+            s.pedestrians,
+            s.distinct_tracks,
+            s.peak_vehicles_per_frame,
+        )
+
+    assert set(stats) == expected_keys
+    assert counts(stats[(cam_a, 0)]) == (4, 6, 5, 1, 3, 3)
+    assert stats[(cam_a, 0)].mean_vehicles_per_frame == 1.25
+    assert counts(stats[(cam_a, 10)]) == (2, 3, 2, 1, 1, 1)
+    assert counts(stats[(cam_a, 20)]) == (1, 1, 0, 1, 0, 0)
+    assert counts(stats[(cam_b, 0)]) == (1, 1, 0, 1, 0, 0)
+    assert counts(stats[(cam_b, 10)]) == (1, 2, 2, 0, 1, 2)
+    assert stats[(cam_a, 0)].window_end_ms - stats[(cam_a, 0)].window_start_ms == 10_000
+
+    letters = [parse(DeadLetter, v) for _k, v in read_all(kafka_bootstrap, topics.DEAD_LETTER)]
+    mine = {base64.b64decode(d.original_b64): d for d in letters if d.source_topic == topic}
+    assert mine[b"{not json"].reason == "parse: not a JSON object"
+    assert mine[b"{not json"].offset == 9
+    assert any(d.reason == "schema_version: expected 1" for d in mine.values())
+    late = [d for d in mine.values() if d.stage == "late"]
+    assert len(late) == 1 and json.loads(base64.b64decode(late[0].original_b64))["frame_id"] == 6
+    assert len(mine) == 3
+
+    client = redis.Redis.from_url(redis_url)
+    latest = parse(WindowStats, client.get(redis_keys.stats_latest(cam_a)))
+    assert latest == stats[(cam_a, 20)]
+    series = client.zrange(redis_keys.stats_series(cam_a), 0, -1)
+    assert [parse(WindowStats, m) for m in series] == [stats[(cam_a, w)] for w in (0, 10, 20)]
+    assert {cam_a.encode(), cam_b.encode()} <= client.smembers(redis_keys.CAMERAS)
