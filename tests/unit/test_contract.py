@@ -123,3 +123,11 @@ def test_window_stats_round_trip():
         peak_vehicles_per_frame=3,
     )
     assert parse(WindowStats, stats.to_json()) == stats
+
+
+def test_contract_reference_doc_is_generated_from_the_models():
+    from contract.docs import DOC
+    from contract.docs import render as render_doc
+
+    assert DOC.read_text() == render_doc()
+    assert "| `captured_at_ms` | `int` | yes |" in render_doc()

@@ -1,0 +1,82 @@
+"""SQL rows -> contract messages, job options, and the SQL the job generates."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+import pytest
+
+from udfs import records, stats_sql
+from udfs.job_config import from_args
+
+
+def test_window_row_becomes_window_stats_in_utc_epoch_ms():
+    stats = records.window_stats(
+        "cam",
+        datetime(2023, 11, 14, 22, 14),
+        datetime(2023, 11, 14, 22, 15),
+        frames=4,
+        objects=6,
+        vehicles=5,
+        pedestrians=1,
+        distinct_tracks=3,
+        peak_vehicles_per_frame=None,
+    )
+    assert stats.window_start_ms == 1_700_000_040_000
+    assert stats.window_end_ms - stats.window_start_ms == 60_000
+    assert stats.mean_vehicles_per_frame == 1.25
+    assert stats.peak_vehicles_per_frame == 0  # frames without vehicles give NULL in SQL
+
+
+def test_rejected_bytes_are_kept_untouched_with_stage():
+    raw = b"\xff\xfe not utf-8"
+    letter = records.rejected_detection(raw, "late: its window already closed", 3, 99, "t")
+    assert base64.b64decode(letter.original_b64) == raw
+    assert (letter.stage, letter.partition, letter.offset, letter.source_topic) == (
+        "late",
+        3,
+        99,
+        "t",
+    )
+    assert records.rejected_detection(b"x", "parse: nope", None, None).stage == "parse"
+
+
+def test_options_come_from_flags_then_environment(monkeypatch):
+    monkeypatch.setenv("TRAFFIC_WINDOW_S", "30")
+    monkeypatch.setenv("TRAFFIC_KAFKA_BOOTSTRAP", "kafka:9092")
+    cfg = from_args(["--watermark-bound-s", "2.5", "--kafka-property", "security.protocol=SSL"])
+    assert (cfg.window_s, cfg.watermark_bound_s, cfg.kafka_bootstrap) == (30, 2.5, "kafka:9092")
+    assert cfg.kafka_properties == (("security.protocol", "SSL"),)
+    assert from_args(["--window-s", "10"]).window_s == 10
+
+
+def test_bad_kafka_property_is_a_clear_error(capsys):
+    with pytest.raises(SystemExit):
+        from_args(["--kafka-property", "novalue"])
+    assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_source_ddl_carries_the_options():
+    options = stats_sql.KafkaSourceOptions(
+        bootstrap="b:1",
+        topic="t",
+        start="timestamp",
+        start_timestamp_ms=5,
+        bounded=True,
+        extra_properties=(("security.protocol", "SSL"),),
+    )
+    ddl = stats_sql.source_ddl(options, watermark_bound_s=2.5)
+    for fragment in (
+        "'topic' = 't'",
+        "'scan.startup.mode' = 'timestamp'",
+        "'scan.startup.timestamp-millis' = '5'",
+        "'scan.bounded.mode' = 'latest-offset'",
+        "'properties.security.protocol' = 'SSL'",
+        "INTERVAL '2.500' SECOND(3)",
+        "'properties.isolation.level' = 'read_committed'",
+    ):
+        assert fragment in ddl
+    assert "scan.bounded.mode" not in stats_sql.source_ddl(
+        stats_sql.KafkaSourceOptions(bootstrap="b:1"), 5
+    )
