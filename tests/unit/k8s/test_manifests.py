@@ -1,0 +1,172 @@
+"""Every rendered manifest validates, and names agree with the code and the pins."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import PurePosixPath
+
+from contract.topics import ALL_TOPICS, DETECTION_RESULTS
+from k8s.tools import manifests, pins
+from k8s.tools.fetch_schemas import REPO
+from tests.unit.k8s.conftest import one, only
+
+# Topics the deployment adds to the contract's (the signal-state stream of the CEP stage).
+EXTRA_TOPICS = {"signal-states"}
+# Environment variables the code reads (udfs/job_config.py, stack/config.py, the LLM stage).
+JOB_ENV = {"TRAFFIC_KAFKA_BOOTSTRAP", "TRAFFIC_REDIS_URL", "TRAFFIC_LLM_API_KEYS",
+           "TRAFFIC_LLM_BASE_URL", "TRAFFIC_LLM_MODEL"}
+DETECTOR_ENV = {"TRAFFIC_KAFKA_BOOTSTRAP", "TRAFFIC_REDIS_URL", "TRAFFIC_DETECTOR_CONFIG"}
+SECRET_ENV = {"TRAFFIC_LLM_API_KEYS"}
+IMAGE_ENV = {"ENABLE_BUILT_IN_PLUGINS"}  # read by the official Flink image's entry script
+IMAGE_ROOT = PurePosixPath("/opt/traffic-risk")  # where docker/job.Dockerfile puts the repo
+
+
+def job_container(docs):
+    return one(docs, "FlinkDeployment")["spec"]["podTemplate"]["spec"]["containers"][0]
+
+
+def detector_container(docs):
+    return one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+
+
+def env_names(docs, container) -> set[str]:
+    names = {e["name"] for e in container.get("env", [])}
+    maps = {d["metadata"]["name"]: d for d in only(docs, "ConfigMap")}
+    for source in container.get("envFrom", []):
+        names |= set(maps[source["configMapRef"]["name"]]["data"])
+    return names
+
+
+def test_every_rendered_manifest_validates(docs):
+    errors = [line for doc in docs for line in manifests.validate(doc)]
+    assert errors == []
+
+
+def test_validation_is_strict_about_unknown_fields(rendered):
+    # A misspelt field must fail, not be pruned silently (proves the schemas bite).
+    for kind, path in (("FlinkDeployment", ("spec", "job")), ("KafkaTopic", ("spec",)),
+                       ("Deployment", ("spec", "template", "spec")),
+                       ("PodMonitor", ("spec",)), ("Kafka", ("spec", "kafka"))):
+        doc = copy.deepcopy(only(rendered["prod"], kind)[0])
+        node = doc
+        for key in path:
+            node = node[key]
+        node["paralelism"] = 1
+        assert manifests.validate(doc), kind
+
+
+def test_every_kind_has_a_schema(docs):
+    crd_kinds = {kind for _, kind in manifests.crd_schemas()}
+    assert [d["kind"] for d in docs if not manifests.has_schema(d)] == []
+    assert {d["kind"] for d in docs} & crd_kinds == {
+        "FlinkDeployment", "Kafka", "KafkaNodePool", "KafkaTopic", "PodMonitor"}
+
+
+def test_topics_are_the_contract_topics(docs):
+    kafka = one(docs, "Kafka")["metadata"]["name"]
+    topics = only(docs, "KafkaTopic")
+    assert {t["metadata"]["name"] for t in topics} == set(ALL_TOPICS) | EXTRA_TOPICS
+    for topic in topics:
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"] == kafka
+        assert int(topic["spec"]["config"]["retention.ms"]) > 0
+        assert topic["spec"]["partitions"] >= 1
+
+
+def test_source_parallelism_fits_partitions_and_key_groups(docs):
+    flink = one(docs, "FlinkDeployment")["spec"]
+    partitions = {t["metadata"]["name"]: t["spec"]["partitions"] for t in only(docs, "KafkaTopic")}
+    parallelism = flink["job"]["parallelism"]
+    assert parallelism <= partitions[DETECTION_RESULTS]
+    max_parallelism = int(flink["flinkConfiguration"]["pipeline.max-parallelism"])
+    assert max_parallelism % partitions[DETECTION_RESULTS] == 0
+    assert int(flink["flinkConfiguration"]["job.autoscaler.vertex.max-parallelism"]) \
+        <= max_parallelism
+
+
+def test_replication_fits_the_broker_count(docs):
+    brokers = sum(p["spec"]["replicas"] for p in only(docs, "KafkaNodePool"))
+    config = one(docs, "Kafka")["spec"]["kafka"]["config"]
+    for topic in only(docs, "KafkaTopic"):
+        assert topic["spec"]["replicas"] <= brokers
+        assert topic["spec"]["config"]["min.insync.replicas"] <= topic["spec"]["replicas"]
+    assert config["default.replication.factor"] <= brokers
+
+
+def test_job_and_detector_get_the_env_the_code_reads_and_nothing_unknown(docs):
+    job, detector = env_names(docs, job_container(docs)), env_names(docs, detector_container(docs))
+    assert JOB_ENV <= job <= JOB_ENV | IMAGE_ENV
+    assert DETECTOR_ENV <= detector <= JOB_ENV - SECRET_ENV | DETECTOR_ENV
+
+
+def test_api_keys_come_from_a_secret_that_is_not_committed(docs):
+    for container in (job_container(docs), detector_container(docs)):
+        for env in container.get("env", []):
+            if env["name"] in SECRET_ENV:
+                assert "value" not in env
+                assert env["valueFrom"]["secretKeyRef"]["key"] == env["name"]
+        for name in SECRET_ENV:
+            assert all(name not in m["data"] for m in only(docs, "ConfigMap"))
+    assert only(docs, "Secret") == []
+
+
+def test_endpoints_name_the_rendered_services(docs):
+    maps = {m["metadata"]["name"]: m for m in only(docs, "ConfigMap")}
+    data = maps["traffic-risk-env"]["data"]
+    kafka = one(docs, "Kafka")
+    plain = kafka["spec"]["kafka"]["listeners"][0]
+    assert data["TRAFFIC_KAFKA_BOOTSTRAP"] == \
+        f"{kafka['metadata']['name']}-kafka-bootstrap:{plain['port']}"
+    redis = one(docs, "Service")
+    assert data["TRAFFIC_REDIS_URL"] == \
+        f"redis://{redis['metadata']['name']}:{redis['spec']['ports'][0]['port']}/0"
+
+
+def test_detector_config_path_is_the_mounted_camera_file(docs):
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    path = PurePosixPath(next(e["value"] for e in container["env"]
+                              if e["name"] == "TRAFFIC_DETECTOR_CONFIG"))
+    mount = next(m for m in container["volumeMounts"]
+                 if PurePosixPath(m["mountPath"]) == path.parent)
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    maps = {m["metadata"]["name"]: m for m in only(docs, "ConfigMap")}
+    assert path.name in maps[volume["configMap"]["name"]]["data"]
+
+
+def test_images_and_flink_versions_equal_the_pins(docs):
+    flink = one(docs, "FlinkDeployment")["spec"]
+    version = pins.flink_version()
+    major, minor, _ = version.split(".")
+    assert flink["flinkVersion"] == f"v{major}_{minor}"
+    assert flink["image"] == f"traffic-risk/job:{pins.project_version()}"
+    assert flink["job"]["jarURI"] == f"local:///opt/flink/opt/flink-python-{version}.jar"
+    plugins = [e["value"] for e in job_container(docs)["env"]
+               if e["name"] == "ENABLE_BUILT_IN_PLUGINS"]
+    assert all(p == f"flink-s3-fs-presto-{version}.jar" for p in plugins)
+    detector = detector_container(docs)["image"]
+    assert detector.split(":")[1] in {f"{pins.project_version()}-{v}" for v in ("cpu", "gpu")}
+    assert one(docs, "Kafka")["spec"]["kafka"]["version"] == pins.pom_property("kafka.version")
+
+
+def test_python_entry_point_exists_in_the_repo(docs):
+    job = one(docs, "FlinkDeployment")["spec"]["job"]
+    assert job["entryClass"] == "org.apache.flink.client.python.PythonDriver"
+    args = dict(zip(job["args"][::2], job["args"][1::2], strict=True))
+    entry = PurePosixPath(args["-py"]).relative_to(IMAGE_ROOT)
+    assert (REPO / entry).is_file() and str(entry) == "jobs/risk_job.py"
+    assert PurePosixPath(args["-pyfs"]) == IMAGE_ROOT
+    config = one(docs, "FlinkDeployment")["spec"]["flinkConfiguration"]
+    assert args["-pyexec"] == config["python.executable"] == "/opt/venv/bin/python"
+
+
+def test_flink_is_highly_available_and_upgrades_through_savepoints(docs):
+    spec = one(docs, "FlinkDeployment")["spec"]
+    config = spec["flinkConfiguration"]
+    assert spec["job"]["upgradeMode"] == "savepoint"
+    assert config["high-availability.type"] == "kubernetes"
+    for key in ("execution.checkpointing.dir", "execution.checkpointing.savepoint-dir",
+                "high-availability.storageDir"):
+        assert config[key].startswith(("file:///flink-data/", "s3p://"))
+    if config["execution.checkpointing.dir"].startswith("file:"):
+        claim = spec["podTemplate"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
+        assert claim in {p["metadata"]["name"] for p in only(docs, "PersistentVolumeClaim")}
