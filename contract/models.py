@@ -188,6 +188,26 @@ class WindowStats(_Message):
     distinct_tracks: int = Field(ge=0, description="Distinct non-null track ids.")
     mean_vehicles_per_frame: float = Field(ge=0, description="vehicles / frames.")
     peak_vehicles_per_frame: int = Field(ge=0, description="Most vehicles in one frame.")
+    class_counts: dict[str, int] = Field(
+        default_factory=dict, description="Detections per class over all frames (zeros omitted)."
+    )
+    mean_vehicle_speed_px_s: float | None = Field(
+        default=None, ge=0, description="Mean speed of tracked vehicles, pixels/s; absent if none."
+    )
+    line_crossings: dict[str, int] = Field(
+        default_factory=dict, description="Crossings per scene line (e.g. `stop_line`)."
+    )
+    lane_flow: dict[str, int] = Field(
+        default_factory=dict,
+        description="Line crossings by objects in each lane zone: the lane's flow in the window.",
+    )
+    congestion_index: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="0 free flow .. 1 jammed: density (mean vehicles/frame over capacity) "
+        "times slowness (1 - mean speed over free-flow speed); see docs/operations.md.",
+    )
 
 
 class RiskAssessment(_Message):

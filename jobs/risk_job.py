@@ -28,6 +28,7 @@ from stack.paths import job_jars
 from udfs import stats_sql
 from udfs.flink_functions import EncodeDeadLetter, EncodeWindowStats, WriteStatsToRedis
 from udfs.job_config import JobConfig, from_args
+from udfs.records import CongestionModel
 
 KEYED_JSON = Types.ROW_NAMED(["k", "v"], [Types.STRING(), Types.STRING()])
 
@@ -67,7 +68,8 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
         bounded=cfg.bounded,
         extra_properties=cfg.kafka_properties,
     )
-    t_env.execute_sql(stats_sql.source_ddl(source, cfg.watermark_bound_s))
+    # Allowed lateness widens the watermark delay: each window emits once, complete.
+    t_env.execute_sql(stats_sql.source_ddl(source, cfg.watermark_bound_s + cfg.allowed_lateness_s))
     for table, topic in (
         ("window_stats_out", topics.TRAFFIC_WINDOW_STATS),
         ("dead_letter_out", topics.DEAD_LETTER),
@@ -79,7 +81,9 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
         )
 
     # One Kafka source feeds every branch: leave SQL once, come back with the watermarks.
-    checked = t_env.to_data_stream(t_env.sql_query(stats_sql.checked_sql(cfg.window_s)))
+    checked = t_env.to_data_stream(
+        t_env.sql_query(stats_sql.checked_sql(cfg.window_s, cfg.max_event_bytes))
+    )
     t_env.create_temporary_view(
         "detections_checked",
         t_env.from_data_stream(
@@ -101,9 +105,10 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
         "detections_ok_objects", t_env.sql_query(stats_sql.objects_view_sql())
     )
 
+    congestion = CongestionModel(cfg.congestion_capacity, cfg.free_flow_speed_px_s)
     windows = t_env.to_data_stream(t_env.sql_query(stats_sql.window_stats_sql(cfg.window_s)))
     stats_json = (
-        windows.map(EncodeWindowStats(), output_type=KEYED_JSON)
+        windows.map(EncodeWindowStats(congestion), output_type=KEYED_JSON)
         .name("encode window stats")
         .uid("encode-window-stats")
     )

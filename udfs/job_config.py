@@ -25,6 +25,10 @@ class JobConfig:
     bounded: bool = False
     window_s: int = 60
     watermark_bound_s: float = 5.0
+    allowed_lateness_s: float = 0.0
+    max_event_bytes: int = 1_048_576
+    congestion_capacity: float = 20.0
+    free_flow_speed_px_s: float = 50.0
     idle_timeout_s: float = 10.0
     checkpoint_interval_s: float = 10.0
     parallelism: int | None = None
@@ -98,6 +102,31 @@ def parser() -> argparse.ArgumentParser:
         help="bounded out-of-orderness of event time, s [TRAFFIC_WATERMARK_BOUND_S]",
     )
     p.add_argument(
+        "--allowed-lateness-s",
+        type=float,
+        default=float(_env("ALLOWED_LATENESS_S", "0") or 0),
+        help="events up to this much later than the watermark bound still count; each "
+        "window then emits once, this much later (see docs) [TRAFFIC_ALLOWED_LATENESS_S]",
+    )
+    p.add_argument(
+        "--max-event-bytes",
+        type=int,
+        default=int(_env("MAX_EVENT_BYTES", "1048576") or 1048576),
+        help="larger detection events are dead-lettered as oversized [TRAFFIC_MAX_EVENT_BYTES]",
+    )
+    p.add_argument(
+        "--congestion-capacity",
+        type=float,
+        default=float(_env("CONGESTION_CAPACITY", "20") or 20),
+        help="vehicles per frame that count as a full road [TRAFFIC_CONGESTION_CAPACITY]",
+    )
+    p.add_argument(
+        "--free-flow-speed-px-s",
+        type=float,
+        default=float(_env("FREE_FLOW_SPEED_PX_S", "50") or 50),
+        help="vehicle speed (pixels/s) that counts as free flow [TRAFFIC_FREE_FLOW_SPEED_PX_S]",
+    )
+    p.add_argument(
         "--idle-timeout-s",
         type=float,
         default=float(_env("IDLE_TIMEOUT_S", "10") or 10),
@@ -164,6 +193,10 @@ def from_args(argv: list[str] | None = None) -> JobConfig:
         window_s=args.window_s,
         watermark_bound_s=args.watermark_bound_s,
         idle_timeout_s=args.idle_timeout_s,
+        allowed_lateness_s=args.allowed_lateness_s,
+        max_event_bytes=args.max_event_bytes,
+        congestion_capacity=args.congestion_capacity,
+        free_flow_speed_px_s=args.free_flow_speed_px_s,
         checkpoint_interval_s=args.checkpoint_interval_s,
         parallelism=int(args.parallelism) if args.parallelism else None,
         transactional_id_prefix=args.transactional_id_prefix,

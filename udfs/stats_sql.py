@@ -71,7 +71,14 @@ CREATE TEMPORARY TABLE detections_raw (
 )"""
 
 
-def checked_sql(window_s: int) -> str:
+# Flink SQL has no length function for BYTES: derive it from the base64 text.
+_BYTE_LENGTH = (
+    "CHAR_LENGTH(TO_BASE64(payload)) / 4 * 3"
+    " - (CHAR_LENGTH(TO_BASE64(payload)) - CHAR_LENGTH(TRIM(TRAILING '=' FROM TO_BASE64(payload))))"
+)
+
+
+def checked_sql(window_s: int, max_event_bytes: int = 1_048_576) -> str:
     """Every record with its fields and a rejection reason (NULL when usable).
 
     A record is late when its window may already have fired (window end <= watermark);
@@ -81,6 +88,8 @@ def checked_sql(window_s: int) -> str:
     window_ms = window_s * 1000
     return f"""
 SELECT *, CASE
+    WHEN size_bytes > {max_event_bytes}
+      THEN 'oversized: ' || CAST(size_bytes AS STRING) || ' bytes > {max_event_bytes}'
     WHEN doc IS NULL OR NOT (doc IS JSON OBJECT) THEN 'parse: not a JSON object'
     WHEN schema_version IS NULL OR schema_version <> 1
       THEN 'schema_version: expected 1'
@@ -95,7 +104,7 @@ SELECT *, CASE
     ELSE CAST(NULL AS STRING)
   END AS reason
 FROM (
-  SELECT payload, kafka_partition, kafka_offset, ts, doc,
+  SELECT payload, kafka_partition, kafka_offset, ts, doc, {_BYTE_LENGTH} AS size_bytes,
     TRY_CAST(JSON_VALUE(doc, '$.schema_version') AS INT) AS schema_version,
     JSON_VALUE(doc, '$.camera_id') AS camera_id,
     TRY_CAST(JSON_VALUE(doc, '$.frame_id') AS BIGINT) AS frame_id,
@@ -105,20 +114,51 @@ FROM (
 )"""
 
 
+CLASS_COLUMNS: dict[str, str] = {
+    "person": "n_person",
+    "bicycle": "n_bicycle",
+    "car": "n_car",
+    "motorcycle": "n_motorcycle",
+    "bus": "n_bus",
+    "truck": "n_truck",
+    "traffic light": "n_traffic_light",
+}
+
+# Column order of window_stats_sql(): udfs.records.window_stats takes them positionally.
+WINDOW_COLUMNS = (
+    "camera_id",
+    "window_start",
+    "window_end",
+    "frames",
+    "objects",
+    "distinct_tracks",
+    "peak_vehicles_per_frame",
+    "mean_vehicle_speed_px_s",
+    "crossings",
+    *CLASS_COLUMNS.values(),
+)
+
+
 def window_stats_sql(window_s: int, view: str = "detections_ok") -> str:
     """Per-camera tumbling event-time windows over the accepted records of ``view``.
 
     Objects are unnested (LEFT JOIN keeps frames without objects); per-frame vehicle
-    counts come from the class array so the peak needs no second aggregation.
+    counts come from the class array so the peak needs no second aggregation. Line
+    crossings are rare, so they leave SQL as one `lanes>lines` token list per window.
     """
+    per_class = ",\n  ".join(
+        f"COALESCE(SUM(CASE WHEN cls = '{name}' THEN 1 ELSE 0 END), 0) AS {column}"
+        for name, column in CLASS_COLUMNS.items()
+    )
     return f"""
 SELECT camera_id, window_start, window_end,
   COUNT(DISTINCT frame_id) AS frames,
   COUNT(obj) AS objects,
-  COALESCE(SUM(CASE WHEN cls IN {VEHICLES_SQL} THEN 1 ELSE 0 END), 0) AS vehicles,
-  COALESCE(SUM(CASE WHEN cls = 'person' THEN 1 ELSE 0 END), 0) AS pedestrians,
   COUNT(DISTINCT track_id) AS distinct_tracks,
-  MAX(frame_vehicles) AS peak_vehicles_per_frame
+  MAX(frame_vehicles) AS peak_vehicles_per_frame,
+  AVG(CASE WHEN cls IN {VEHICLES_SQL} THEN speed END) AS mean_vehicle_speed_px_s,
+  LISTAGG(crossing, ';') AS crossings,
+  {per_class}
 FROM TABLE(TUMBLE(TABLE {view}_objects, DESCRIPTOR(ts), INTERVAL '{window_s}' SECOND))
 GROUP BY camera_id, window_start, window_end"""
 
@@ -126,17 +166,27 @@ GROUP BY camera_id, window_start, window_end"""
 def objects_view_sql(view: str = "detections_ok") -> str:
     """One row per object (or one row with NULLs for a frame without objects)."""
     return f"""
-SELECT d.camera_id, d.frame_id, d.ts, o.obj,
-  JSON_VALUE(o.obj, '$.class_name') AS cls,
-  TRY_CAST(JSON_VALUE(o.obj, '$.track_id') AS BIGINT) AS track_id,
-  CARDINALITY(d.classes) - CARDINALITY(ARRAY_REMOVE(ARRAY_REMOVE(ARRAY_REMOVE(ARRAY_REMOVE(
-    d.classes, 'car'), 'motorcycle'), 'bus'), 'truck')) AS frame_vehicles
+SELECT camera_id, frame_id, ts, obj, cls, track_id, frame_vehicles,
+  SQRT(POWER(vx, 2) + POWER(vy, 2)) AS speed,
+  CASE WHEN CARDINALITY(lines) > 0
+    THEN COALESCE(ARRAY_JOIN(zones, '|'), '') || '>' || ARRAY_JOIN(lines, '|') END AS crossing
 FROM (
-  SELECT camera_id, frame_id, ts, objects,
-    JSON_QUERY(doc, '$.objects[*].class_name' RETURNING ARRAY<STRING> NULL ON ERROR) AS classes
-  FROM {view}
-) AS d
-LEFT JOIN UNNEST(d.objects) AS o(obj) ON TRUE"""
+  SELECT d.camera_id, d.frame_id, d.ts, o.obj,
+    JSON_VALUE(o.obj, '$.class_name') AS cls,
+    TRY_CAST(JSON_VALUE(o.obj, '$.track_id') AS BIGINT) AS track_id,
+    JSON_VALUE(o.obj, '$.velocity_px_s[0]' RETURNING DOUBLE NULL ON ERROR) AS vx,
+    JSON_VALUE(o.obj, '$.velocity_px_s[1]' RETURNING DOUBLE NULL ON ERROR) AS vy,
+    JSON_QUERY(o.obj, '$.zones' RETURNING ARRAY<STRING> NULL ON ERROR) AS zones,
+    JSON_QUERY(o.obj, '$.crossed_lines' RETURNING ARRAY<STRING> NULL ON ERROR) AS lines,
+    CARDINALITY(d.classes) - CARDINALITY(ARRAY_REMOVE(ARRAY_REMOVE(ARRAY_REMOVE(ARRAY_REMOVE(
+      d.classes, 'car'), 'motorcycle'), 'bus'), 'truck')) AS frame_vehicles
+  FROM (
+    SELECT camera_id, frame_id, ts, objects,
+      JSON_QUERY(doc, '$.objects[*].class_name' RETURNING ARRAY<STRING> NULL ON ERROR) AS classes
+    FROM {view}
+  ) AS d
+  LEFT JOIN UNNEST(d.objects) AS o(obj) ON TRUE
+)"""
 
 
 def kafka_sink_ddl(

@@ -50,9 +50,11 @@ def event(
     return camera.encode(), json.dumps(doc).encode()
 
 
-def wait_for(predicate, timeout_s: float, what: str):
+def wait_for(predicate, timeout_s: float, what: str, job: subprocess.Popen, log_path):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if job.poll() is not None:
+            raise AssertionError(f"job exited ({job.returncode}): {log_path.read_text()[-3000:]}")
         result = predicate()
         if result:
             return result
@@ -76,11 +78,17 @@ def test_exact_windows_with_disorder_late_and_malformed_input(
     run = uuid.uuid4().hex[:6]
     cam_a, cam_b, cam_clock = f"a-{run}", f"b-{run}", f"clock-{run}"
     car, bus, person = (lambda t: obj("car", t)), (lambda t: obj("bus", t)), obj("person", None)
+    moving_car = {
+        **car(1),
+        "velocity_px_s": [30.0, 40.0],
+        "zones": ["lane_n"],
+        "crossed_lines": ["stop_line"],
+    }
 
     # Window [0,10): A has 4 frames, out of order within the 5 s bound (3 before 1).
     batch1 = [
         event(cam_a, 0, 0.0, [car(1), person]),
-        event(cam_a, 1, 3.0, [car(1), bus(2), car(3)]),
+        event(cam_a, 1, 3.0, [moving_car, bus(2), car(3)]),
         event(cam_a, 2, 1.0, [car(1)]),
         event(cam_b, 0, 2.0, [person]),
         event(cam_a, 3, 7.0, []),
@@ -90,48 +98,31 @@ def test_exact_windows_with_disorder_late_and_malformed_input(
         event(cam_clock, 0, 16.0, []),  # watermark -> 11 s: window [0,10) closes
         (b"x", b"{not json"),
         (b"x", json.dumps(detection_dict(schema_version=7)).encode()),
+        (b"x", json.dumps(detection_dict(detector="x" * 3000)).encode()),  # oversized
     ]
     produce(kafka_bootstrap, topic, batch1)
 
     log = (tmp_path / "job.log").open("wb")
+    options = {
+        "--source-topic": topic, "--group-id": f"it-{run}", "--start": "earliest",
+        "--window-s": WINDOW_S, "--watermark-bound-s": 5, "--max-event-bytes": 3000,
+        "--checkpoint-interval-s": 1, "--parallelism": 1, "--restart-attempts": 0,
+        "--transactional-id-prefix": f"it-{run}", "--redis-url": redis_url,
+        "--kafka-bootstrap": kafka_bootstrap,
+    }  # fmt: skip
     job = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "jobs" / "risk_job.py"),
-            "--source-topic",
-            topic,
-            "--group-id",
-            f"it-{run}",
-            "--start",
-            "earliest",
-            "--window-s",
-            str(WINDOW_S),
-            "--watermark-bound-s",
-            "5",
-            "--checkpoint-interval-s",
-            "1",
-            "--parallelism",
-            "1",
-            "--restart-attempts",
-            "0",
-            "--transactional-id-prefix",
-            f"it-{run}",
-            "--redis-url",
-            redis_url,
-            "--kafka-bootstrap",
-            kafka_bootstrap,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        cwd=REPO,
+        [sys.executable, str(REPO / "jobs" / "risk_job.py"),
+         *(str(x) for pair in options.items() for x in pair)],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
         env={**os.environ, "FLINK_LOG_DIR": str(tmp_path)},
-    )
+    )  # fmt: skip
     try:
         wait_for(
             lambda: (cam_a, 0) in stats_of(kafka_bootstrap, {cam_a}),
             120,
             "first window of camera A",
+            job,
+            tmp_path / "job.log",
         )
         # Window [0,10) of A has fired, so an event at 4 s is now late: dead-lettered.
         produce(
@@ -148,6 +139,8 @@ def test_exact_windows_with_disorder_late_and_malformed_input(
             lambda: (s := stats_of(kafka_bootstrap, {cam_a, cam_b})).keys() >= expected_keys and s,
             90,
             "all windows",
+            job,
+            tmp_path / "job.log",
         )
     finally:
         os.killpg(job.pid, signal.SIGTERM)
@@ -172,15 +165,24 @@ def test_exact_windows_with_disorder_late_and_malformed_input(
     assert counts(stats[(cam_b, 0)]) == (1, 1, 0, 1, 0, 0)
     assert counts(stats[(cam_b, 10)]) == (1, 2, 2, 0, 1, 2)
     assert stats[(cam_a, 0)].window_end_ms - stats[(cam_a, 0)].window_start_ms == 10_000
+    first = stats[(cam_a, 0)]
+    assert first.class_counts == {"car": 4, "bus": 1, "person": 1}
+    assert first.mean_vehicle_speed_px_s == 50.0  # only the tracked, moving car has a speed
+    assert (first.line_crossings, first.lane_flow) == ({"stop_line": 1}, {"lane_n": 1})
+    assert first.congestion_index == 0.0  # at free-flow speed: not congested
+    assert stats[(cam_b, 10)].class_counts == {"bus": 2}
+    assert stats[(cam_b, 10)].congestion_index == 0.1  # 2 vehicles per frame / 20, no speed
 
     letters = [parse(DeadLetter, v) for _k, v in read_all(kafka_bootstrap, topics.DEAD_LETTER)]
     mine = {base64.b64decode(d.original_b64): d for d in letters if d.source_topic == topic}
     assert mine[b"{not json"].reason == "parse: not a JSON object"
     assert mine[b"{not json"].offset == 9
     assert any(d.reason == "schema_version: expected 1" for d in mine.values())
+    oversized = [d for d in mine.values() if d.stage == "oversized"]
+    assert len(oversized) == 1 and oversized[0].reason.endswith("bytes > 3000")
     late = [d for d in mine.values() if d.stage == "late"]
     assert len(late) == 1 and json.loads(base64.b64decode(late[0].original_b64))["frame_id"] == 6
-    assert len(mine) == 3
+    assert len(mine) == 4
 
     client = redis.Redis.from_url(redis_url)
     latest = parse(WindowStats, client.get(redis_keys.stats_latest(cam_a)))

@@ -12,21 +12,44 @@ from udfs.job_config import from_args
 
 
 def test_window_row_becomes_window_stats_in_utc_epoch_ms():
+    per_class = (1, 0, 4, 0, 1, 0, 2)  # person, bicycle, car, motorcycle, bus, truck, light
     stats = records.window_stats(
         "cam",
         datetime(2023, 11, 14, 22, 14),
         datetime(2023, 11, 14, 22, 15),
-        frames=4,
-        objects=6,
-        vehicles=5,
-        pedestrians=1,
-        distinct_tracks=3,
-        peak_vehicles_per_frame=None,
+        4,
+        8,
+        3,
+        None,
+        10.0,
+        "lane_n|crosswalk>stop_line;lane_n>stop_line|exit;>stop_line",
+        *per_class,
     )
     assert stats.window_start_ms == 1_700_000_040_000
     assert stats.window_end_ms - stats.window_start_ms == 60_000
+    assert (stats.vehicles, stats.pedestrians) == (5, 1)
     assert stats.mean_vehicles_per_frame == 1.25
     assert stats.peak_vehicles_per_frame == 0  # frames without vehicles give NULL in SQL
+    assert stats.class_counts == {"person": 1, "car": 4, "bus": 1, "traffic light": 2}
+    assert stats.line_crossings == {"exit": 1, "stop_line": 3}
+    assert stats.lane_flow == {"lane_n": 3}
+    assert stats.congestion_index == pytest.approx(1.25 / 20 * (1 - 10 / 50))
+
+
+@pytest.mark.parametrize(
+    ("mean_vehicles", "speed", "expected"),
+    [
+        (0, None, 0.0),
+        (10, None, 0.5),
+        (40, None, 1.0),
+        (20, 0.0, 1.0),
+        (20, 50.0, 0.0),
+        (20, 80.0, 0.0),
+        (10, 25.0, 0.25),
+    ],
+)
+def test_congestion_index_is_density_times_slowness(mean_vehicles, speed, expected):
+    assert records.CongestionModel(20, 50).index(mean_vehicles, speed) == expected
 
 
 def test_rejected_bytes_are_kept_untouched_with_stage():
