@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import urllib.request
+from typing import Any
 
 from stack import paths
 from stack.services import Flink
@@ -14,32 +15,51 @@ from stack.services import Flink
 JOB_ENTRY = paths.REPO / "jobs" / "risk_job.py"
 
 
-def flink_run(job_args: list[str], *, detached: bool, timeout_s: float = 900) -> str:
-    """Run `flink run [-d] -py jobs/risk_job.py -- <args>`; returns the job id."""
-    cluster = Flink()
-    cmd = [
-        str(paths.flink_home() / "bin" / "flink"),
+def _flink(*args: str, timeout_s: float) -> str:
+    done = subprocess.run(
+        [str(paths.flink_home() / "bin" / "flink"), *args],
+        env=Flink().env(), capture_output=True, text=True, timeout=timeout_s,
+    )  # fmt: skip
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr)[-3000:]
+        raise RuntimeError(f"flink {args[0]} failed (exit {done.returncode}):\n{tail}")
+    return done.stdout + done.stderr
+
+
+def flink_run(
+    job_args: list[str],
+    *,
+    detached: bool,
+    from_savepoint: str | None = None,
+    timeout_s: float = 900,
+) -> str:
+    """Run `flink run [-d] [-s savepoint] -py jobs/risk_job.py <args>`; returns the job id."""
+    output = _flink(
         "run",
         *(["-d"] if detached else []),
-        "-pyexec",
-        sys.executable,
-        "-pyclientexec",
-        sys.executable,
-        "-py",
-        str(JOB_ENTRY),
+        *(["-s", from_savepoint] if from_savepoint else []),
+        "-pyexec", sys.executable,
+        "-pyclientexec", sys.executable,
+        "-py", str(JOB_ENTRY),
         *job_args,
-    ]
-    done = subprocess.run(
-        cmd, env=cluster.env(), capture_output=True, text=True, timeout=timeout_s
-    )
-    found = re.search(r"JobID ([0-9a-f]{32})", done.stdout + done.stderr)
-    if done.returncode != 0 or not found:
-        tail = (done.stdout + done.stderr)[-3000:]
-        raise RuntimeError(f"flink run failed (exit {done.returncode}):\n{tail}")
+        timeout_s=timeout_s,
+    )  # fmt: skip
+    found = re.search(r"JobID ([0-9a-f]{32})", output)
+    if not found:
+        raise RuntimeError(f"flink run printed no job id:\n{output[-3000:]}")
     return found.group(1)
 
 
-def job_status(job_id: str, rest: str = "http://127.0.0.1:8081") -> dict[str, object]:
+def stop_with_savepoint(job_id: str, savepoint_dir: str, timeout_s: float = 300) -> str:
+    """`flink stop --savepointPath`: stop after a savepoint; returns the savepoint's path."""
+    output = _flink("stop", "--savepointPath", savepoint_dir, job_id, timeout_s=timeout_s)
+    found = re.search(r"Savepoint completed\. Path: (\S+)", output)
+    if not found:
+        raise RuntimeError(f"no savepoint path in flink stop output:\n{output[-3000:]}")
+    return found.group(1)
+
+
+def job_status(job_id: str, rest: str = "http://127.0.0.1:8081") -> dict[str, Any]:
     with urllib.request.urlopen(f"{rest}/jobs/{job_id}", timeout=5) as response:
         return json.load(response)
 

@@ -356,15 +356,51 @@ class Flink(Service):
                 stderr=subprocess.STDOUT,
                 timeout=120,
             )
-        # The daemon scripts write one pid file per role into FLINK_PID_DIR; record them
-        # even after a failed start so that stop() can clean up what did start.
-        pids = []
-        for role in ("standalonesession", "taskexecutor"):
-            for pid_file in self.home.glob(f"flink-*-{role}.pid"):
-                pids += pid_file.read_text().split()
-        self.pid_file.write_text("\n".join(pids))
+        self._record_pids()
         if done.returncode != 0:
             raise StackError(f"flink: start-cluster.sh failed; see {self.log}")
+
+    def _record_pids(self) -> None:
+        """The daemon scripts write one pid file per role into FLINK_PID_DIR; record them
+        (even after a failed start, so that stop() cleans up what did start)."""
+        pids = [
+            pid
+            for role in ("standalonesession", "taskexecutor")
+            for pid_file in self.home.glob(f"flink-*-{role}.pid")
+            for pid in pid_file.read_text().split()
+            if pid_alive(int(pid))
+        ]
+        self.pid_file.write_text("\n".join(pids))
+
+    def taskmanager_pids(self) -> list[int]:
+        return [
+            int(pid)
+            for pid_file in self.home.glob("flink-*-taskexecutor.pid")
+            for pid in pid_file.read_text().split()
+            if pid_alive(int(pid))
+        ]
+
+    def kill_taskmanagers(self) -> list[int]:
+        """SIGKILL every TaskManager this stack started: a machine failure, for tests."""
+        killed = self.taskmanager_pids()
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+        while any(pid_alive(pid) for pid in killed):
+            time.sleep(0.1)
+        return killed
+
+    def start_taskmanager(self) -> None:
+        """Add a TaskManager to the running cluster (after a kill, or to scale out)."""
+        with self.log.open("ab") as log:
+            subprocess.run(
+                ["bash", str(paths.flink_home() / "bin" / "taskmanager.sh"), "start"],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=60,
+                check=True,
+            )
+        self._record_pids()
 
     def healthy(self) -> bool:
         if not port_open(self.port):

@@ -1,0 +1,103 @@
+"""Shared pieces of the job's recovery tests: synthetic frames, expected windows, waits."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from contract import WindowStats, parse, topics
+from stack.flink_cli import job_status
+from tests.factories import detection_dict
+from tests.kafka_io import read_all
+
+T = TypeVar("T")
+WINDOW_S = 10
+BASE_MS = 1_700_000_040_000  # a multiple of WINDOW_S
+
+
+def frames(camera: str, first_s: int, last_s: int) -> list[tuple[bytes, bytes]]:
+    """One frame per second; second s carries (s % 3) + 1 cars with stable track ids."""
+    out = []
+    for second in range(first_s, last_s + 1):
+        objects = [
+            {"class_name": "car", "confidence": 0.9, "track_id": n,
+             "box": {"x1": 10 * n, "y1": 0, "x2": 10 * n + 8, "y2": 8}}
+            for n in range(second % 3 + 1)
+        ]  # fmt: skip
+        doc = detection_dict(camera_id=camera, frame_id=second, objects=objects, groups=[],
+                             captured_at_ms=BASE_MS + second * 1000)  # fmt: skip
+        out.append((camera.encode(), json.dumps(doc).encode()))
+    return out
+
+
+def expected_windows(records: list[tuple[bytes, bytes]]) -> dict[tuple[str, int], tuple[int, int]]:
+    """(camera, window start s) -> (frames, vehicles), computed independently of Flink."""
+    frames_in: Counter[tuple[str, int]] = Counter()
+    vehicles_in: Counter[tuple[str, int]] = Counter()
+    for _key, value in records:
+        doc = json.loads(value)
+        start = (doc["captured_at_ms"] - BASE_MS) // 1000 // WINDOW_S * WINDOW_S
+        frames_in[(doc["camera_id"], start)] += 1
+        vehicles_in[(doc["camera_id"], start)] += len(doc["objects"])
+    return {k: (frames_in[k], vehicles_in[k]) for k in frames_in}
+
+
+def committed_windows(bootstrap: str, cameras: set[str]) -> list[WindowStats]:
+    """Every read_committed window record of ``cameras``, duplicates included."""
+    records = read_all(bootstrap, topics.TRAFFIC_WINDOW_STATS, idle_s=2)
+    found = [parse(WindowStats, value) for _key, value in records]
+    return [s for s in found if s.camera_id in cameras]
+
+
+def by_window(stats: list[WindowStats]) -> Counter[tuple[str, int]]:
+    return Counter((s.camera_id, (s.window_start_ms - BASE_MS) // 1000) for s in stats)
+
+
+def wait_for(predicate: Callable[[], T], timeout_s: float, what: str) -> T:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def wait_running(job_id: str, timeout_s: float = 120) -> dict[str, Any]:
+    def running() -> dict[str, Any] | None:
+        status = job_status(job_id)
+        assert status["state"] not in {"FAILED", "CANCELED", "FINISHED"}, status["state"]
+        vertices_up = all(v["status"] == "RUNNING" for v in status["vertices"])
+        return status if status["state"] == "RUNNING" and vertices_up else None
+
+    return wait_for(running, timeout_s, f"job {job_id} RUNNING")
+
+
+def job_args(topic: str, run: str, **extra: object) -> list[str]:
+    options: dict[str, object] = {
+        "--source-topic": topic, "--group-id": f"it-{run}", "--start": "earliest",
+        "--window-s": WINDOW_S, "--watermark-bound-s": 5, "--idle-timeout-s": 2,
+        "--checkpoint-interval-s": 1, "--parallelism": 2,
+        "--transactional-id-prefix": f"it-{run}", "--job-name": f"traffic-risk-it-{run}",
+    }  # fmt: skip
+    options.update({f"--{k.replace('_', '-')}": v for k, v in extra.items()})
+    return [str(x) for pair in options.items() for x in pair]
+
+
+def assert_exactly_once(
+    stats: list[WindowStats], expected: dict[tuple[str, int], tuple[int, int]]
+) -> None:
+    """Each expected window exactly once, with exactly the expected counts."""
+    counts = by_window(stats)
+    duplicated = {k: n for k, n in counts.items() if n > 1}
+    assert not duplicated, f"windows counted twice: {duplicated}"
+    assert set(counts) == set(expected), (
+        f"missing {set(expected) - set(counts)}, unexpected {set(counts) - set(expected)}"
+    )
+    got = {
+        (s.camera_id, (s.window_start_ms - BASE_MS) // 1000): (s.frames, s.vehicles) for s in stats
+    }
+    assert got == expected
