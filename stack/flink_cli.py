@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from stack import paths
@@ -31,16 +32,17 @@ def flink_run(
     *,
     detached: bool,
     from_savepoint: str | None = None,
+    entry: Path = JOB_ENTRY,
     timeout_s: float = 900,
 ) -> str:
-    """Run `flink run [-d] [-s savepoint] -py jobs/risk_job.py <args>`; returns the job id."""
+    """Run `flink run [-d] [-s savepoint] -py <entry> <args>`; returns the job id."""
     output = _flink(
         "run",
         *(["-d"] if detached else []),
         *(["-s", from_savepoint] if from_savepoint else []),
         "-pyexec", sys.executable,
         "-pyclientexec", sys.executable,
-        "-py", str(JOB_ENTRY),
+        "-py", str(entry),
         *job_args,
         timeout_s=timeout_s,
     )  # fmt: skip

@@ -11,11 +11,22 @@ from confluent_kafka import Consumer, Producer
 
 def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
     producer = Producer(
-        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "log_level": 3}
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "linger.ms": 20,
+            "compression.type": "lz4",
+            "log_level": 3,
+        }
     )
     count = 0
     for key, value in records:
-        producer.produce(topic, key=key, value=value)
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:  # local queue full: let the broker catch up
+                producer.poll(0.5)
         count += 1
     assert producer.flush(30) == 0, "undelivered records"
     return count

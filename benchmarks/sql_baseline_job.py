@@ -1,0 +1,49 @@
+"""Benchmark baseline: the job's windowed aggregation in Flink SQL only (no Python function).
+
+Same source DDL, checks, views and window query as jobs/risk_job.py, the window rows
+encoded with JSON_OBJECT in SQL and written to the same kind of exactly-once Kafka sink.
+Run only by benchmarks/job_vs_sql.py.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from contract import topics
+from jobs.risk_job import create_env
+from udfs import stats_sql
+from udfs.job_config import from_args
+
+
+def main(argv: list[str]) -> None:
+    cfg = from_args(argv)
+    _env, t_env = create_env(cfg)
+    source = stats_sql.KafkaSourceOptions(
+        bootstrap=cfg.kafka_bootstrap, topic=cfg.source_topic, group_id=cfg.group_id,
+        start=cfg.start, bounded=True,
+    )  # fmt: skip
+    t_env.execute_sql(stats_sql.source_ddl(source, cfg.watermark_bound_s))
+    t_env.execute_sql(stats_sql.kafka_sink_ddl(
+        "window_stats_out", f"{topics.TRAFFIC_WINDOW_STATS}-sql-baseline",
+        cfg.kafka_bootstrap, cfg.transactional_id_prefix,
+    ))  # fmt: skip
+    t_env.create_temporary_view(
+        "detections_checked", t_env.sql_query(stats_sql.checked_sql(cfg.window_s))
+    )
+    t_env.create_temporary_view("detections_ok", t_env.sql_query(
+        "SELECT camera_id, frame_id, ts, objects, doc FROM detections_checked WHERE reason IS NULL"
+    ))  # fmt: skip
+    t_env.create_temporary_view(
+        "detections_ok_objects", t_env.sql_query(stats_sql.objects_view_sql())
+    )
+    t_env.create_temporary_view(
+        "windows", t_env.sql_query(stats_sql.window_stats_sql(cfg.window_s))
+    )
+    columns = ", ".join(f"KEY '{c}' VALUE {c}" for c in stats_sql.WINDOW_COLUMNS)
+    t_env.execute_sql(
+        f"INSERT INTO window_stats_out SELECT camera_id, JSON_OBJECT({columns}) FROM windows"
+    ).wait()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
