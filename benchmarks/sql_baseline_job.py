@@ -22,6 +22,8 @@ def main(argv: list[str]) -> None:
         bootstrap=cfg.kafka_bootstrap, topic=cfg.source_topic, group_id=cfg.group_id,
         start=cfg.start, bounded=True,
     )  # fmt: skip
+    for ddl in stats_sql.functions_ddl():
+        t_env.execute_sql(ddl)
     t_env.execute_sql(stats_sql.source_ddl(source, cfg.watermark_bound_s))
     t_env.execute_sql(stats_sql.kafka_sink_ddl(
         "window_stats_out", f"{topics.TRAFFIC_WINDOW_STATS}-sql-baseline",
@@ -31,7 +33,8 @@ def main(argv: list[str]) -> None:
         "detections_checked", t_env.sql_query(stats_sql.checked_sql(cfg.window_s))
     )
     t_env.create_temporary_view("detections_ok", t_env.sql_query(
-        "SELECT camera_id, frame_id, ts, objects, doc FROM detections_checked WHERE reason IS NULL"
+        "SELECT camera_id, frame_id, ts, frame_vehicles, objects FROM detections_checked "
+        "WHERE reason IS NULL"
     ))  # fmt: skip
     t_env.create_temporary_view(
         "detections_ok_objects", t_env.sql_query(stats_sql.objects_view_sql())

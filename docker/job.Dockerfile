@@ -6,8 +6,18 @@
 # tests/unit/k8s/test_dockerfiles.py fails when they drift apart.
 ARG FLINK_IMAGE=flink:2.2.1-scala_2.12-java17
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.8
+ARG JDK_IMAGE=eclipse-temurin:17-jdk
 
 FROM ${UV_IMAGE} AS uv
+
+# The job's Java functions (jvm/udf: one-pass JSON parsing), compiled against Flink's lib/.
+FROM ${FLINK_IMAGE} AS flink-dist
+FROM ${JDK_IMAGE} AS udf-build
+COPY --from=flink-dist /opt/flink/lib /opt/flink/lib
+COPY jvm/udf/src /src
+RUN mkdir /classes \
+ && javac --release 11 -cp "/opt/flink/lib/*" -d /classes $(find /src -name '*.java') \
+ && jar cf /traffic-risk-udfs.jar -C /classes .
 
 FROM ${FLINK_IMAGE}
 ARG FLINK_VERSION=2.2.1
@@ -36,6 +46,8 @@ RUN cp /opt/flink/opt/flink-python-${FLINK_VERSION}.jar /opt/flink/lib/
 ADD --checksum=sha256:${FLINK_KAFKA_CONNECTOR_SHA256} \
     https://repo1.maven.org/maven2/org/apache/flink/flink-sql-connector-kafka/${FLINK_KAFKA_CONNECTOR_VERSION}/flink-sql-connector-kafka-${FLINK_KAFKA_CONNECTOR_VERSION}.jar \
     /opt/traffic-risk/.jvm/flink/flink-sql-connector-kafka.jar
+
+COPY --from=udf-build /traffic-risk-udfs.jar /opt/traffic-risk/.jvm/flink/traffic-risk-udfs.jar
 
 # The job's code: the entry point and the packages it imports (also shipped with -pyfs).
 COPY contract /opt/traffic-risk/contract

@@ -69,6 +69,8 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
         extra_properties=cfg.kafka_properties,
     )
     # Allowed lateness widens the watermark delay: each window emits once, complete.
+    for ddl in stats_sql.functions_ddl():
+        t_env.execute_sql(ddl)
     t_env.execute_sql(stats_sql.source_ddl(source, cfg.watermark_bound_s + cfg.allowed_lateness_s))
     for table, topic in (
         ("window_stats_out", topics.TRAFFIC_WINDOW_STATS),
@@ -97,7 +99,7 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
     t_env.create_temporary_view(
         "detections_ok",
         t_env.sql_query(
-            "SELECT camera_id, frame_id, rowtime AS ts, objects, doc "
+            "SELECT camera_id, frame_id, rowtime AS ts, frame_vehicles, objects "
             "FROM detections_checked WHERE reason IS NULL"
         ),
     )

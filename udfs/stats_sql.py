@@ -2,15 +2,14 @@
 
 This runs entirely in the JVM (10-30x cheaper per record than a Python function, see
 docs/architecture.md); Python sees only the window results and the rejected records.
-The SQL check covers the fields the statistics read; the Python stages validate the full
-contract for the groups they handle.
+Each event is parsed once by the Java function PARSE_DETECTION (jvm/udf), which checks the
+fields the statistics read; the Python stages validate the full contract for the groups
+they handle.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-VEHICLES_SQL = "('car', 'motorcycle', 'bus', 'truck')"
 
 
 @dataclass(frozen=True)
@@ -61,21 +60,11 @@ CREATE TEMPORARY TABLE detections_raw (
   `payload` BYTES,
   `kafka_partition` INT METADATA FROM 'partition' VIRTUAL,
   `kafka_offset` BIGINT METADATA FROM 'offset' VIRTUAL,
-  `ts` AS COALESCE(
-    TO_TIMESTAMP_LTZ(
-      TRY_CAST(JSON_VALUE(CAST(`payload` AS STRING), '$.captured_at_ms') AS BIGINT), 3),
-    TO_TIMESTAMP_LTZ(0, 3)),
+  `ts` AS COALESCE(TO_TIMESTAMP_LTZ(EVENT_TIME_MS(`payload`), 3), TO_TIMESTAMP_LTZ(0, 3)),
   WATERMARK FOR `ts` AS `ts` - INTERVAL '{bound_ms / 1000:.3f}' SECOND(3)
 ) WITH (
   {options.with_options()}
 )"""
-
-
-# Flink SQL has no length function for BYTES: derive it from the base64 text.
-_BYTE_LENGTH = (
-    "CHAR_LENGTH(TO_BASE64(payload)) / 4 * 3"
-    " - (CHAR_LENGTH(TO_BASE64(payload)) - CHAR_LENGTH(TRIM(TRAILING '=' FROM TO_BASE64(payload))))"
-)
 
 
 def checked_sql(window_s: int, max_event_bytes: int = 1_048_576) -> str:
@@ -87,31 +76,18 @@ def checked_sql(window_s: int, max_event_bytes: int = 1_048_576) -> str:
     """
     window_ms = window_s * 1000
     return f"""
-SELECT *, CASE
-    WHEN size_bytes > {max_event_bytes}
-      THEN 'oversized: ' || CAST(size_bytes AS STRING) || ' bytes > {max_event_bytes}'
-    WHEN doc IS NULL OR NOT (doc IS JSON OBJECT) THEN 'parse: not a JSON object'
-    WHEN schema_version IS NULL OR schema_version <> 1
-      THEN 'schema_version: expected 1'
-    WHEN camera_id IS NULL OR CHAR_LENGTH(camera_id) = 0 THEN 'camera_id: missing or empty'
-    WHEN event_ms IS NULL OR event_ms < 0
-      THEN 'captured_at_ms: missing or not a non-negative integer'
-    WHEN frame_id IS NULL OR frame_id < 0 THEN 'frame_id: missing or negative'
-    WHEN objects IS NULL THEN 'objects: missing or not an array'
-    WHEN TO_TIMESTAMP_LTZ(event_ms - MOD(event_ms, {window_ms}) + {window_ms} - 1, 3)
-          <= CURRENT_WATERMARK(ts)
+SELECT payload, kafka_partition, kafka_offset, ts, d.camera_id, d.frame_id,
+  d.vehicles AS frame_vehicles, d.objects, CASE
+    WHEN d.size_bytes > {max_event_bytes}
+      THEN 'oversized: ' || CAST(d.size_bytes AS STRING) || ' bytes > {max_event_bytes}'
+    WHEN d.error IS NOT NULL THEN d.error
+    WHEN TO_TIMESTAMP_LTZ(
+        d.captured_at_ms - MOD(d.captured_at_ms, {window_ms}) + {window_ms} - 1, 3
+      ) <= CURRENT_WATERMARK(ts)
       THEN 'late: its window already closed'
     ELSE CAST(NULL AS STRING)
   END AS reason
-FROM (
-  SELECT payload, kafka_partition, kafka_offset, ts, doc, {_BYTE_LENGTH} AS size_bytes,
-    TRY_CAST(JSON_VALUE(doc, '$.schema_version') AS INT) AS schema_version,
-    JSON_VALUE(doc, '$.camera_id') AS camera_id,
-    TRY_CAST(JSON_VALUE(doc, '$.frame_id') AS BIGINT) AS frame_id,
-    TRY_CAST(JSON_VALUE(doc, '$.captured_at_ms') AS BIGINT) AS event_ms,
-    JSON_QUERY(doc, '$.objects' RETURNING ARRAY<STRING> NULL ON ERROR) AS objects
-  FROM (SELECT *, CAST(payload AS STRING) AS doc FROM detections_raw)
-)"""
+FROM (SELECT *, PARSE_DETECTION(payload) AS d FROM detections_raw)"""
 
 
 CLASS_COLUMNS: dict[str, str] = {
@@ -153,10 +129,10 @@ def window_stats_sql(window_s: int, view: str = "detections_ok") -> str:
     return f"""
 SELECT camera_id, window_start, window_end,
   COUNT(DISTINCT frame_id) AS frames,
-  COUNT(obj) AS objects,
+  COUNT(cls) AS objects,
   COUNT(DISTINCT track_id) AS distinct_tracks,
   MAX(frame_vehicles) AS peak_vehicles_per_frame,
-  AVG(CASE WHEN cls IN {VEHICLES_SQL} THEN speed END) AS mean_vehicle_speed_px_s,
+  AVG(CASE WHEN is_vehicle THEN speed END) AS mean_vehicle_speed_px_s,
   LISTAGG(crossing, ';') AS crossings,
   {per_class}
 FROM TABLE(TUMBLE(TABLE {view}_objects, DESCRIPTOR(ts), INTERVAL '{window_s}' SECOND))
@@ -166,27 +142,23 @@ GROUP BY camera_id, window_start, window_end"""
 def objects_view_sql(view: str = "detections_ok") -> str:
     """One row per object (or one row with NULLs for a frame without objects)."""
     return f"""
-SELECT camera_id, frame_id, ts, obj, cls, track_id, frame_vehicles,
-  SQRT(POWER(vx, 2) + POWER(vy, 2)) AS speed,
-  CASE WHEN CARDINALITY(lines) > 0
-    THEN COALESCE(ARRAY_JOIN(zones, '|'), '') || '>' || ARRAY_JOIN(lines, '|') END AS crossing
-FROM (
-  SELECT d.camera_id, d.frame_id, d.ts, o.obj,
-    JSON_VALUE(o.obj, '$.class_name') AS cls,
-    TRY_CAST(JSON_VALUE(o.obj, '$.track_id') AS BIGINT) AS track_id,
-    JSON_VALUE(o.obj, '$.velocity_px_s[0]' RETURNING DOUBLE NULL ON ERROR) AS vx,
-    JSON_VALUE(o.obj, '$.velocity_px_s[1]' RETURNING DOUBLE NULL ON ERROR) AS vy,
-    JSON_QUERY(o.obj, '$.zones' RETURNING ARRAY<STRING> NULL ON ERROR) AS zones,
-    JSON_QUERY(o.obj, '$.crossed_lines' RETURNING ARRAY<STRING> NULL ON ERROR) AS lines,
-    CARDINALITY(d.classes) - CARDINALITY(ARRAY_REMOVE(ARRAY_REMOVE(ARRAY_REMOVE(ARRAY_REMOVE(
-      d.classes, 'car'), 'motorcycle'), 'bus'), 'truck')) AS frame_vehicles
-  FROM (
-    SELECT camera_id, frame_id, ts, objects,
-      JSON_QUERY(doc, '$.objects[*].class_name' RETURNING ARRAY<STRING> NULL ON ERROR) AS classes
-    FROM {view}
-  ) AS d
-  LEFT JOIN UNNEST(d.objects) AS o(obj) ON TRUE
-)"""
+SELECT d.camera_id, d.frame_id, d.ts, d.frame_vehicles, o.class_name AS cls, o.track_id,
+  SQRT(POWER(o.vx, 2) + POWER(o.vy, 2)) AS speed,
+  o.is_vehicle,
+  CASE WHEN CARDINALITY(o.crossed_lines) > 0
+    THEN ARRAY_JOIN(o.zones, '|') || '>' || ARRAY_JOIN(o.crossed_lines, '|') END AS crossing
+FROM {view} AS d
+LEFT JOIN UNNEST(d.objects)
+  AS o(class_name, track_id, vx, vy, zones, crossed_lines, is_vehicle) ON TRUE"""
+
+
+def functions_ddl() -> list[str]:
+    """The Java functions of jvm/udf (built into .jvm/flink/traffic-risk-udfs.jar)."""
+    return [
+        f"CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS {name} AS "
+        f"'io.trafficrisk.flink.{java}' LANGUAGE JAVA"
+        for name, java in (("PARSE_DETECTION", "ParseDetection"), ("EVENT_TIME_MS", "EventTimeMs"))
+    ]
 
 
 def kafka_sink_ddl(

@@ -66,7 +66,9 @@ def ignored(path: Path, source: str) -> bool:
         if not line or line.startswith("#"):
             continue
         negate = line.startswith("!")
-        if fnmatch.fnmatch(source, line.lstrip("!")):
+        pattern = line.lstrip("!")
+        # As in Docker, a pattern naming a folder also covers everything inside it.
+        if fnmatch.fnmatch(source, pattern) or source.startswith(pattern.rstrip("/") + "/"):
             result = not negate
     return result
 
