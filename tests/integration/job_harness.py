@@ -84,7 +84,8 @@ def job_args(topic: str, run: str, **extra: object) -> list[str]:
         "--transactional-id-prefix": f"it-{run}", "--job-name": f"traffic-risk-it-{run}",
     }  # fmt: skip
     options.update({f"--{k.replace('_', '-')}": v for k, v in extra.items()})
-    return [str(x) for pair in options.items() for x in pair]
+    # A value of True is a bare flag (e.g. --bounded).
+    return [str(x) for flag, v in options.items() for x in ([flag] if v is True else [flag, v])]
 
 
 def assert_exactly_once(

@@ -1,0 +1,152 @@
+"""Benchmark: end-to-end latency and CPU versus simulated cameras (LLM stage excluded).
+
+Cameras publish one detection event per second each, stamped with the wall clock, to a
+fresh topic; the job runs on the local session cluster. A window [s, e) can close once
+an event with time >= e + watermark bound has arrived, so its latency is the moment its
+statistics appear on Redis pub/sub (`live:stats`) minus the publish time of that event.
+CPU is the whole machine's busy share during the run (/proc/stat).
+Writes benchmarks/results/latency.json.
+
+    .venv/bin/python -m benchmarks.latency --cameras 100 1000 --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import threading
+import time
+import uuid
+from typing import Any
+
+import redis
+from confluent_kafka import Producer
+
+from contract import redis_keys
+from stack.config import Endpoints
+from stack.flink_cli import cancel, flink_run
+from stack.paths import REPO
+from stack.services import SERVICES
+from stack.topics import ensure_topics
+from tests.integration.job_harness import wait_running
+
+RESULTS = REPO / "benchmarks" / "results"
+WINDOW_S, BOUND_S = 10, 2
+
+
+def cpu_times() -> tuple[int, int]:
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def frame(camera: str, frame_id: int, now_ms: int, rng: random.Random) -> bytes:
+    objects = [
+        {"class_name": rng.choice(["car", "car", "bus", "person"]), "confidence": 0.8,
+         "track_id": i, "box": {"x1": 10.0 * i, "y1": 5.0, "x2": 10.0 * i + 30, "y2": 40.0}}
+        for i in range(rng.randint(3, 8))
+    ]  # fmt: skip
+    return json.dumps({"schema_version": 1, "camera_id": camera, "frame_id": frame_id,
+                       "captured_at_ms": now_ms, "frame": {"width": 640, "height": 480},
+                       "objects": objects, "detector": "bench"}).encode()  # fmt: skip
+
+
+def closing_time(batches: list[int], window_end_ms: int) -> int:
+    """When the window could first close: the first batch past its end + the bound."""
+    due = window_end_ms - 1 + BOUND_S * 1000
+    return next(t for t in batches if t >= due)
+
+
+def listen(url: str, prefix: str, seen: list[tuple[int, int]], stop: threading.Event) -> None:
+    """Record (window end ms, receive ms) of every window of our cameras."""
+    pubsub = redis.Redis.from_url(url).pubsub()
+    pubsub.subscribe(redis_keys.CHANNEL_STATS)
+    while not stop.is_set():
+        message = pubsub.get_message(timeout=0.2)
+        if message and message["type"] == "message":
+            doc = json.loads(message["data"])
+            if doc["camera_id"].startswith(prefix):
+                seen.append((doc["window_end_ms"], int(time.time() * 1000)))
+
+
+def run(cameras: int, seconds: int) -> dict[str, Any]:
+    endpoints = Endpoints.from_env()
+    run_id = uuid.uuid4().hex[:6]
+    topic, prefix = f"latency-{run_id}", f"lat-{run_id}-"
+    ensure_topics(names={topic: 2})
+    job_id = flink_run(
+        ["--source-topic", topic, "--group-id", f"lat-{run_id}", "--start", "earliest",
+         "--window-s", str(WINDOW_S), "--watermark-bound-s", str(BOUND_S),
+         "--transactional-id-prefix", f"lat-{run_id}", "--job-name", f"latency-{cameras}",
+         "--restart-attempts", "0"], detached=True,
+    )  # fmt: skip
+    wait_running(job_id)
+    seen: list[tuple[int, int]] = []
+    stop = threading.Event()
+    listener = threading.Thread(target=listen, args=(endpoints.redis_url, prefix, seen, stop))
+    listener.start()
+    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "linger.ms": 5,
+                         "compression.type": "lz4"})  # fmt: skip
+    rng = random.Random(1)
+    busy0, total0 = cpu_times()
+    start, first_ms = time.monotonic(), int(time.time() * 1000)
+    batches: list[int] = []  # event time (= publish time) of each second's frames
+    try:
+        for second in range(seconds + WINDOW_S + BOUND_S + 2):
+            now_ms = int(time.time() * 1000)
+            batches.append(now_ms)
+            for cam in range(cameras):
+                producer.produce(topic, key=f"{prefix}{cam}", value=frame(
+                    f"{prefix}{cam}", second, now_ms, rng))  # fmt: skip
+                producer.poll(0)
+            producer.flush(10)
+            time.sleep(max(0.0, start + second + 1 - time.monotonic()))
+        time.sleep(3)
+    finally:
+        busy1, total1 = cpu_times()
+        stop.set()
+        listener.join()
+        cancel(job_id)
+    warmup_end = first_ms + WINDOW_S * 1000  # the first window is partial: skip it
+    latencies = sorted(got - closing_time(batches, end) for end, got in seen if end > warmup_end)
+    return {
+        "cameras": cameras,
+        "events_per_s": cameras,
+        "windows_measured": len(latencies),
+        "latency_ms_p50": statistics.median(latencies) if latencies else None,
+        "latency_ms_p99": latencies[int(0.99 * (len(latencies) - 1))] if latencies else None,
+        "cpu_busy_pct": round(100 * (busy1 - busy0) / max(1, total1 - total0), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cameras", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--seconds", type=int, default=60, help="measured span per size")
+    args = parser.parse_args()
+    for service in SERVICES.values():
+        print(service().start())
+    rows = []
+    for cameras in args.cameras:
+        row = run(cameras, args.seconds)
+        print(json.dumps(row))
+        rows.append(row)
+    result = {
+        "benchmark": "latency", "window_s": WINDOW_S, "watermark_bound_s": BOUND_S,
+        "seconds": args.seconds, "rows": rows,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "how": "wall-clock stamped events at 1 frame/s per camera; latency = Redis pub/sub "
+               "arrival - publish time of the first frame past window end + watermark bound "
+               "(the frame that lets the window close); job on the local session cluster",
+    }  # fmt: skip
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latency.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""Reliability suite: faults injected into a running job; what was lost and how long recovery took.
+
+Each scenario runs the job on the local session cluster over a fresh topic of known
+frames (tests/integration/job_harness.py), injects one fault, then scores the
+read_committed window output against the expected windows: missing = lost, repeated =
+duplicated. Recovery time is from the fault until the first window that closed after it
+is on Kafka. Writes benchmarks/results/reliability.json. Goal: nothing lost, < 60 s.
+
+    .venv/bin/python -m benchmarks.reliability            # all scenarios
+    .venv/bin/python -m benchmarks.reliability --only fuzz --fuzz-count 1000   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from contract import DeadLetter, parse, topics
+from stack.config import Endpoints
+from stack.flink_cli import cancel, flink_run, stop_with_savepoint
+from stack.paths import REPO
+from stack.services import SERVICES, Flink, Kafka, Redis
+from stack.topics import ensure_topics
+from tests.integration.job_harness import (
+    by_window,
+    committed_windows,
+    expected_windows,
+    frames,
+    job_args,
+    wait_for,
+    wait_running,
+)
+from tests.kafka_io import produce, read_all
+
+RESULTS = REPO / "benchmarks" / "results"
+BEFORE, AFTER, CLOSE = (0, 34), (35, 69), (100, 100)
+
+
+def cameras_frames(run: str, span: tuple[int, int]) -> list[tuple[bytes, bytes]]:
+    return frames(f"r1-{run}", *span) + frames(f"r2-{run}", *span)
+
+
+def score(bootstrap: str, run: str) -> dict[str, int]:
+    cameras = {f"r1-{run}", f"r2-{run}"}
+    expected = expected_windows(cameras_frames(run, (BEFORE[0], AFTER[1])))
+    got = by_window(committed_windows(bootstrap, cameras))
+    return {
+        "expected_windows": len(expected),
+        "lost": len(set(expected) - set(got)),
+        "duplicated": sum(n - 1 for n in got.values() if n > 1),
+    }
+
+
+def scenario(name: str, fault: Callable[[str, str], str | None]) -> dict[str, Any]:
+    """Start a job, let windows flow, inject ``fault`` (returns a replacement job id, if any),
+    publish the rest, and measure recovery and output."""
+    bootstrap = Endpoints.from_env().kafka_bootstrap
+    run = uuid.uuid4().hex[:6]
+    topic = f"rel-{run}"
+    ensure_topics(bootstrap, {topic: 2})
+    cameras = {f"r1-{run}", f"r2-{run}"}
+    produce(bootstrap, topic, cameras_frames(run, BEFORE))
+    job_id = flink_run(job_args(topic, run, restart_attempts=30), detached=True)
+    wait_running(job_id)
+    wait_for(lambda: len(committed_windows(bootstrap, cameras)) >= 4, 120, "first windows")
+    fault_at = time.monotonic()
+    job_id = fault(job_id, topic) or job_id
+    produce(bootstrap, topic, cameras_frames(run, AFTER) + cameras_frames(run, CLOSE))
+    wait_for(lambda: (f"r1-{run}", 60) in by_window(committed_windows(bootstrap, cameras)),
+             300, f"{name}: windows after the fault")  # fmt: skip
+    recovery_s = round(time.monotonic() - fault_at, 1)
+    time.sleep(3)  # one more checkpoint: duplicates would show now
+    cancel(job_id)
+    return {"scenario": name, "recovery_s": recovery_s, **score(bootstrap, run)}
+
+
+def kill_taskmanager(job_id: str, _topic: str) -> None:
+    cluster = Flink()
+    cluster.kill_taskmanagers()
+    cluster.start_taskmanager()
+    wait_running(job_id, 180)
+
+
+def savepoint_and_code_change(job_id: str, topic: str) -> str:
+    path = stop_with_savepoint(job_id, f"file://{REPO}/.stack/flink/savepoints")
+    run = topic.removeprefix("rel-")
+    # The "new version": different options (congestion model, bundle) on the same state.
+    changed = job_args(topic, run, restart_attempts=30, congestion_capacity=30)
+    new_id = flink_run(changed, detached=True, from_savepoint=path)
+    wait_running(new_id)
+    return new_id
+
+
+def restart_kafka(_job_id: str, _topic: str) -> None:
+    broker = Kafka()
+    broker.stop()
+    time.sleep(5)
+    broker.start(120)
+
+
+def redis_down_30s(_job_id: str, _topic: str) -> None:
+    store = Redis()
+    store.stop()
+    time.sleep(30)
+    store.start(60)
+
+
+def fuzz(count: int, seed: int = 3) -> dict[str, Any]:
+    """``count`` malformed messages between good ones: all dead-lettered, windows exact."""
+    bootstrap = Endpoints.from_env().kafka_bootstrap
+    rng = random.Random(seed)
+    run = uuid.uuid4().hex[:6]
+    topic = f"fuzz-{run}"
+    ensure_topics(bootstrap, {topic: 2})
+    good = cameras_frames(run, (BEFORE[0], AFTER[1])) + cameras_frames(run, CLOSE)
+    template = good[0][1]
+    bad = [(b"fuzz", mutate(template, rng)) for _ in range(count)]
+    mixed = good + bad
+    rng.shuffle(mixed)  # event-time order no longer holds, so use a wide bound
+    started = time.monotonic()
+    produce(bootstrap, topic, mixed)
+    job_id = flink_run(job_args(topic, run, bounded=True, watermark_bound_s=200), detached=False)
+    letters = [parse(DeadLetter, v) for _k, v in read_all(bootstrap, topics.DEAD_LETTER, idle_s=3)]
+    mine = [d for d in letters if d.source_topic == topic]
+    reasons: dict[str, int] = {}
+    for letter in mine:
+        reasons[letter.reason.split(":")[0]] = reasons.get(letter.reason.split(":")[0], 0) + 1
+    return {"scenario": f"fuzz {count} malformed", "job": job_id,
+            "recovery_s": round(time.monotonic() - started, 1),
+            "malformed_sent": count, "dead_lettered": len(mine), "reasons": reasons,
+            **score(bootstrap, run)}  # fmt: skip
+
+
+def mutate(template: bytes, rng: random.Random) -> bytes:
+    """A message that breaks the contract: truncated, garbled, wrong types or not JSON."""
+    kind = rng.randrange(5)
+    if kind == 0:
+        return template[: rng.randrange(1, len(template) - 1)]
+    if kind == 1:  # truncated, then bytes that cannot close it: never valid JSON
+        tail = bytes(rng.randrange(128, 256) for _ in range(rng.randint(1, 16)))
+        return template[: rng.randrange(1, len(template) - 1)] + tail
+    if kind == 2:
+        return template.replace(b'"schema_version": 1', b'"schema_version": "1"')
+    if kind == 3:
+        return template.replace(b'"captured_at_ms": ', b'"captured_at_ms": -')
+    return bytes(rng.randrange(256) for _ in range(rng.randint(0, 64)))
+
+
+SCENARIOS: dict[str, Callable[[str, str], str | None]] = {
+    "taskmanager-killed": kill_taskmanager,
+    "savepoint-code-change-restore": savepoint_and_code_change,
+    "kafka-broker-restart": restart_kafka,
+    "redis-down-30s": redis_down_30s,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", nargs="*", choices=[*SCENARIOS, "fuzz"], default=None)
+    parser.add_argument("--fuzz-count", type=int, default=10_000)
+    args = parser.parse_args()
+    for service in SERVICES.values():
+        print(service().start())
+    chosen = args.only or [*SCENARIOS, "fuzz"]
+    rows = []
+    for name in chosen:
+        row = fuzz(args.fuzz_count) if name == "fuzz" else scenario(name, SCENARIOS[name])
+        print(json.dumps(row))
+        rows.append(row)
+    result = {"benchmark": "reliability", "rows": rows,
+              "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = "reliability.json" if args.only is None else "reliability-partial.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
