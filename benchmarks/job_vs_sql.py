@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=120, help="event-time span, 1 frame/s")
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where to write")
     args = parser.parse_args()
     for service in SERVICES.values():
         print(service().start())
@@ -98,8 +99,8 @@ def main() -> None:
         "how": "best of alternating bounded runs on the local session cluster, parallelism 2; "
                "duration from Flink REST (includes deployment)",
     }  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "job_vs_sql.json").write_text(json.dumps(result, indent=2) + "\n")
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / "job_vs_sql.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

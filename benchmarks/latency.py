@@ -19,6 +19,7 @@ import statistics
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -128,6 +129,7 @@ def main() -> None:
     )
     parser.add_argument("--cameras", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--seconds", type=int, default=60, help="measured span per size")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where to write")
     args = parser.parse_args()
     for service in SERVICES.values():
         print(service().start())
@@ -144,8 +146,8 @@ def main() -> None:
                "arrival - publish time of the first frame past window end + watermark bound "
                "(the frame that lets the window close); job on the local session cluster",
     }  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latency.json").write_text(json.dumps(result, indent=2) + "\n")
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / "latency.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

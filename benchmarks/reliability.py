@@ -18,6 +18,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from contract import DeadLetter, parse, topics
@@ -165,6 +166,7 @@ def main() -> None:
     )
     parser.add_argument("--only", nargs="*", choices=[*SCENARIOS, "fuzz"], default=None)
     parser.add_argument("--fuzz-count", type=int, default=10_000)
+    parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where to write")
     args = parser.parse_args()
     for service in SERVICES.values():
         print(service().start())
@@ -176,9 +178,9 @@ def main() -> None:
         rows.append(row)
     result = {"benchmark": "reliability", "rows": rows,
               "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
     name = "reliability.json" if args.only is None else "reliability-partial.json"
-    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
+    (args.results_dir / name).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from pathlib import Path
 
 from stack.paths import REPO
 
@@ -85,7 +87,39 @@ SECTIONS = {
 }
 
 
+def plots(results: Path) -> list[str]:
+    """PNG charts of the results that have a shape worth seeing."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    latency_file = results / "latency.json"
+    if latency_file.exists():
+        rows = json.loads(latency_file.read_text())["rows"]
+        cams = [r["cameras"] for r in rows]
+        fig, left = plt.subplots(figsize=(6, 3.5))
+        left.plot(cams, [r["latency_ms_p50"] for r in rows], "o-", label="p50 latency")
+        left.plot(cams, [r["latency_ms_p99"] for r in rows], "s--", label="p99 latency")
+        left.set_xlabel("simulated cameras (1 frame/s each)")
+        left.set_ylabel("ms")
+        right = left.twinx()
+        right.plot(cams, [r["cpu_busy_pct"] for r in rows], "^:", color="gray", label="CPU %")
+        right.set_ylabel("machine CPU busy %")
+        left.legend(loc="upper left")
+        fig.tight_layout()
+        fig.savefig(results / "latency.png", dpi=100)
+        plt.close(fig)
+        made.append("![latency and CPU versus cameras](benchmarks/results/latency.png)")
+    return made
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
     lines = [
         "# Benchmarks",
         "",
@@ -94,11 +128,12 @@ def main() -> None:
         "",
     ]
     for name, render in SECTIONS.items():
-        path = RESULTS / name
+        path = args.results_dir / name
         if path.exists():
             lines += render(json.loads(path.read_text()))
-    OUT.write_text("\n".join(lines))
-    print(f"wrote {OUT}")
+    lines += ["## Plots", "", *plots(args.results_dir), ""]
+    args.out.write_text("\n".join(lines))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
