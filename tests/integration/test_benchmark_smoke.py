@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,8 +19,6 @@ def test_benchmarks_smoke_writes_a_report_with_figures(flink_cluster, redis_url)
                           capture_output=True, text=True, timeout=900)  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     results = done.stdout.strip().splitlines()[-1].split()[2].rstrip(",")
-    from pathlib import Path
-
     folder = Path(results)
     throughput = json.loads((folder / "job_vs_sql.json").read_text())
     assert throughput["job_events_per_s"] > 0 and throughput["sql_events_per_s"] > 0
@@ -35,6 +34,6 @@ def test_reliability_smoke_dead_letters_every_fuzzed_message(flink_cluster, tmp_
          "--results-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    (row,) = json.loads((tmp_path / "reliability-partial.json").read_text())["rows"]
+    (row,) = json.loads((tmp_path / "reliability.json").read_text())["rows"]
     assert row["dead_lettered"] == row["malformed_sent"] == 300
     assert (row["lost"], row["duplicated"]) == (0, 0)
