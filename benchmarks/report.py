@@ -69,7 +69,7 @@ def reliability(r: dict) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for row in r["rows"]:
-        notes = ""
+        notes = f"FAILED: {row['error']}" if row.get("error") else ""
         if "malformed_sent" in row:
             notes = (f"{row['malformed_sent']} malformed sent, {row['dead_lettered']} "
                      f"dead-lettered: {row['reasons']}")  # fmt: skip

@@ -46,7 +46,7 @@ def expected_for(run: str) -> dict[tuple[str, int], tuple[int, int]]:
 def test_savepoint_stop_and_restore_continue_without_loss_or_duplicates(
     flink_cluster, kafka_bootstrap, fresh_topic, tmp_path
 ):
-    topic, run = fresh_topic(2), uuid.uuid4().hex[:6]
+    topic, run = fresh_topic(1), uuid.uuid4().hex[:6]
     cameras = {f"c1-{run}", f"c2-{run}"}
     produce(kafka_bootstrap, topic, two_cameras(run, FIRST))
     job_id = flink_run(job_args(topic, run), detached=True)
@@ -72,7 +72,7 @@ def test_savepoint_stop_and_restore_continue_without_loss_or_duplicates(
 def test_killed_taskmanager_recovers_with_every_window_exactly_once(
     flink_cluster, kafka_bootstrap, fresh_topic
 ):
-    topic, run = fresh_topic(2), uuid.uuid4().hex[:6]
+    topic, run = fresh_topic(1), uuid.uuid4().hex[:6]
     cameras = {f"c1-{run}", f"c2-{run}"}
     produce(kafka_bootstrap, topic, two_cameras(run, FIRST))
     job_id = flink_run(job_args(topic, run, restart_attempts=20), detached=True)
@@ -104,7 +104,7 @@ def test_redis_outage_keeps_job_running_and_views_catch_up(
 ):
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server missing: ./dev setup installs it")
-    topic, run = fresh_topic(2), uuid.uuid4().hex[:6]
+    topic, run = fresh_topic(1), uuid.uuid4().hex[:6]
     cameras = {f"c1-{run}", f"c2-{run}"}
     port = free_port()
     server: subprocess.Popen = start_redis(port, tmp_path)
