@@ -29,6 +29,7 @@ from stack.paths import REPO
 from stack.services import SERVICES, Flink, Kafka, Redis
 from stack.topics import ensure_topics
 from tests.integration.job_harness import (
+    by_camera_number,
     by_window,
     committed_windows,
     expected_windows,
@@ -64,15 +65,17 @@ def scenario(name: str, fault: Callable[[str, str], str | None]) -> dict[str, An
     bootstrap = Endpoints.from_env().kafka_bootstrap
     run = uuid.uuid4().hex[:6]
     topic = f"rel-{run}"
-    ensure_topics(bootstrap, {topic: 1})
+    ensure_topics(bootstrap, {topic: 2})
     cameras = {f"r1-{run}", f"r2-{run}"}
-    produce(bootstrap, topic, cameras_frames(run, BEFORE))
+    produce(bootstrap, topic, cameras_frames(run, BEFORE), by_camera_number)
     job_id = flink_run(job_args(topic, run, restart_attempts=30), detached=True)
     wait_running(job_id)
     wait_for(lambda: len(committed_windows(bootstrap, cameras)) >= 4, 120, "first windows")
     fault_at = time.monotonic()
     job_id = fault(job_id, topic) or job_id
-    produce(bootstrap, topic, cameras_frames(run, AFTER) + cameras_frames(run, CLOSE))
+    produce(
+        bootstrap, topic, cameras_frames(run, AFTER) + cameras_frames(run, CLOSE), by_camera_number
+    )
     wait_for(lambda: (f"r1-{run}", 60) in by_window(committed_windows(bootstrap, cameras)),
              300, f"{name}: windows after the fault")  # fmt: skip
     recovery_s = round(time.monotonic() - fault_at, 1)
@@ -124,7 +127,7 @@ def fuzz(count: int, seed: int = 3) -> dict[str, Any]:
     rng = random.Random(seed)
     run = uuid.uuid4().hex[:6]
     topic = f"fuzz-{run}"
-    ensure_topics(bootstrap, {topic: 1})
+    ensure_topics(bootstrap, {topic: 2})
     good = cameras_frames(run, (BEFORE[0], AFTER[1])) + cameras_frames(run, CLOSE)
     template = good[0][1]
     bad = [(b"fuzz", mutate(template, rng)) for _ in range(count)]

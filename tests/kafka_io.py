@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from confluent_kafka import Consumer, Producer
 
 
-def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
+def produce(
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes]],
+    partition_of: Callable[[bytes | None], int] | None = None,
+) -> int:
+    """Publish records; ``partition_of(key)`` pins partitions (default: hash of the key)."""
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
@@ -23,7 +29,10 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, by
     for key, value in records:
         while True:
             try:
-                producer.produce(topic, key=key, value=value)
+                if partition_of is None:
+                    producer.produce(topic, key=key, value=value)
+                else:
+                    producer.produce(topic, key=key, value=value, partition=partition_of(key))
                 break
             except BufferError:  # local queue full: let the broker catch up
                 producer.poll(0.5)

@@ -33,6 +33,12 @@ def frames(camera: str, first_s: int, last_s: int) -> list[tuple[bytes, bytes]]:
     return out
 
 
+def by_camera_number(key: bytes | None) -> int:
+    """Partition of a test camera `c1-...`/`c2-...`/`r1-...`: its number minus one, so each
+    of the two partitions carries one camera and neither goes idle."""
+    return int((key or b"x1")[1:2]) - 1
+
+
 def expected_windows(records: list[tuple[bytes, bytes]]) -> dict[tuple[str, int], tuple[int, int]]:
     """(camera, window start s) -> (frames, vehicles), computed independently of Flink."""
     frames_in: Counter[tuple[str, int]] = Counter()
@@ -77,10 +83,10 @@ def wait_running(job_id: str, timeout_s: float = 120) -> dict[str, Any]:
 
 
 def job_args(topic: str, run: str, **extra: object) -> list[str]:
-    """Options for a test job. Topics have one partition (the second source subtask has no
-    split and is idle at once) and the idle timeout exceeds every injected pause: a split
-    that turns idle during a pause would let the watermark run ahead of it, and its records
-    would then reach already-fired windows (docs/architecture.md, "Idleness")."""
+    """Options for a test job. The idle timeout exceeds every injected pause: a split that
+    turned idle during a pause would let the watermark run ahead of it, and its records
+    would then reach already-fired windows (docs/architecture.md). So every partition must
+    carry data: publish with `by_camera_number` on a two-partition topic."""
     options: dict[str, object] = {
         "--source-topic": topic, "--group-id": f"it-{run}", "--start": "earliest",
         "--window-s": WINDOW_S, "--watermark-bound-s": 5, "--idle-timeout-s": 60,

@@ -16,6 +16,7 @@ from stack.services import Flink
 from tests.integration.job_harness import (
     BASE_MS,
     assert_exactly_once,
+    by_camera_number,
     by_window,
     committed_windows,
     expected_windows,
@@ -46,16 +47,18 @@ def expected_for(run: str) -> dict[tuple[str, int], tuple[int, int]]:
 def test_savepoint_stop_and_restore_continue_without_loss_or_duplicates(
     flink_cluster, kafka_bootstrap, fresh_topic, tmp_path
 ):
-    topic, run = fresh_topic(1), uuid.uuid4().hex[:6]
+    topic, run = fresh_topic(2), uuid.uuid4().hex[:6]
     cameras = {f"c1-{run}", f"c2-{run}"}
-    produce(kafka_bootstrap, topic, two_cameras(run, FIRST))
+    produce(kafka_bootstrap, topic, two_cameras(run, FIRST), by_camera_number)
     job_id = flink_run(job_args(topic, run), detached=True)
     wait_running(job_id)
     wait_for(lambda: len(committed_windows(kafka_bootstrap, cameras)) >= 4, 120, "first windows")
 
     savepoint = stop_with_savepoint(job_id, f"file://{tmp_path}/savepoints")
     assert job_status(job_id)["state"] == "FINISHED"
-    produce(kafka_bootstrap, topic, two_cameras(run, SECOND) + two_cameras(run, CLOSE))
+    produce(
+        kafka_bootstrap, topic, two_cameras(run, SECOND) + two_cameras(run, CLOSE), by_camera_number
+    )
     restored = flink_run(job_args(topic, run), detached=True, from_savepoint=savepoint)
     try:
         wait_running(restored)
@@ -72,9 +75,9 @@ def test_savepoint_stop_and_restore_continue_without_loss_or_duplicates(
 def test_killed_taskmanager_recovers_with_every_window_exactly_once(
     flink_cluster, kafka_bootstrap, fresh_topic
 ):
-    topic, run = fresh_topic(1), uuid.uuid4().hex[:6]
+    topic, run = fresh_topic(2), uuid.uuid4().hex[:6]
     cameras = {f"c1-{run}", f"c2-{run}"}
-    produce(kafka_bootstrap, topic, two_cameras(run, FIRST))
+    produce(kafka_bootstrap, topic, two_cameras(run, FIRST), by_camera_number)
     job_id = flink_run(job_args(topic, run, restart_attempts=20), detached=True)
     cluster = Flink()
     try:
@@ -83,7 +86,12 @@ def test_killed_taskmanager_recovers_with_every_window_exactly_once(
             lambda: len(committed_windows(kafka_bootstrap, cameras)) >= 4, 120, "first windows"
         )
         assert cluster.kill_taskmanagers(), "no TaskManager to kill"
-        produce(kafka_bootstrap, topic, two_cameras(run, SECOND) + two_cameras(run, CLOSE))
+        produce(
+            kafka_bootstrap,
+            topic,
+            two_cameras(run, SECOND) + two_cameras(run, CLOSE),
+            by_camera_number,
+        )
         cluster.start_taskmanager()
         wait_running(job_id, timeout_s=180)
         assert job_status(job_id)["state"] == "RUNNING"
@@ -104,12 +112,12 @@ def test_redis_outage_keeps_job_running_and_views_catch_up(
 ):
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server missing: ./dev setup installs it")
-    topic, run = fresh_topic(1), uuid.uuid4().hex[:6]
+    topic, run = fresh_topic(2), uuid.uuid4().hex[:6]
     cameras = {f"c1-{run}", f"c2-{run}"}
     port = free_port()
     server: subprocess.Popen = start_redis(port, tmp_path)
     url = f"redis://127.0.0.1:{port}/0"
-    produce(kafka_bootstrap, topic, two_cameras(run, FIRST))
+    produce(kafka_bootstrap, topic, two_cameras(run, FIRST), by_camera_number)
     job_id = flink_run(job_args(topic, run, redis_url=url), detached=True)
     client = redis.Redis(port=port)
     try:
@@ -117,14 +125,14 @@ def test_redis_outage_keeps_job_running_and_views_catch_up(
         wait_for(lambda: client.zcard(redis_keys.stats_series(f"c1-{run}")) >= 2, 120, "redis")
         server.terminate()
         server.wait(10)
-        produce(kafka_bootstrap, topic, two_cameras(run, SECOND))
+        produce(kafka_bootstrap, topic, two_cameras(run, SECOND), by_camera_number)
         # Windows up to [50, 60) close while Redis is down: Kafka must get them anyway.
         on_kafka = lambda: by_window(committed_windows(kafka_bootstrap, cameras))  # noqa: E731
         wait_for(lambda: (f"c1-{run}", 50) in on_kafka(), 120, "windows on Kafka in the outage")
         assert job_status(job_id)["state"] == "RUNNING"
 
         server = start_redis(port, tmp_path)  # back, empty: views rebuild from the backlog
-        produce(kafka_bootstrap, topic, two_cameras(run, CLOSE))
+        produce(kafka_bootstrap, topic, two_cameras(run, CLOSE), by_camera_number)
         expected = expected_for(run)
         written_after = {w for (c, w) in expected if c == f"c1-{run}" and w >= 40}
 
