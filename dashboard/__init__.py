@@ -1,0 +1,1 @@
+"""Live web dashboard over Redis: alerts, risk verdicts, window statistics, key pool, lag."""

@@ -1,0 +1,160 @@
+"""The job's Prometheus metrics, scraped from the session cluster during a real run.
+
+One run feeds good, malformed, oversized and late records; the TaskManager's and the
+JobManager's /metrics must then hold the documented names with the values the input
+implies, and the Grafana dashboard may only query names this scrape returned.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+
+from contract import redis_keys
+from stack.flink_cli import cancel, flink_run
+from stack.paths import REPO
+from stack.topics import ensure_topics
+from tests.factories import detection_dict
+from tests.integration.job_harness import BASE_MS, frames, job_args, wait_for, wait_running
+from tests.kafka_io import produce
+from tests.unit.dashboard.promql import dashboard_metric_names
+
+pytestmark = pytest.mark.integration
+
+PROM_PORTS = range(9250, 9261)  # flink-conf: one port per JobManager/TaskManager, first free
+OP = "flink_taskmanager_job_task_operator_"
+ARTIFACTS = REPO / "test-artifacts"
+DASHBOARD = REPO / "monitoring" / "grafana" / "traffic-risk-job.json"
+METRICS_DOC = REPO / "docs" / "metrics.md"
+MALFORMED = [b"{not json", json.dumps(detection_dict(schema_version=7)).encode(), b"[]"]
+
+Values = dict[str, list[tuple[dict[str, str], float]]]
+
+
+def scrape() -> dict[str, Values]:
+    """Every reporter in the port range: {"jobmanager"|"taskmanager": name -> samples}."""
+    found: dict[str, Values] = {}
+    for port in PROM_PORTS:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as r:
+                text = r.read().decode()
+        except (urllib.error.URLError, OSError):
+            continue
+        values: Values = defaultdict(list)
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                values[sample.name].append((sample.labels, sample.value))
+        role = "taskmanager" if any(n.startswith("flink_taskmanager_") for n in values) else (
+            "jobmanager")  # fmt: skip
+        for name, samples in values.items():
+            found.setdefault(role, defaultdict(list))[name].extend(samples)
+    return found
+
+
+def of_job(values: Values, name: str, job_id: str) -> list[float]:
+    return [v for labels, v in values.get(name, []) if labels.get("job_id") == job_id]
+
+
+def total(values: Values, name: str, job_id: str) -> float | None:
+    """Sum over subtasks; None while the metric is not exported yet."""
+    found = of_job(values, name, job_id)
+    return sum(found) if found else None
+
+
+@pytest.fixture(scope="module")
+def scraped(flink_cluster, kafka_bootstrap, redis_url) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:6]
+    topic = f"test-metrics-{run}"
+    ensure_topics(kafka_bootstrap, {topic: 1})  # module scope: fresh_topic is per test
+    camera = f"m1-{run}"
+    oversized = detection_dict(camera_id=camera, detector="x" * 3000, captured_at_ms=BASE_MS)
+    produce(kafka_bootstrap, topic, [
+        *frames(camera, 0, 25),  # watermark -> 20 s: windows [0,10) and [10,20) fire
+        *((b"bad", raw) for raw in MALFORMED),
+        (camera.encode(), json.dumps(oversized).encode()),
+    ])  # fmt: skip
+    options = job_args(topic, run, parallelism=1, restart_attempts=0, max_event_bytes=3000,
+                       kafka_bootstrap=kafka_bootstrap, redis_url=redis_url)  # fmt: skip
+    job_id = flink_run(options, detached=True, timeout_s=120)
+    try:
+        wait_running(job_id, 60)
+
+        def emitted() -> float:
+            found = scrape().get("taskmanager", {})
+            return total(found, OP + "window_stats_emitted", job_id) or 0
+
+        wait_for(lambda: emitted() >= 2, 40, "two windows emitted")
+        produce(kafka_bootstrap, topic, frames(camera, 4, 4))  # its window fired: late
+
+        def settled() -> dict[str, Values] | None:
+            found = scrape()
+            late = total(found.get("taskmanager", {}), OP + "dead_letters_late", job_id)
+            checkpoints = total(
+                found.get("jobmanager", {}),
+                "flink_jobmanager_job_numberOfCompletedCheckpoints",
+                job_id,
+            )
+            return found if late == 1 and (checkpoints or 0) >= 1 else None  # fmt: skip
+
+        found = wait_for(settled, 30, "late dead letter counted and a checkpoint done")
+    finally:
+        cancel(job_id, flink_cluster)
+        views = redis.Redis.from_url(redis_url)  # leave no test camera on the dashboard
+        views.delete(redis_keys.stats_latest(camera), redis_keys.stats_series(camera))
+        views.srem(redis_keys.CAMERAS, camera)
+    names = sorted({n for values in found.values() for n in values})
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "scraped-metric-names.txt").write_text("\n".join(names) + "\n")
+    return {"job_id": job_id, "names": set(names), **found}
+
+
+def test_job_metrics_have_the_values_the_input_implies(scraped):
+    tm, jm, job = scraped["taskmanager"], scraped["jobmanager"], scraped["job_id"]
+    assert total(tm, OP + "window_stats_emitted", job) == 2
+    assert total(tm, OP + "dead_letters_parse", job) == len(MALFORMED)
+    assert total(tm, OP + "dead_letters_oversized", job) == 1
+    assert total(tm, OP + "dead_letters_late", job) == 1
+    assert total(tm, OP + "redis_stats_pending", job) == 0  # Redis is up
+    assert total(tm, OP + "numLateRecordsDropped", job) == 0  # late ones went to dead letters
+    assert total(tm, OP + "pendingRecords", job) == 0  # the source has read everything
+    assert (total(tm, OP + "KafkaSourceReader_KafkaConsumer_records_lag_max", job) or 0) >= 0
+    for busy in of_job(tm, "flink_taskmanager_job_task_backPressuredTimeMsPerSecond", job):
+        assert 0 <= busy <= 1000
+    assert of_job(tm, "flink_taskmanager_job_task_isBackPressured", job)
+    assert of_job(jm, "flink_jobmanager_job_lastCheckpointDuration", job)[0] >= 0
+    assert of_job(jm, "flink_jobmanager_job_numberOfCompletedCheckpoints", job)[0] >= 1
+    # Checkpoints triggered while tasks still deploy count as failed: only present, not 0.
+    assert of_job(jm, "flink_jobmanager_job_numberOfFailedCheckpoints", job)[0] >= 0
+    assert of_job(jm, "flink_jobmanager_job_numRestarts", job) == [0]
+
+
+def documented_names() -> set[str]:
+    """Names in the sections of docs/metrics.md marked as scraped by this test."""
+    sections = METRICS_DOC.read_text().split("\n## ")
+    checked = [s for s in sections if "(scraped in tests)" in s.splitlines()[0]]
+    assert checked, "docs/metrics.md has no section marked '(scraped in tests)'"
+    return {n for s in checked for n in re.findall(r"`(flink_[A-Za-z0-9_]+)`", s)}
+
+
+def test_documented_metrics_are_exported(scraped):
+    documented = documented_names()
+    assert len(documented) >= 15
+    assert documented - scraped["names"] == set()
+
+
+def test_grafana_dashboard_queries_only_scraped_metrics(scraped):
+    dashboard = json.loads(DASHBOARD.read_text())
+    used = dashboard_metric_names(dashboard)
+    assert len(used) >= 10
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "grafana-metric-names.txt").write_text("\n".join(sorted(used)) + "\n")
+    assert used - scraped["names"] == set(), "dashboard queries metrics the scrape did not return"

@@ -1,0 +1,87 @@
+"""Dashboard server pieces that need no Redis: the guard, headers, logging, the page."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+
+from dashboard import server
+
+STATIC = server.STATIC
+
+
+async def ok_handler(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+def guarded(path: str, token: str | None, headers: dict[str, str] | None = None):
+    app = server.make_app("redis://127.0.0.1:1/0", token)  # never connected in these tests
+
+    async def call() -> web.StreamResponse:
+        probe = make_mocked_request("GET", path, app=app)
+        route = await app.router.resolve(probe)  # as aiohttp does before the middlewares
+        route.add_app(app)
+        request = make_mocked_request("GET", path, headers=headers or {}, app=app)
+        request._match_info = route  # make_mocked_request only takes a dict here
+        return await server.guard(request, ok_handler)
+
+    return asyncio.run(call())
+
+
+def test_guard_requires_the_token_when_set():
+    with pytest.raises(web.HTTPUnauthorized):
+        guarded("/", "tok")
+    with pytest.raises(web.HTTPUnauthorized):
+        guarded("/?token=wrong", "tok")
+    assert guarded("/?token=tok", "tok").text == "ok"
+    assert guarded("/", "tok", {"Authorization": "Bearer tok"}).text == "ok"
+    assert guarded("/", None).text == "ok"
+    assert guarded("/static/app.js", "tok").text == "ok"  # code, no data
+    for path in ("/ws", "/crop/" + "a" * 64, "/static/../ws"):
+        with pytest.raises(web.HTTPUnauthorized):
+            guarded(path, "tok")
+
+
+def test_responses_carry_a_strict_content_security_policy():
+    response = guarded("/", None)
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "object-src 'none'" in policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert response.headers["Referrer-Policy"] == "no-referrer"  # ?token= stays on this site
+
+
+def test_access_log_drops_the_query_string(caplog):
+    logger = server.PathOnlyAccessLogger(logging.getLogger("test.access"), "")
+    request = make_mocked_request("GET", "/ws?token=SUPERSECRET")
+    with caplog.at_level(logging.INFO, logger="test.access"):
+        logger.log(request, web.Response(status=101), 0.01)
+    assert "/ws" in caplog.text and "SUPERSECRET" not in caplog.text
+
+
+def test_page_script_never_parses_data_as_html():
+    script = (STATIC / "app.js").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
+                 "new Function", "srcdoc"):  # fmt: skip
+        assert sink not in script, sink
+    assert "textContent" in script
+
+
+def test_page_loads_nothing_from_outside():
+    for name in ("index.html", "app.js", "style.css"):
+        text = (STATIC / name).read_text().replace('"http://www.w3.org/2000/svg"', "")  # a name
+        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, re.I), name
+    html = (STATIC / "index.html").read_text()
+    assert "<script>" not in html  # no inline script: the CSP forbids it
+
+
+def test_cli_binds_to_loopback_by_default(monkeypatch):
+    monkeypatch.delenv("TRAFFIC_DASHBOARD_HOST", raising=False)
+    monkeypatch.delenv("TRAFFIC_DASHBOARD_PORT", raising=False)
+    args = server.parse_args([])
+    assert (args.host, args.port) == ("127.0.0.1", 8088)
+    assert server.parse_args(["--host", "0.0.0.0", "--port", "9"]).host == "0.0.0.0"
