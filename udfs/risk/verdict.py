@@ -1,0 +1,110 @@
+"""The prompt sent with each crop and the validation of the model's JSON answer."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from contract.models import RiskLevel
+from udfs.risk.rules import Signals
+
+SYSTEM_PROMPT = (
+    "You are a traffic-safety analyst. You see one cropped camera image of nearby road users. "
+    "Answer ONLY with a JSON object: "
+    '{"risk_level": "none"|"low"|"medium"|"high", "risk_types": [short snake_case strings such '
+    'as "near_miss", "red_light", "pedestrian_conflict", "wrong_way"], "reason": "<one short '
+    'sentence>", "confidence": <number 0..1>}.'
+)
+
+
+class LlmVerdict(BaseModel):
+    """What the model must answer; extra keys are ignored, missing or bad ones are an error."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    risk_level: RiskLevel = Field(description="Assessed risk.")
+    risk_types: tuple[str, ...] = Field(default=(), description="Kinds of risk seen.")
+    reason: str = Field(min_length=1, description="Short reason.")
+    confidence: float = Field(ge=0, le=1, description="Model confidence.")
+
+    @field_validator("risk_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("reason")
+    @classmethod
+    def _short(cls, value: str) -> str:
+        return value.strip()[:450]
+
+
+class MalformedAnswer(ValueError):
+    """The model's answer is not a valid verdict; retried once, then the fallback is used."""
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
+
+
+def user_text(signals: Signals, camera_id: str) -> str:
+    """Context the detector knows that the image alone may not show."""
+    ttc = "unknown" if signals.ttc_s is None else f"{signals.ttc_s:.1f} s"
+    return (
+        f"Camera {camera_id}. Detector: {signals.vehicles} vehicle(s), {signals.pedestrians} "
+        f"pedestrian(s), estimated time to collision {ttc}, signal "
+        f"{'red' if signals.red_signal else 'not red'}, "
+        f"{'in' if signals.in_crosswalk else 'not in'} crosswalk. Assess the collision risk."
+    )
+
+
+def chat_body(model: str, text: str, jpeg_b64: str, max_tokens: int) -> dict[str, Any]:
+    """OpenAI chat-completions body with the crop as a data URL (DashScope, vLLM, Ollama too)."""
+    return {
+        "model": model,
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": text},
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": f"data:image/jpeg;base64,{jpeg_b64}"},
+                    },
+                ],
+            },
+        ],
+    }
+
+
+def parse_content(content: str) -> LlmVerdict:
+    """Model text -> verdict; tolerates ```json fences and prose around one JSON object."""
+    match = _FENCE.search(content)
+    text = match.group(1) if match else content
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        raise MalformedAnswer("no JSON object in the answer")
+    try:
+        return LlmVerdict.model_validate(json.loads(text[start : end + 1]))
+    except json.JSONDecodeError as exc:
+        raise MalformedAnswer(f"answer is not JSON: {exc.msg}") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise MalformedAnswer(f"bad verdict field {first['loc']}: {first['msg']}") from exc
+
+
+def parse_completion(body: Any) -> tuple[LlmVerdict, int]:
+    """Chat-completions response JSON -> (verdict, total tokens used; 0 if not reported)."""
+    try:
+        content = body["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise MalformedAnswer("response has no choices[0].message.content") from exc
+    if not isinstance(content, str):
+        raise MalformedAnswer("message content is not text")
+    usage = body.get("usage") if isinstance(body, dict) else None
+    tokens = usage.get("total_tokens", 0) if isinstance(usage, dict) else 0
+    return parse_content(content), int(tokens) if isinstance(tokens, int | float) else 0
