@@ -80,8 +80,32 @@ def reliability(r: dict) -> list[str]:
     return [*lines, ""]
 
 
+def detector_fps(r: dict) -> list[str]:
+    lines = [
+        "## Detector service versus a bare model loop",
+        "",
+        f"Command: `.venv/bin/python -m benchmarks.detector_fps --frames {r['frames']} "
+        f"--yolo-frames {r['yolo_frames']}`; measured {r['measured_at']}.",
+        f"How: {r['how']}. Goal: service / bare >= 0.9; {r['cameras']} cameras at 1 frame/s "
+        "need a service rate >= 10 frames/s.",
+        "",
+        "| backend (model) | frames | bare fps | bare fps/core | service fps | "
+        "service fps/core | service / bare | per core | tracker |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in r["rows"]:
+        b, s = row["bare"], row["service"]
+        lines.append(
+            f"| {row['backend']} (`{row['model']}`) | {b['frames']} | {b['fps']} | "
+            f"{b['fps_per_core']} | {s['fps']} | {s['fps_per_core']} | "
+            f"{row['ratio_service_over_bare']} | {row['ratio_per_core']} | {s['tracker']} |"
+        )
+    return [*lines, ""]
+
+
 SECTIONS = {
     "job_vs_sql.json": job_vs_sql,
+    "detector_fps.json": detector_fps,
     "latency.json": latency,
     "reliability.json": reliability,
 }

@@ -1,36 +1,28 @@
-"""`traffic-detector`: detect road users in a camera input and publish detection events."""
+"""`traffic-detector`: detect road users in camera inputs and publish detection events.
+
+    traffic-detector --config detector/cameras.example.yaml
+    traffic-detector --camera cam-1=sample/cam-plaza --camera cam-2=rtsp://host/stream
+
+Command-line options override the config file's; see docs/detector.md.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
-import time
 from pathlib import Path
+from types import FrameType
 
-from confluent_kafka import KafkaException, Producer
-from tqdm import tqdm
+from confluent_kafka import KafkaException
 
 from contract import topics
-from detector.models import SsdMobilenetCoco
-from detector.pipeline import CameraPipeline, image_folder, video_file
-from stack.config import Endpoints
+from detector import config as cfg
+from detector.observability import Metrics, setup_logging
+from detector.service import DetectorService, ServiceResult
 
 log = logging.getLogger("traffic-detector")
-
-
-def producer(bootstrap: str) -> Producer:
-    """Idempotent, compressed, keyed by camera: per-camera order survives retries."""
-    return Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "enable.idempotence": True,
-            "compression.type": "lz4",
-            "linger.ms": 20,
-            "message.max.bytes": 2_000_000,
-            "log_level": 3,
-        }
-    )
 
 
 def publish_camera(
@@ -45,95 +37,125 @@ def publish_camera(
     quiet: bool = False,
 ) -> int:
     """Run one camera input to its end; returns the number of events published."""
-    path = Path(source)
-    frames = image_folder(path) if path.is_dir() else video_file(path, fps)
-    pipeline = CameraPipeline(camera_id, SsdMobilenetCoco())
-    out = producer(bootstrap)
-    failures: list[str] = []
-
-    def delivered(err: object, _msg: object) -> None:
-        if err is not None:
-            failures.append(str(err))
-
-    sent = 0
-    step_ms = int(1000 / fps)
-    for frame_id, frame in enumerate(
-        tqdm(frames, desc=camera_id, unit="frame", disable=True if quiet else None)
-    ):
-        if limit is not None and frame_id >= limit:
-            break
-        event = pipeline.process(frame, frame_id, start_ms + frame_id * step_ms)
-        out.produce(topic, key=event.key, value=event.to_json(), on_delivery=delivered)
-        out.poll(0)
-        sent += 1
-    remaining = out.flush(30)
-    if remaining or failures:
-        raise KafkaException(f"{remaining} undelivered, errors: {failures[:3]}")
-    return sent
+    config = cfg.Service(
+        cameras=(cfg.Camera(id=camera_id, source=source, sample_fps=fps, limit=limit),),
+        output=cfg.Output(bootstrap=bootstrap, topic=topic),
+        metrics_port=None,
+        start_ms=start_ms,
+    )
+    result = DetectorService(config, quiet=quiet).run()
+    error = result.cameras[camera_id].error
+    if error:
+        raise FileNotFoundError(error)
+    if result.undelivered:
+        raise KafkaException(f"{result.undelivered} events undelivered")
+    return result.cameras[camera_id].frames
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
         prog="traffic-detector",
-        description="Detect road users (offline SSD-MobileNet-v2 COCO model), track them, "
-        "group nearby ones with crops, and publish detection events to Kafka.",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--camera",
-        action="append",
-        required=True,
-        metavar="ID=SOURCE",
-        help="camera id and its input: an image folder, a video file or an "
-        "RTSP/HTTP URL; repeatable",
-    )
-    parser.add_argument(
-        "--bootstrap",
-        default=Endpoints.from_env().kafka_bootstrap,
-        help="Kafka bootstrap servers [TRAFFIC_KAFKA_BOOTSTRAP]",
-    )
-    parser.add_argument("--topic", default=topics.DETECTION_RESULTS, help="output topic")
-    parser.add_argument(
-        "--fps",
-        type=float,
-        default=1.0,
-        help="frames per second sampled; also the event-time step of image folders (default 1)",
-    )
-    parser.add_argument(
-        "--start-ms",
-        type=int,
-        default=None,
-        help="event time of the first frame, epoch ms (default: now)",
-    )
-    parser.add_argument("--limit", type=int, default=None, help="stop after N frames per camera")
-    parser.add_argument(
-        "--quiet",
-        action="store_true",
-        help="no progress bars (they are also off when stderr is not a terminal)",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    start_ms = args.start_ms if args.start_ms is not None else int(time.time() * 1000)
-    total = 0
+    p.add_argument("--config", type=Path, help="YAML file of cameras, model, output")
+    p.add_argument("--camera", action="append", default=[], metavar="ID=SOURCE",
+                   help="a camera: image folder, video file, rtsp/http URL or webcam:N; "
+                   "repeatable; added to the config's cameras")  # fmt: skip
+    p.add_argument("--fps", type=float, help="sampling rate of --camera inputs (default 1)")
+    p.add_argument("--model", choices=["ssd", "yolo"], help="backend (default ssd, offline)")
+    p.add_argument("--weights", help="YOLO weights path or model name (e.g. yolo11n.pt)")
+    p.add_argument("--device", help="YOLO torch device: cpu, cuda, cuda:0")
+    p.add_argument("--tracker", choices=["bytetrack", "iou"], help="tracker (default bytetrack)")
+    p.add_argument("--bootstrap", help="Kafka bootstrap servers [TRAFFIC_KAFKA_BOOTSTRAP]")
+    p.add_argument("--topic", help=f"output topic (default {topics.DETECTION_RESULTS})")
+    p.add_argument("--crops", choices=["inline", "redis", "none"], help="group crop storage")
+    p.add_argument("--redis-url", help="Redis for stored crops [TRAFFIC_REDIS_URL]")
+    p.add_argument("--metrics-port", type=int, help="Prometheus port (default 9108; 0: off)")
+    p.add_argument("--annotate-dir", type=Path, help="write <camera>.mp4 annotated videos here")
+    p.add_argument("--start-ms", type=int, help="event time of files' first frame (default now)")
+    p.add_argument("--limit", type=int, help="stop each --camera after N frames")
+    p.add_argument("--log-format", choices=["json", "text"], default="json", help="log lines")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def build_config(args: argparse.Namespace) -> cfg.Service:
+    """The config file (if any) with the command line's overrides, validated once."""
+    data: dict = {}
+    if args.config:
+        data = cfg.load_config(args.config).model_dump(exclude_unset=True)
+    cameras = list(data.get("cameras", []))
     for spec in args.camera:
         camera_id, sep, source = spec.partition("=")
         if not sep or not camera_id or not source:
-            parser.error(f"--camera expects ID=SOURCE, got {spec!r}")
-        try:
-            total += publish_camera(
-                camera_id,
-                source,
-                bootstrap=args.bootstrap,
-                topic=args.topic,
-                fps=args.fps,
-                start_ms=start_ms,
-                limit=args.limit,
-                quiet=args.quiet,
-            )
-        except (FileNotFoundError, ValueError, KafkaException) as err:
-            print(f"error: camera {camera_id}: {err}", file=sys.stderr)
-            return 1
-    print(f"published {total} detection events to {args.topic} at {args.bootstrap}")
-    return 0
+            raise cfg.ConfigError(f"--camera expects ID=SOURCE, got {spec!r}")
+        cam: dict = {"id": camera_id, "source": source}
+        for key, value in (("sample_fps", args.fps), ("limit", args.limit)):
+            if value is not None:
+                cam[key] = value
+        cameras.append(cam)
+    data["cameras"] = cameras
+    model = dict(data.get("model", {"type": "ssd"}))
+    if args.model and args.model != model.get("type"):
+        model = {"type": args.model}
+    for key in ("weights", "device"):
+        if getattr(args, key) is not None:
+            model[key] = getattr(args, key)
+    data["model"] = model
+    _override(data, "tracker", {"type": args.tracker})
+    _override(data, "output", {"bootstrap": args.bootstrap, "topic": args.topic,
+                               "crops": args.crops, "redis_url": args.redis_url})  # fmt: skip
+    for key in ("annotate_dir", "start_ms"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    if args.metrics_port is not None:
+        data["metrics_port"] = args.metrics_port or None
+    return cfg.parse_config(data)
+
+
+def _override(data: dict, section: str, values: dict) -> None:
+    merged = dict(data.get(section, {}))
+    merged.update({k: v for k, v in values.items() if v is not None})
+    data[section] = merged
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    setup_logging(args.log_format)
+    if not args.config and not args.camera:
+        parser().error("give --config FILE and/or --camera ID=SOURCE")
+    try:
+        config = build_config(args)
+    except cfg.ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    metrics = Metrics()
+    if config.metrics_port:
+        metrics.serve(config.metrics_port)
+    service = DetectorService(config, metrics, quiet=args.quiet)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping: flushing the producer", extra={"signal": signal.Signals(signum).name})
+        service.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return report(service.run(), config.output.topic)
+
+
+def report(result: ServiceResult, topic: str) -> int:
+    """One summary line per camera on stdout; exit 1 when a camera failed or events were lost."""
+    for camera, r in result.cameras.items():
+        status = f"error: {r.error}" if r.error else "ok"
+        print(f"{camera}: {r.frames} frames, {status}")
+    print(
+        f"published {result.delivered} detection events to {topic} "
+        f"(tracker {result.tracker}; {result.undelivered} undelivered, "
+        f"{result.dropped} dropped while Kafka was unreachable)"
+    )
+    failed = any(r.error for r in result.cameras.values())
+    return 1 if failed or result.undelivered else 0
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from contract import MAX_INLINE_CROP_BYTES, Box, DetectedObject, Group, GroupFeatures, InlineCrop
+from contract import MAX_INLINE_CROP_BYTES, Box, DetectedObject, Group, GroupFeatures, sha256_hex
 from contract.models import VEHICLE_CLASSES
+from detector.crops import CropStore, InlineCrops
 
 ROAD_USERS = VEHICLE_CLASSES | {"person", "bicycle"}
 
@@ -116,25 +117,25 @@ def encode_crop(frame_bgr: np.ndarray, box: Box, max_side: int = 256) -> bytes:
 
 
 def build_groups(
-    frame_bgr: np.ndarray, objects: Sequence[DetectedObject], proximity: float = 1.0
+    frame_bgr: np.ndarray,
+    objects: Sequence[DetectedObject],
+    proximity: float = 1.0,
+    crops: CropStore | None = None,
 ) -> list[Group]:
-    import base64
-
-    from contract import sha256_hex
-
+    """Groups with their crop (inline by default), its hash and the risk features."""
+    store = crops or InlineCrops()
     groups = []
     for n, members in enumerate(group_indices(objects, proximity)):
         box = union_box([objects[i].box for i in members])
         jpeg = encode_crop(frame_bgr, box)
+        sha = sha256_hex(jpeg)
         groups.append(
             Group(
                 group_id=f"g{n}",
                 member_indices=tuple(members),
                 box=box,
-                crop=InlineCrop(
-                    kind="inline", media_type="image/jpeg", data_b64=base64.b64encode(jpeg).decode()
-                ),
-                crop_sha256=sha256_hex(jpeg),
+                crop=store.put(jpeg, sha),
+                crop_sha256=sha,
                 features=features([objects[i] for i in members]),
             )
         )

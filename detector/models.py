@@ -8,11 +8,19 @@ ultralytics' automatic weight downloads (see docs/detector.md for the model's pr
 from __future__ import annotations
 
 import importlib.util
+import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from stack.paths import REPO
+
+if TYPE_CHECKING:
+    from detector.config import ModelConfig
 
 # TensorFlow object-detection ids (90-class COCO labelling) of the road users we keep.
 TF_COCO_ROAD_USERS: dict[int, str] = {
@@ -38,13 +46,42 @@ class RawDetection:
     y2: float
 
 
+ROAD_USER_CLASSES = frozenset(TF_COCO_ROAD_USERS.values())
+# The same classes in the 80-class COCO labelling that YOLO models use.
+COCO80_ROAD_USERS: dict[int, str] = {
+    0: "person",
+    1: "bicycle",
+    2: "car",
+    3: "motorcycle",
+    5: "bus",
+    7: "truck",
+    9: "traffic light",
+}
+
+
+def road_user_ids(names: Mapping[int, str]) -> dict[int, str]:
+    """Model class id -> road-user class, by name; an unnamed 80-class model is COCO's.
+
+    A model built from a yaml (untrained) names its classes '0'..'79'.
+    """
+    by_name = {i: n for i, n in names.items() if n in ROAD_USER_CLASSES}
+    if by_name or len(names) != 80:
+        return by_name
+    return dict(COCO80_ROAD_USERS)
+
+
 class Detector(ABC):
-    """A model that finds road users in a BGR frame."""
+    """A model that finds road users in a BGR frame, with cross-class duplicates merged."""
 
     name: str
 
     @abstractmethod
     def detect(self, frame_bgr: np.ndarray) -> list[RawDetection]: ...
+
+
+def passes(det: RawDetection, default: float, per_class: Mapping[str, float]) -> bool:
+    """Per-class confidence threshold, falling back to the model's default."""
+    return det.confidence >= per_class.get(det.class_name, default)
 
 
 def _pibo_model_files() -> tuple[Path, Path]:
@@ -64,13 +101,20 @@ class SsdMobilenetCoco(Detector):
 
     name = "ssd-mobilenet-v2-coco"
 
-    def __init__(self, min_confidence: float = 0.4, nms_iou: float = 0.6) -> None:
+    def __init__(
+        self,
+        min_confidence: float = 0.4,
+        nms_iou: float = 0.6,
+        class_thresholds: Mapping[str, float] | None = None,
+    ) -> None:
         import cv2
 
         weights, graph = _pibo_model_files()
         self._net = cv2.dnn.readNetFromTensorflow(str(weights), str(graph))
         self._min_confidence = min_confidence
         self._nms_iou = nms_iou
+        self._per_class = dict(class_thresholds or {})
+        self._floor = min([min_confidence, *self._per_class.values()])
 
     def detect(self, frame_bgr: np.ndarray) -> list[RawDetection]:
         import cv2
@@ -89,9 +133,83 @@ class SsdMobilenetCoco(Detector):
                 float(np.clip(y2, 0, 1) * height),
             )
             for _, cls, score, x1, y1, x2, y2 in rows
-            if score >= self._min_confidence and int(cls) in TF_COCO_ROAD_USERS
+            if score >= self._floor and int(cls) in TF_COCO_ROAD_USERS
         ]
-        return merge_cross_class(found, self._nms_iou)
+        kept = [d for d in found if passes(d, self._min_confidence, self._per_class)]
+        return merge_cross_class(kept, self._nms_iou)
+
+
+def yolo_environment() -> None:
+    """ultralytics must never pip-install at run time nor write settings outside the repo."""
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(REPO / ".cache" / "ultralytics"))
+    os.environ["YOLO_AUTOINSTALL"] = "0"
+
+
+class YoloDetector(Detector):
+    """ultralytics YOLO: any weights path or model name it accepts, on any torch device."""
+
+    def __init__(
+        self,
+        weights: str = "yolo11n.pt",
+        device: str = "cpu",
+        min_confidence: float = 0.25,
+        class_thresholds: Mapping[str, float] | None = None,
+        image_size: int = 640,
+        merge_iou: float = 0.6,
+        max_detections: int = 100,
+    ) -> None:
+        yolo_environment()
+        from ultralytics import YOLO  # heavy: torch; only when this backend is chosen
+
+        self._model = YOLO(weights)
+        self._device = device
+        self._image_size = image_size
+        self._min_confidence = min_confidence
+        self._per_class = dict(class_thresholds or {})
+        self._floor = min([min_confidence, *self._per_class.values()])
+        self._merge_iou = merge_iou
+        self._max_det = max_detections
+        self._keep = road_user_ids(self._model.names)
+        if not self._keep:
+            raise ValueError(f"model {weights} has none of the road-user classes")
+        self.name = f"yolo:{Path(weights).stem}"
+
+    def detect(self, frame_bgr: np.ndarray) -> list[RawDetection]:
+        results: Any = self._model.predict(
+            frame_bgr,
+            conf=self._floor,
+            classes=sorted(self._keep),
+            imgsz=self._image_size,
+            max_det=self._max_det,
+            device=self._device,
+            verbose=False,
+        )
+        result = results[0]
+        boxes = result.boxes
+        xyxy = boxes.xyxy.cpu().numpy()
+        found = [
+            RawDetection(self._keep[int(c)], float(s), *map(float, xyxy[i]))
+            for i, (c, s) in enumerate(zip(boxes.cls.tolist(), boxes.conf.tolist(), strict=True))
+            if int(c) in self._keep
+        ]
+        kept = [d for d in found if passes(d, self._min_confidence, self._per_class)]
+        return merge_cross_class(kept, self._merge_iou)
+
+
+def build_detector(config: ModelConfig) -> Detector:
+    """The backend a config names."""
+    if config.type == "yolo":
+        return YoloDetector(
+            config.weights,
+            config.device,
+            config.min_confidence,
+            {str(k): v for k, v in config.class_thresholds.items()},
+            config.image_size,
+            config.merge_iou,
+            config.max_detections,
+        )
+    thresholds = {str(k): v for k, v in config.class_thresholds.items()}
+    return SsdMobilenetCoco(config.min_confidence, config.merge_iou, thresholds)
 
 
 def iou(a: RawDetection, b: RawDetection) -> float:

@@ -1,7 +1,9 @@
-"""Frames in, detection events out: model -> tracker -> objects -> groups -> event."""
+"""Frames in, detection events out: model -> tracker -> scene -> groups -> event."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,81 +11,82 @@ from pathlib import Path
 import numpy as np
 
 from contract import Box, DetectedObject, DetectionEvent, FrameSize
+from detector.config import Scene
+from detector.crops import CropStore
 from detector.grouping import build_groups
 from detector.models import Detector
-from detector.tracking import IouTracker
+from detector.scene import SceneGeometry, ground_point
+from detector.signal import signal_state
+from detector.tracking import IouTracker, TrackedDetection, Tracker
+
+
+@dataclass
+class Timing:
+    """Seconds the last frame spent in the model and in everything."""
+
+    model_s: float = 0.0
+    total_s: float = 0.0
 
 
 @dataclass
 class CameraPipeline:
-    """Per-camera state (the tracker) around a shared model."""
+    """Per-camera state (tracker, scene memory) around a model that cameras may share.
+
+    ``model_lock`` serialises calls into a shared model (OpenCV's net and torch modules
+    are not safe to call from several threads at once).
+    """
 
     camera_id: str
     model: Detector
     proximity: float = 1.0
-    tracker: IouTracker = field(default_factory=IouTracker)
+    tracker: Tracker = field(default_factory=IouTracker)
+    scene: Scene = field(default_factory=Scene)
+    crops: CropStore | None = None
+    model_lock: threading.Lock = field(default_factory=threading.Lock)
+    timing: Timing = field(default_factory=Timing)
+
+    def __post_init__(self) -> None:
+        self._geometry = SceneGeometry(self.scene)
 
     def process(self, frame_bgr: np.ndarray, frame_id: int, captured_at_ms: int) -> DetectionEvent:
+        started = time.perf_counter()
+        with self.model_lock:
+            boxes = self.model.detect(frame_bgr)
+        self.timing.model_s = time.perf_counter() - started
         height, width = frame_bgr.shape[:2]
-        tracked = self.tracker.update(self.model.detect(frame_bgr), captured_at_ms)
-        objects = tuple(
-            DetectedObject(
-                class_name=t.detection.class_name,  # type: ignore[arg-type]
-                confidence=round(t.detection.confidence, 4),
-                box=Box(
-                    x1=round(t.detection.x1, 1),
-                    y1=round(t.detection.y1, 1),
-                    x2=round(t.detection.x2, 1),
-                    y2=round(t.detection.y2, 1),
-                ),
-                track_id=t.track_id,
-                velocity_px_s=t.velocity_px_s,
-            )
-            for t in tracked
-        )
-        return DetectionEvent(
+        objects = tuple(self._object(t) for t in self.tracker.update(boxes, captured_at_ms))
+        self._geometry.end_frame()
+        event = DetectionEvent(
             schema_version=1,
             camera_id=self.camera_id,
             frame_id=frame_id,
             captured_at_ms=captured_at_ms,
             frame=FrameSize(width=width, height=height),
             objects=objects,
-            groups=tuple(build_groups(frame_bgr, objects, self.proximity)),
+            groups=tuple(build_groups(frame_bgr, objects, self.proximity, self.crops)),
+            signal_state=signal_state(frame_bgr, self.scene.traffic_light),
             detector=self.model.name,
+        )
+        self.timing.total_s = time.perf_counter() - started
+        return event
+
+    def _object(self, tracked: TrackedDetection) -> DetectedObject:
+        d = tracked.detection
+        point = ground_point(d.x1, d.y1, d.x2, d.y2)
+        return DetectedObject(
+            class_name=d.class_name,  # type: ignore[arg-type]
+            confidence=round(d.confidence, 4),
+            box=Box(x1=round(d.x1, 1), y1=round(d.y1, 1), x2=round(d.x2, 1), y2=round(d.y2, 1)),
+            track_id=tracked.track_id,
+            velocity_px_s=tracked.velocity_px_s,
+            zones=self._geometry.zones_of(point, tracked.velocity_px_s),
+            crossed_lines=self._geometry.crossed(tracked.track_id, point),
         )
 
 
 def image_folder(folder: Path) -> Iterator[np.ndarray]:
-    """Frames of an image folder in name order (jpg/png)."""
-    import cv2
+    """Frames of an image folder in name order (kept for callers of the skeleton API)."""
+    from detector.sources import image_folder as frames
 
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
-    if not files:
-        raise FileNotFoundError(f"no .jpg/.png frames in {folder}")
-    for path in files:
-        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if frame is None:
-            raise ValueError(f"unreadable image {path}")
-        yield frame
-
-
-def video_file(path: Path, sample_fps: float) -> Iterator[np.ndarray]:
-    """Frames of a video file (or RTSP/HTTP URL) sampled down to ``sample_fps``."""
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise FileNotFoundError(f"cannot open video {path}")
-    native = capture.get(cv2.CAP_PROP_FPS) or sample_fps
-    every = max(1, round(native / sample_fps))
-    index = 0
-    try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                return
-            if index % every == 0:
-                yield frame
-            index += 1
-    finally:
-        capture.release()
+    for frame in frames(folder, 1.0, 0, lambda _reason: None, threading.Event()):
+        yield frame.image

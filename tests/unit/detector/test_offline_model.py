@@ -28,6 +28,41 @@ def test_finds_the_bus_and_people_in_the_real_photo(model):
     assert bus.confidence > 0.8
 
 
+# Where the road users are in bus.jpg (810x1080), boxes read off the photo by eye.
+BUS_JPG_TRUTH = [
+    ("bus", (17, 230, 805, 745)),
+    ("person", (50, 400, 245, 905)),
+    ("person", (220, 405, 345, 860)),
+    ("person", (670, 380, 810, 880)),
+]
+
+
+def box_iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / area
+
+
+def test_boxes_are_in_the_right_place(model):
+    found = model.detect(sample._photo("bus.jpg"))
+    for cls, truth in BUS_JPG_TRUTH:
+        best = max(
+            (box_iou((d.x1, d.y1, d.x2, d.y2), truth) for d in found if d.class_name == cls),
+            default=0.0,
+        )
+        assert best >= 0.75, f"{cls} at {truth}: best IoU {best:.2f}"
+    assert len(found) <= len(BUS_JPG_TRUTH) + 1  # no pile of duplicates
+
+
+def test_per_class_thresholds_filter_one_class():
+    strict = SsdMobilenetCoco(class_thresholds={"person": 0.95})
+    classes = [d.class_name for d in strict.detect(sample._photo("bus.jpg"))]
+    assert classes.count("person") == 1  # only the 0.99 one
+    assert "bus" in classes
+
+
 def test_sample_frames_pan_so_objects_move(tmp_path, model):
     folders = sample.build_sample(frames_per_camera=3, out=tmp_path)
     assert sorted(folders) == sorted(sample.CAMERAS)

@@ -1,0 +1,240 @@
+"""The detector service's configuration: many cameras in one YAML file, validated.
+
+Every model forbids unknown fields and describes each field, so a typo is an error that
+names the field (``cameras[1].sample_fps: ...``) instead of a silently ignored setting.
+See ``detector/cameras.example.yaml`` and docs/detector.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from contract import topics
+from contract.models import ObjectClass
+from stack.config import Endpoints
+
+Point = tuple[float, float]
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names each bad field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Line(_Strict):
+    """A named segment; an object crosses it when its ground point passes from one side."""
+
+    name: str = Field(min_length=1, description="Line name reported in `crossed_lines`.")
+    points: tuple[Point, Point] = Field(description="The two end points [[x, y], [x, y]], px.")
+
+
+class Polygon(_Strict):
+    """A named area; an object is in it when its ground point (bottom centre) lies inside."""
+
+    name: str = Field(min_length=1, description="Zone name reported in `zones`.")
+    polygon: tuple[Point, ...] = Field(min_length=3, description="Corners [[x, y], ...], px.")
+
+
+class Lane(Polygon):
+    """A lane polygon with the direction traffic may move in it."""
+
+    direction: Point = Field(
+        description="Allowed direction of travel as a vector [dx, dy] in image pixels; "
+        "tracks moving against it get the zone `wrong_way`."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _lane_prefix(cls, value: str) -> str:
+        if not value.startswith("lane"):
+            raise ValueError("lane names start with 'lane' (the job counts lane flow by it)")
+        return value
+
+    @field_validator("direction")
+    @classmethod
+    def _non_zero(cls, value: Point) -> Point:
+        if value == (0.0, 0.0):
+            raise ValueError("direction must not be the zero vector")
+        return value
+
+
+class Region(_Strict):
+    """An axis-aligned rectangle in frame pixels."""
+
+    x1: int = Field(ge=0, description="Left edge, px.")
+    y1: int = Field(ge=0, description="Top edge, px.")
+    x2: int = Field(gt=0, description="Right edge, px (exclusive).")
+    y2: int = Field(gt=0, description="Bottom edge, px (exclusive).")
+
+
+class Scene(_Strict):
+    """What the camera looks at: lines, zones and where the traffic light is."""
+
+    stop_line: tuple[Point, Point] | None = Field(
+        default=None, description="Stop line end points; crossings are named `stop_line`."
+    )
+    crosswalk: tuple[Point, ...] | None = Field(
+        default=None, min_length=3, description="Crosswalk polygon; the zone is `crosswalk`."
+    )
+    lanes: tuple[Lane, ...] = Field(default=(), description="Lane polygons with directions.")
+    lines: tuple[Line, ...] = Field(default=(), description="Further named counting lines.")
+    zones: tuple[Polygon, ...] = Field(default=(), description="Further named zones.")
+    traffic_light: Region | None = Field(
+        default=None, description="Region of the traffic light whose colour gives signal_state."
+    )
+    min_wrong_way_speed_px_s: float = Field(
+        default=5.0, ge=0, description="Slower tracks are never flagged `wrong_way`."
+    )
+
+
+class Reconnect(_Strict):
+    """Exponential backoff for live streams that drop or fail to open."""
+
+    initial_s: float = Field(default=1.0, gt=0, description="First wait before reopening.")
+    max_s: float = Field(default=60.0, gt=0, description="Longest wait between attempts.")
+    factor: float = Field(default=2.0, ge=1, description="Wait multiplier per failed attempt.")
+    max_attempts: int | None = Field(
+        default=None, ge=1, description="Give the camera up after this many; null: never."
+    )
+
+
+class Camera(_Strict):
+    """One input: a stream URL, a video file, an image folder or a webcam."""
+
+    id: str = Field(min_length=1, max_length=128, description="Camera id, the Kafka key.")
+    source: str = Field(
+        min_length=1,
+        description="rtsp://, http(s):// URL; a video file; an image folder; or "
+        "`webcam:N` for local device N.",
+    )
+    sample_fps: float = Field(default=1.0, gt=0, le=60, description="Frames analysed per s.")
+    scene: Scene = Field(default_factory=Scene, description="Lines, zones, traffic light.")
+    reconnect: Reconnect = Field(default_factory=Reconnect, description="Stream reconnection.")
+    limit: int | None = Field(default=None, ge=1, description="Stop after this many frames.")
+
+
+class SsdModel(_Strict):
+    """The offline default: SSD-MobileNet-v2 COCO through OpenCV DNN."""
+
+    type: Literal["ssd"] = Field(description="Backend selector.")
+    min_confidence: float = Field(default=0.4, ge=0, le=1, description="Default threshold.")
+    class_thresholds: dict[ObjectClass, float] = Field(
+        default_factory=dict, description="Per-class confidence thresholds (override)."
+    )
+    merge_iou: float = Field(default=0.6, gt=0, le=1, description="Cross-class merge IoU.")
+
+
+class YoloModel(_Strict):
+    """Any model ultralytics' YOLO() accepts: a weights path, a model name or a yaml."""
+
+    type: Literal["yolo"] = Field(description="Backend selector.")
+    weights: str = Field(default="yolo11n.pt", description="Weights path or model name.")
+    device: str = Field(default="cpu", description="torch device: cpu, cuda, cuda:0, mps.")
+    image_size: int = Field(default=640, ge=32, description="Inference size, px.")
+    max_detections: int = Field(default=100, ge=1, description="Most boxes kept per frame.")
+    min_confidence: float = Field(default=0.25, ge=0, le=1, description="Default threshold.")
+    class_thresholds: dict[ObjectClass, float] = Field(
+        default_factory=dict, description="Per-class confidence thresholds (override)."
+    )
+    merge_iou: float = Field(default=0.6, gt=0, le=1, description="Cross-class merge IoU.")
+
+
+ModelConfig = Annotated[SsdModel | YoloModel, Field(discriminator="type")]
+
+
+class Tracker(_Strict):
+    """ByteTrack from ultralytics; the IoU tracker when ultralytics is absent or chosen."""
+
+    type: Literal["bytetrack", "iou"] = Field(default="bytetrack", description="Tracker.")
+    track_buffer: int = Field(default=30, ge=1, description="Frames a lost track is kept.")
+    match_thresh: float = Field(default=0.8, gt=0, le=1, description="ByteTrack match cost.")
+
+
+class Output(_Strict):
+    """Where events and crops go."""
+
+    bootstrap: str = Field(
+        default_factory=lambda: Endpoints.from_env().kafka_bootstrap,
+        description="Kafka bootstrap servers [TRAFFIC_KAFKA_BOOTSTRAP].",
+    )
+    topic: str = Field(default=topics.DETECTION_RESULTS, description="Output topic.")
+    crops: Literal["inline", "redis", "none"] = Field(
+        default="inline", description="Group crops inline, in Redis by reference, or none."
+    )
+    redis_url: str = Field(
+        default_factory=lambda: Endpoints.from_env().redis_url,
+        description="Redis for stored crops [TRAFFIC_REDIS_URL].",
+    )
+    crop_ttl_s: int = Field(default=3600, ge=1, description="TTL of crops stored in Redis.")
+    buffer_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Memory budget for events waiting while Kafka is unreachable; the "
+        "oldest are dropped beyond it.",
+    )
+    flush_timeout_s: float = Field(default=30.0, ge=0, description="Flush wait at shutdown.")
+
+
+class Service(_Strict):
+    """The whole service: cameras, model, tracker, output, operations."""
+
+    cameras: tuple[Camera, ...] = Field(min_length=1, description="The inputs.")
+    model: ModelConfig = Field(default_factory=lambda: SsdModel(type="ssd"), description="Model.")
+    tracker: Tracker = Field(default_factory=Tracker, description="Tracker.")
+    output: Output = Field(default_factory=Output, description="Kafka and crops.")
+    proximity: float = Field(default=1.0, gt=0, description="Group gap / smaller box size.")
+    metrics_port: int | None = Field(
+        default=9108, ge=1, le=65535, description="Prometheus /metrics port; null: off."
+    )
+    annotate_dir: Path | None = Field(
+        default=None, description="Write <camera>.mp4 with boxes, ids, zones, signal here."
+    )
+    start_ms: int | None = Field(
+        default=None, ge=0, description="Event time of a file's first frame (default: now)."
+    )
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_ids(cls, value: tuple[Camera, ...]) -> tuple[Camera, ...]:
+        ids = [c.id for c in value]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"camera ids must be unique, repeated: {dupes}")
+        return value
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def parse_config(data: object) -> Service:
+    """Validate a loaded YAML document; errors list `path.to.field: problem` lines."""
+    try:
+        return Service.model_validate(data)
+    except ValidationError as err:
+        errors = err.errors()
+        # A list whose items failed also reports itself as too short: noise, drop it.
+        deeper = {e["loc"][:-1] for e in errors if len(e["loc"]) > 1}
+        errors = [e for e in errors if not (e["type"] == "too_short" and e["loc"] in
+                  {loc[: len(e["loc"])] for loc in deeper})]  # fmt: skip
+        lines = [f"{_where(e['loc'])}: {e['msg']}" for e in errors]
+        raise ConfigError("invalid detector config:\n  " + "\n  ".join(lines)) from None
+
+
+def load_config(path: Path) -> Service:
+    """Read and validate a YAML config file."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"cannot read {path}: {err}") from None
+    return parse_config(data)

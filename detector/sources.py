@@ -1,0 +1,239 @@
+"""Camera inputs: image folders, video files, live streams (RTSP/HTTP) and webcams.
+
+Each yields `Frame`s at the camera's target sampling rate. Files are sampled by their own
+timeline (event time = start + position) and end cleanly; live inputs are sampled by the
+wall clock, read by a background thread that always keeps only the newest sample (so a
+slow model never lets a stream's buffer lag behind), and reopened with exponential
+backoff when they drop. Unreadable frames are skipped and reported through `on_drop`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from detector.config import Camera, Reconnect
+
+log = logging.getLogger("traffic-detector.sources")
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+STREAM_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
+
+
+class SourceError(RuntimeError):
+    """An input cannot be read at all; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int
+    captured_at_ms: int
+    image: np.ndarray
+
+
+class Capture(Protocol):
+    def isOpened(self) -> bool: ...
+    def grab(self) -> bool: ...
+    def retrieve(self) -> tuple[bool, Any]: ...
+    def get(self, prop: int) -> float: ...
+    def release(self) -> None: ...
+
+
+OnDrop = Callable[[str], None]  # reason
+
+
+def backoff(initial_s: float, factor: float, max_s: float) -> Iterator[float]:
+    """Waits between reconnect attempts: initial, initial*factor, ... capped at max."""
+    delay = initial_s
+    while True:
+        yield min(delay, max_s)
+        delay = min(delay * factor, max_s)
+
+
+def is_stream(source: str) -> bool:
+    return source.startswith(STREAM_PREFIXES) or source.startswith("webcam:")
+
+
+def open_capture(source: str) -> Capture:
+    import cv2
+
+    if source.startswith("webcam:"):
+        return cv2.VideoCapture(int(source.split(":", 1)[1]))
+    return cv2.VideoCapture(source)
+
+
+def image_folder(
+    folder: Path, fps: float, start_ms: int, on_drop: OnDrop, stop: threading.Event
+) -> Iterator[Frame]:
+    """Frames in name order, one every 1/fps s of event time; unreadable files skipped."""
+    import cv2
+
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise SourceError(f"no image frames ({'/'.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
+    for index, path in enumerate(files):
+        if stop.is_set():
+            return
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            log.warning("corrupt frame skipped", extra={"file": str(path)})
+            on_drop("corrupt")
+            continue
+        yield Frame(index, start_ms + round(index * 1000 / fps), image)
+
+
+def video_file(
+    path: Path, fps: float, start_ms: int, on_drop: OnDrop, stop: threading.Event,
+    opener: Callable[[str], Capture] = open_capture,
+) -> Iterator[Frame]:  # fmt: skip
+    """Frames sampled by the file's own timeline; ends at the end of the file."""
+    import cv2
+
+    capture = opener(str(path))
+    if not capture.isOpened():
+        raise SourceError(f"cannot open video {path} (missing, unreadable or unknown codec)")
+    native = capture.get(cv2.CAP_PROP_FPS) or 0.0
+    step_ms, next_due_ms, position = 1000 / fps, 0.0, 0
+    try:
+        while not stop.is_set() and capture.grab():
+            pos_ms = position * 1000 / native if native > 0 else next_due_ms
+            position += 1
+            if pos_ms + 0.5 < next_due_ms:
+                continue
+            while next_due_ms <= pos_ms + 0.5:
+                next_due_ms += step_ms
+            ok, image = capture.retrieve()
+            if not ok or image is None:
+                on_drop("corrupt")
+                continue
+            yield Frame(position - 1, start_ms + round(pos_ms), image)
+    finally:
+        capture.release()
+
+
+class LiveSource:
+    """A stream or webcam read by a thread; the consumer gets the newest sample."""
+
+    def __init__(
+        self, source: str, fps: float, reconnect: Reconnect, on_drop: OnDrop,
+        on_reconnect: Callable[[], None], stop: threading.Event,
+        opener: Callable[[str], Capture] = open_capture,
+    ) -> None:  # fmt: skip
+        self._source, self._period = source, 1 / fps
+        self._reconnect, self._stop = reconnect, stop
+        self._on_drop, self._on_reconnect, self._opener = on_drop, on_reconnect, opener
+        self._slot: Frame | None = None
+        self._cond = threading.Condition()
+        self._done = False
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, name=f"read-{source}", daemon=True)
+
+    def __iter__(self) -> Iterator[Frame]:
+        self._thread.start()
+        while True:
+            with self._cond:
+                while self._slot is None and not self._done and not self._stop.is_set():
+                    self._cond.wait(0.5)
+                frame, self._slot = self._slot, None
+            if frame is not None:
+                yield frame
+            elif self._done or self._stop.is_set():
+                return
+
+    def _put(self, frame: Frame) -> None:
+        with self._cond:
+            if self._slot is not None:
+                self._on_drop("behind")
+            self._slot = frame
+            self._cond.notify()
+
+    def _run(self) -> None:
+        try:
+            self._read_with_reconnects()
+        finally:
+            with self._cond:
+                self._done = True
+                self._cond.notify()
+
+    def _read_with_reconnects(self) -> None:
+        waits = backoff(self._reconnect.initial_s, self._reconnect.factor, self._reconnect.max_s)
+        failures, index = 0, 0
+        while not self._stop.is_set():
+            capture = self._opener(self._source)
+            if capture.isOpened():
+                failures = 0
+                waits = backoff(self._reconnect.initial_s, self._reconnect.factor,
+                                self._reconnect.max_s)  # fmt: skip
+                index = self._read(capture, index)
+                capture.release()
+                if self._stop.is_set():
+                    return
+                log.warning("stream dropped; reconnecting", extra={"source": self._source})
+            else:
+                capture.release()
+            failures += 1
+            limit = self._reconnect.max_attempts
+            if limit is not None and failures > limit:
+                self.error = f"cannot open stream {self._source} after {limit} attempts"
+                log.error("camera given up", extra={"source": self._source, "error": self.error})
+                return
+            self._on_reconnect()
+            self._stop.wait(next(waits))
+
+    def _read(self, capture: Capture, index: int) -> int:
+        """Grab continuously; decode one frame per sampling period. Returns the next index."""
+        next_due = time.monotonic()
+        while not self._stop.is_set():
+            if not capture.grab():
+                return index
+            now = time.monotonic()
+            if now < next_due:
+                continue
+            next_due = max(next_due + self._period, now)
+            ok, image = capture.retrieve()
+            if not ok or image is None:
+                self._on_drop("corrupt")
+                continue
+            self._put(Frame(index, int(time.time() * 1000), image))
+            index += 1
+        return index
+
+
+def open_source(
+    camera: Camera, start_ms: int, on_drop: OnDrop, on_reconnect: Callable[[], None],
+    stop: threading.Event,
+) -> tuple[Iterator[Frame], int | None]:  # fmt: skip
+    """The camera's frames and, for files, how many samples to expect (progress bar)."""
+    if is_stream(camera.source):
+        live = LiveSource(camera.source, camera.sample_fps, camera.reconnect, on_drop,
+                          on_reconnect, stop)  # fmt: skip
+        return iter(live), None
+    path = Path(camera.source)
+    if path.is_dir():
+        count = sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        return image_folder(path, camera.sample_fps, start_ms, on_drop, stop), count
+    if not path.exists():
+        raise SourceError(f"no such file, folder or stream: {camera.source}")
+    return video_file(path, camera.sample_fps, start_ms, on_drop, stop), _video_samples(
+        path, camera
+    )
+
+
+def _video_samples(path: Path, camera: Camera) -> int | None:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        frames, native = capture.get(cv2.CAP_PROP_FRAME_COUNT), capture.get(cv2.CAP_PROP_FPS)
+    finally:
+        capture.release()
+    if frames <= 0 or native <= 0:
+        return None
+    return max(1, int(frames / native * camera.sample_fps))

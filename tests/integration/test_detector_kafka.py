@@ -1,0 +1,124 @@
+"""The detector against the real broker and Redis: events land keyed by camera, crops go
+by reference, and the broker going down and coming back loses only what the bounded
+buffer had to drop (counted)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import redis
+
+from contract import CropRef, DetectionEvent, parse, redis_keys, sha256_hex
+from detector import sample
+from detector.cli import publish_camera
+from detector.config import parse_config
+from detector.models import Detector, RawDetection
+from detector.observability import Metrics
+from detector.publisher import Publisher
+from detector.service import DetectorService
+from stack.services import Kafka
+from tests.kafka_io import read_all
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.skipif(
+    not list(sample.CACHE.glob(sample.ULTRALYTICS_WHEEL_GLOB)), reason="run ./dev setup"
+)
+def test_sample_camera_events_reach_kafka_keyed_by_camera(kafka_bootstrap, fresh_topic, tmp_path):
+    topic = fresh_topic(2)
+    folders = sample.build_sample(frames_per_camera=3, out=tmp_path)
+    sent = publish_camera("cam-bus-east", str(folders["cam-bus-east"]), bootstrap=kafka_bootstrap,
+                          topic=topic, fps=1.0, start_ms=1_700_000_000_000, limit=None,
+                          quiet=True)  # fmt: skip
+    records = read_all(kafka_bootstrap, topic, idle_s=3)
+    assert sent == 3 and len(records) == 3
+    events = [parse(DetectionEvent, value) for _, value in records]
+    assert {key for key, _ in records} == {b"cam-bus-east"}
+    assert [e.captured_at_ms for e in events] == [1_700_000_000_000 + 1000 * i for i in range(3)]
+    assert all(any(o.class_name == "bus" for o in e.objects) for e in events)
+
+
+class Pair(Detector):
+    """A car and a pedestrian side by side: one group per frame, fast."""
+
+    name = "pair"
+
+    def detect(self, frame_bgr: np.ndarray) -> list[RawDetection]:
+        return [
+            RawDetection("car", 0.9, 10, 10, 120, 90),
+            RawDetection("person", 0.9, 125, 10, 150, 90),
+        ]
+
+
+def test_crops_go_to_redis_by_reference(kafka_bootstrap, redis_url, fresh_topic, tmp_path):
+    import cv2
+
+    topic = fresh_topic(1)
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"f{i}.png"), np.full((120, 160, 3), 40 + 60 * i, np.uint8))
+    config = parse_config({
+        "cameras": [{"id": "cam-ref", "source": str(tmp_path)}],
+        "output": {"bootstrap": kafka_bootstrap, "topic": topic, "crops": "redis",
+                   "redis_url": redis_url, "crop_ttl_s": 120},
+        "tracker": {"type": "iou"}, "metrics_port": None,
+    })  # fmt: skip
+    result = DetectorService(config, quiet=True, model=Pair()).run()
+    assert result.delivered == 2 and result.undelivered == 0
+    client = redis.Redis.from_url(redis_url)
+    for _, value in read_all(kafka_bootstrap, topic, idle_s=3):
+        (group,) = parse(DetectionEvent, value).groups
+        assert isinstance(group.crop, CropRef)
+        assert group.crop.ref == redis_keys.crop(group.crop_sha256)
+        stored = client.get(group.crop.ref)
+        assert stored is not None and sha256_hex(stored) == group.crop_sha256
+        assert 0 < client.ttl(group.crop.ref) <= 120
+
+
+def wait(predicate, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_broker_down_then_back_buffers_within_budget(kafka_bootstrap, fresh_topic):
+    topic = fresh_topic(1)
+    metrics = Metrics()
+    pub = Publisher(kafka_bootstrap, topic, metrics, budget_bytes=20_000, queue_kbytes=8)
+
+    def event(i: int) -> bytes:
+        return json.dumps({"n": i, "pad": "x" * 2000}).encode()
+
+    for i in range(5):
+        pub.publish("cam", b"cam", event(i))
+    assert wait(lambda: (pub.poll(0.1), pub.delivered == 5)[1], 30)
+    broker = Kafka()
+    try:
+        broker.stop()
+        for i in range(5, 45):  # ~80 kB: over librdkafka's 8 KiB queue + the 20 kB budget
+            pub.publish("cam", b"cam", event(i))
+            pub.poll(0.01)
+        assert pub.dropped > 0
+        assert metrics.registry.get_sample_value("traffic_detector_buffer_bytes") <= 20_000
+    finally:
+        broker.start(120)
+    assert wait(lambda: (pub.poll(0.2), pub.pending() == 0)[1], 90), "did not recover"
+    assert pub.close(10) == 0
+    # the group coordinator needs a while after a restart: wait longer for the first record
+    numbers = [json.loads(v)["n"] for _, v in read_all(kafka_bootstrap, topic, idle_s=20)]
+    assert numbers == sorted(set(numbers))  # in order, no duplicates
+    assert numbers[:5] == [0, 1, 2, 3, 4]
+    assert numbers[-1] == 44  # the newest survive
+    assert len(numbers) == 45 - pub.dropped
+    assert (
+        metrics.registry.get_sample_value(
+            "traffic_detector_frames_dropped_total", {"camera": "cam", "reason": "buffer_full"}
+        )
+        == pub.dropped
+    )
