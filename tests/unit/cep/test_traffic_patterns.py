@@ -1,0 +1,180 @@
+"""Each traffic pattern against hand-built event sequences, positive and negative."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from pydantic import ValidationError
+
+from tests.unit.cep.traffic_helpers import (
+    T0,
+    Harness,
+    crossing,
+    group_frame,
+    signal,
+    verdict,
+    window,
+    wrong_way_frame,
+)
+from udfs.cep.config import CepConfig
+
+RED = "red_light_runs_3_in_60s"
+CONFLICT = "conflict_then_high_verdict_30s"
+JAM = "sustained_congestion_3_windows"
+WRONG = "wrong_way_driving"
+NEAR = "near_miss_ttc_1s"
+
+
+def test_three_red_light_runs_within_60s_alert_once() -> None:
+    h = Harness().feed([crossing(0, 1), crossing(20, 2), crossing(50, 3), crossing(55, 4)])
+    h.flush()
+    assert h.patterns() == [RED]
+    alert = h.alerts[0]
+    assert (alert.start_ms, alert.end_ms, alert.track_ids) == (T0, T0 + 50_000, (1, 2, 3))
+    assert alert.severity == "critical"
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [crossing(0, 1), crossing(30, 2), crossing(60, 3)],  # span of 60 s is too long
+        [crossing(0, 1), crossing(10, 2), crossing(20, 3, signal="green")],
+        [crossing(0, 1), crossing(10, 1), crossing(20, 1)],  # one track, three crossings
+    ],
+)
+def test_red_light_runs_negative(messages: list[tuple[str, str]]) -> None:
+    h = Harness().feed(messages).flush()
+    assert h.patterns() == []
+
+
+def test_two_red_light_runs_time_out_to_side_output() -> None:
+    h = Harness().feed([crossing(0, 1), crossing(10, 2)]).flush()
+    assert h.alerts == []
+    assert {(t.pattern, t.start_ms) for t in h.timeouts} >= {(RED, T0)}
+    assert max(t.matched["run"] for t in h.timeouts if t.pattern == RED) == 2
+
+
+def test_red_light_runs_out_of_order_give_the_same_alert() -> None:
+    ordered = Harness().feed([crossing(0, 1), crossing(2, 2), crossing(4, 3)]).flush()
+    shuffled = Harness().feed([crossing(4, 3), crossing(0, 1), crossing(2, 2)]).flush()
+    assert [a.alert_id for a in shuffled.alerts] == [a.alert_id for a in ordered.alerts]
+    assert len(ordered.alerts) == 1
+
+
+def test_signal_feed_fills_in_for_cameras_without_a_light() -> None:
+    messages = [
+        signal(-5, "green"),
+        signal(1, "red"),
+        crossing(0, 1, signal=None),  # green applied at 0 s
+        crossing(1, 2, signal=None),  # the change at exactly 1 s applies
+        crossing(2, 3, signal=None),
+        crossing(3, 4, signal=None),
+    ]
+    h = Harness().feed(messages).flush()
+    assert [a.track_ids for a in h.alerts] == [(2, 3, 4)]
+
+
+def test_conflict_then_high_verdict() -> None:
+    h = Harness().feed([group_frame(0, ttc=2.0), verdict(0, "high"), verdict(12, "high")])
+    assert h.flush().patterns().count(CONFLICT) == 1
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [group_frame(0, ttc=2.0), verdict(40, "high")],  # too late
+        [group_frame(0, ttc=2.0), verdict(5, "medium")],  # not high
+        [group_frame(0, ttc=None, distance=200.0), verdict(5, "high")],  # no conflict
+        [verdict(0, "high"), group_frame(1, ttc=2.0)],  # verdict before conflict
+    ],
+)
+def test_conflict_then_verdict_negative(messages: list[tuple[str, str]]) -> None:
+    assert CONFLICT not in Harness().feed(messages).flush().patterns()
+
+
+def test_three_consecutive_congested_windows() -> None:
+    h = Harness().feed([window(0, 0.7), window(10, 0.8), window(20, 0.9), window(30, 0.1)])
+    assert h.flush().patterns() == [JAM]
+    assert (h.alerts[0].start_ms, h.alerts[0].end_ms) == (T0 + 9_999, T0 + 29_999)
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [window(0, 0.7), window(10, 0.2), window(20, 0.9), window(30, 0.9)],  # broken run
+        [window(0, 0.7), window(10, 0.8), window(30, 0.9)],  # a window is missing
+    ],
+)
+def test_congestion_negative(messages: list[tuple[str, str]]) -> None:
+    assert Harness().feed(messages).flush().patterns() == []
+
+
+def test_wrong_way_after_n_frames_once_per_track() -> None:
+    # lane_3 allows +y; vy < 0 is against it. 10 frames of track 7, 5 of track 8 (interleaved)
+    messages = [wrong_way_frame(i * 0.2, 7, -40.0) for i in range(10)]
+    messages += [wrong_way_frame(0.1 + i * 0.2, 8, -40.0, lane="lane_3") for i in range(5)]
+    messages.sort(key=lambda m: json.loads(m[1])["captured_at_ms"])
+    h = Harness().feed(messages).flush()
+    assert sorted(a.track_ids for a in h.alerts) == [(7,), (8,)]
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [wrong_way_frame(i * 0.2, 7, 40.0) for i in range(10)],  # with the lane
+        [wrong_way_frame(i * 0.2, 7, -2.0) for i in range(10)],  # too slow: jitter
+        [wrong_way_frame(i * 0.2, 7, -40.0) for i in range(4)],  # too few frames
+        [wrong_way_frame(i * 2.0, 7, -40.0) for i in range(5)],  # spread over 8 s
+    ],
+)
+def test_wrong_way_negative(messages: list[tuple[str, str]]) -> None:
+    assert Harness().feed(messages).flush().patterns() == []
+
+
+def test_near_miss_with_cooldown() -> None:
+    h = Harness().feed([group_frame(0, 0.5), group_frame(1, 0.4), group_frame(20, 0.8)])
+    alerts = [a for a in h.flush().alerts if a.pattern == NEAR]
+    assert [a.start_ms for a in alerts] == [T0, T0 + 20_000]
+
+
+def test_near_miss_negative() -> None:
+    h = Harness().feed([group_frame(0, 1.5), group_frame(1, None, distance=5.0)]).flush()
+    assert NEAR not in h.patterns()
+
+
+def test_all_patterns_survive_shuffle_and_state_round_trip() -> None:
+    messages = [crossing(0, 1), crossing(3, 2), group_frame(4, 0.5), verdict(6, "high")]
+    messages += [window(0, 0.7), window(10, 0.8), crossing(12, 3), window(20, 0.9)]
+    messages += [wrong_way_frame(8 + i * 0.2, 9, -30.0) for i in range(6)]
+    messages.sort(key=lambda m: _ts(m))
+    expected = Harness().feed(messages).flush()
+    assert set(expected.patterns()) == {RED, CONFLICT, JAM, WRONG, NEAR}
+
+    rng = random.Random(3)
+    arrivals = sorted(messages, key=lambda m: _ts(m) + rng.uniform(0, 4000))
+    first = Harness().feed(arrivals[:9])
+    second = Harness()
+    second.store.data = json.loads(json.dumps(first.store.data))
+    second.core = json.loads(json.dumps(first.core))
+    second.max_seen, second.alerts = first.max_seen, list(first.alerts)
+    second.feed(arrivals[9:]).flush()
+    assert sorted(a.alert_id for a in second.alerts) == sorted(a.alert_id for a in expected.alerts)
+
+
+def _ts(message: tuple[str, str]) -> int:
+    doc = json.loads(message[1])
+    for field in ("captured_at_ms", "changed_at_ms"):
+        if field in doc:
+            return int(doc[field])
+    return int(doc["window_end_ms"]) - 1
+
+
+def test_config_forbids_unknown_fields() -> None:
+    with pytest.raises(ValidationError, match="colour"):
+        CepConfig.model_validate({"patterns": [{"type": "near_miss", "name": "n", "colour": 1}]})
+    with pytest.raises(ValidationError, match="twice"):
+        CepConfig.model_validate(
+            {"patterns": [{"type": "near_miss", "name": "n"}, {"type": "wrong_way", "name": "n"}]}
+        )

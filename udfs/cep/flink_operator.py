@@ -1,0 +1,137 @@
+"""Thin PyFlink adapter: facts in, `TrafficAlert` JSON out, timeouts on a side output.
+
+All logic is in `udfs.cep.engine` (plain Python). This module owns the Flink parts: keyed
+state (MapState of pending facts per timestamp, ValueState of the matcher core, all JSON
+strings, so checkpoints and savepoints carry partial matches), event-time timers, metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from pyflink.common import Types
+from pyflink.datastream import (
+    DataStream,
+    FlatMapFunction,
+    KeyedProcessFunction,
+    OutputTag,
+    RuntimeContext,
+)
+from pyflink.datastream.state import MapState, MapStateDescriptor, ValueStateDescriptor
+
+from contract import ContractError
+from udfs.cep import facts
+from udfs.cep.config import CepConfig, FactRules
+from udfs.cep.engine import TrafficCep, new_core
+
+TIMEOUT_TAG = OutputTag("cep-timeouts", Types.STRING())
+
+
+class _MapStateStore:
+    """`PendingStore` over MapState[str, str]: timestamp -> JSON list of facts."""
+
+    def __init__(self, state: MapState) -> None:
+        self.state = state
+
+    def get(self, key: str) -> list[Any] | None:
+        raw = self.state.get(key)
+        return json.loads(raw) if raw is not None else None
+
+    def put(self, key: str, value: list[Any]) -> None:
+        self.state.put(key, json.dumps(value, separators=(",", ":")))
+
+    def remove(self, key: str) -> None:
+        self.state.remove(key)
+
+    def pending_keys(self) -> Iterable[str]:
+        return list(self.state.keys())
+
+
+class ToFacts(FlatMapFunction):
+    """Message JSON of one source -> fact JSON strings; invalid input is counted and skipped
+    (the job's parse stage dead-letters it before this point)."""
+
+    def __init__(self, source: facts.Source, rules: FactRules) -> None:
+        self.source, self.rules = source, rules
+        self.invalid: Any = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        group = runtime_context.get_metrics_group()
+        self.invalid = group.counter(f"cep_invalid_{self.source}")
+
+    def flat_map(self, value: str) -> Iterator[str]:
+        try:
+            found = facts.from_message(self.source, value, self.rules)
+        except ContractError:
+            self.invalid.inc()
+            return
+        for fact in found:
+            yield json.dumps(fact.as_event(), separators=(",", ":"))
+
+
+class TrafficCepFunction(KeyedProcessFunction):
+    """Keyed by camera id: buffers facts until the watermark passes, then matches them."""
+
+    def __init__(self, cfg: CepConfig) -> None:
+        self.cfg = cfg
+        self.counters: dict[str, Any] = {}
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.engine = TrafficCep(self.cfg)
+        self.pending = _MapStateStore(
+            runtime_context.get_map_state(
+                MapStateDescriptor("cep-pending", Types.STRING(), Types.STRING())
+            )
+        )
+        self.core = runtime_context.get_state(ValueStateDescriptor("cep-core", Types.STRING()))
+        group = runtime_context.get_metrics_group()
+        for name in ("alerts", "timeouts", "late_facts", "suppressed"):
+            self.counters[name] = group.counter(f"cep_{name}")
+
+    def _load(self) -> dict[str, Any]:
+        raw = self.core.value()
+        return json.loads(raw) if raw else new_core()
+
+    def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+        fact = json.loads(value)
+        ts = int(fact["ts_ms"])
+        if ts <= ctx.timer_service().current_watermark():
+            self.counters["late_facts"].inc()
+            return
+        if not self.engine.ingest(self.pending, self._load(), fact):
+            self.counters["late_facts"].inc()
+            return
+        ctx.timer_service().register_event_time_timer(ts)
+        yield from ()
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
+        core = self._load()
+        out = self.engine.advance(self.pending, core, str(ctx.get_current_key()), timestamp)
+        self.core.update(json.dumps(core, separators=(",", ":")))
+        deadline = self.engine.next_deadline_ms(core)
+        if deadline is not None and deadline > timestamp:
+            ctx.timer_service().register_event_time_timer(deadline)
+        self.counters["alerts"].inc(len(out.alerts))
+        self.counters["timeouts"].inc(len(out.timeouts))
+        self.counters["suppressed"].inc(out.suppressed)
+        for alert in out.alerts:
+            yield alert.to_json().decode()
+        for timeout in out.timeouts:
+            yield TIMEOUT_TAG, timeout.model_dump_json()
+
+
+def camera_of(fact_json: str) -> str:
+    return str(json.loads(fact_json)["camera_id"])
+
+
+def build_cep(fact_stream: DataStream, cfg: CepConfig) -> tuple[DataStream, DataStream]:
+    """Fact JSON strings (with timestamps and watermarks) -> (alert JSON, timeout JSON)."""
+    alerts = (
+        fact_stream.key_by(camera_of, key_type=Types.STRING())
+        .process(TrafficCepFunction(cfg), output_type=Types.STRING())
+        .name("cep: traffic patterns")
+        .uid("cep-traffic-patterns")
+    )
+    return alerts, alerts.get_side_output(TIMEOUT_TAG)

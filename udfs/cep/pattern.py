@@ -1,0 +1,222 @@
+"""Declaring patterns in the spirit of FlinkCEP's `Pattern` API (no PyFlink import).
+
+A pattern is a chain of stages. Each stage has a condition, a quantifier (how many events
+it takes) and a contiguity that says how it attaches to the stage before it. Conditions are
+Python callables, so patterns are rebuilt from code/config on restore; only matcher state
+(plain JSON) is persisted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+Event = Mapping[str, Any]
+
+
+class Contiguity(StrEnum):
+    """How a taken event must relate to the previous one taken by the same partial match."""
+
+    STRICT = "strict"  # the very next event (next / consecutive)
+    RELAXED = "relaxed"  # first matching event, others skipped (followed_by, loop default)
+    ANY = "any"  # every matching event, branching (followed_by_any / allow_combinations)
+
+
+class StageKind(StrEnum):
+    NORMAL = "normal"
+    NOT_NEXT = "not_next"
+    NOT_FOLLOWED_BY = "not_followed_by"
+
+
+class MatchedSoFar:
+    """What an iterative condition sees: the events the partial match has taken, by stage."""
+
+    def __init__(self, by_stage: Mapping[str, list[Event]]) -> None:
+        self._by_stage = by_stage
+
+    def events(self, stage: str) -> list[Event]:
+        return list(self._by_stage.get(stage, ()))
+
+    def all(self) -> list[Event]:
+        return [event for events in self._by_stage.values() for event in events]
+
+
+Condition = Callable[[Event, MatchedSoFar], bool]
+
+
+def _always(event: Event, ctx: MatchedSoFar) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class SkipStrategy:
+    """After-match skip strategy: which other partial matches a found match discards."""
+
+    kind: Literal["no_skip", "skip_past_last_event", "skip_to_next", "first", "last"]
+    stage: str | None = None
+
+
+def no_skip() -> SkipStrategy:
+    return SkipStrategy("no_skip")
+
+
+def skip_past_last_event() -> SkipStrategy:
+    return SkipStrategy("skip_past_last_event")
+
+
+def skip_to_next() -> SkipStrategy:
+    return SkipStrategy("skip_to_next")
+
+
+def skip_to_first(stage: str) -> SkipStrategy:
+    return SkipStrategy("first", stage)
+
+
+def skip_to_last(stage: str) -> SkipStrategy:
+    return SkipStrategy("last", stage)
+
+
+@dataclass
+class Stage:
+    """One named step of a pattern. `max_count` None means unbounded."""
+
+    name: str
+    entry: Contiguity
+    kind: StageKind = StageKind.NORMAL
+    condition: Condition = _always
+    min_count: int = 1
+    max_count: int | None = 1
+    loop: Contiguity = Contiguity.RELAXED
+
+    @property
+    def is_not(self) -> bool:
+        return self.kind is not StageKind.NORMAL
+
+    @property
+    def loops(self) -> bool:
+        return self.max_count is None or self.max_count > 1
+
+
+class PatternError(ValueError):
+    """A pattern that cannot be matched as declared (raised while building)."""
+
+
+class Pattern:
+    """Fluent builder: `Pattern.begin("a").where(f).times(3).followed_by("b")...`."""
+
+    def __init__(self, first: Stage, skip: SkipStrategy) -> None:
+        self.stages: list[Stage] = [first]
+        self.window_ms: int | None = None
+        self.skip_strategy = skip
+
+    @classmethod
+    def begin(cls, name: str, skip: SkipStrategy | None = None) -> Pattern:
+        return cls(Stage(name, Contiguity.RELAXED), skip or no_skip())
+
+    def _add(self, name: str, entry: Contiguity, kind: StageKind = StageKind.NORMAL) -> Pattern:
+        if any(stage.name == name for stage in self.stages):
+            raise PatternError(f"stage name {name!r} used twice")
+        self.stages.append(Stage(name, entry, kind))
+        return self
+
+    def next(self, name: str) -> Pattern:
+        return self._add(name, Contiguity.STRICT)
+
+    def followed_by(self, name: str) -> Pattern:
+        return self._add(name, Contiguity.RELAXED)
+
+    def followed_by_any(self, name: str) -> Pattern:
+        return self._add(name, Contiguity.ANY)
+
+    def not_next(self, name: str) -> Pattern:
+        return self._add(name, Contiguity.STRICT, StageKind.NOT_NEXT)
+
+    def not_followed_by(self, name: str) -> Pattern:
+        return self._add(name, Contiguity.RELAXED, StageKind.NOT_FOLLOWED_BY)
+
+    @property
+    def _last(self) -> Stage:
+        return self.stages[-1]
+
+    def where(self, condition: Callable[[Event], bool]) -> Pattern:
+        """AND a simple (single-event) condition onto the current stage."""
+        return self.where_iterative(lambda event, _ctx: condition(event))
+
+    def where_iterative(self, condition: Condition) -> Pattern:
+        """AND a condition that also sees the events this partial match has taken so far."""
+        previous = self._last.condition
+        if previous is _always:
+            self._last.condition = condition
+        else:
+            self._last.condition = lambda e, c: previous(e, c) and condition(e, c)
+        return self
+
+    def or_where(self, condition: Callable[[Event], bool]) -> Pattern:
+        previous = self._last.condition
+        self._last.condition = lambda e, c: previous(e, c) or condition(e)
+        return self
+
+    def _quantify(self, low: int, high: int | None) -> Pattern:
+        stage = self._last
+        if stage.is_not:
+            raise PatternError(f"{stage.name}: a negative stage takes no quantifier")
+        if low < 0 or (high is not None and (high < max(low, 1))):
+            raise PatternError(f"{stage.name}: bad quantifier ({low}, {high})")
+        stage.min_count, stage.max_count = low, high
+        return self
+
+    def times(self, low: int, high: int | None = -1) -> Pattern:
+        """times(n): exactly n; times(n, m): n to m events."""
+        return self._quantify(low, low if high == -1 else high)
+
+    def one_or_more(self) -> Pattern:
+        return self._quantify(1, None)
+
+    def times_or_more(self, low: int) -> Pattern:
+        return self._quantify(low, None)
+
+    def optional(self) -> Pattern:
+        if self._last.is_not:
+            raise PatternError(f"{self._last.name}: a negative stage cannot be optional")
+        self._last.min_count = 0
+        return self
+
+    def consecutive(self) -> Pattern:
+        """Events taken by a looping stage must follow each other directly."""
+        return self._loop(Contiguity.STRICT)
+
+    def allow_combinations(self) -> Pattern:
+        """A looping stage may skip matching events (every combination is a match)."""
+        return self._loop(Contiguity.ANY)
+
+    def _loop(self, contiguity: Contiguity) -> Pattern:
+        if not self._last.loops:
+            raise PatternError(f"{self._last.name}: only looping stages take this option")
+        self._last.loop = contiguity
+        return self
+
+    def within(self, duration_ms: int) -> Pattern:
+        """First and last event of a match lie less than `duration_ms` apart."""
+        if duration_ms <= 0:
+            raise PatternError("within() needs a positive duration")
+        self.window_ms = duration_ms
+        return self
+
+    def skip(self, strategy: SkipStrategy) -> Pattern:
+        self.skip_strategy = strategy
+        return self
+
+    def validate(self) -> Pattern:
+        """Reject shapes this matcher does not support (see docs/cep.md)."""
+        if self.stages[0].is_not:
+            raise PatternError("a pattern cannot begin with a negative stage")
+        if self._last.is_not:
+            raise PatternError("a pattern cannot end with a negative stage")
+        if all(stage.min_count == 0 for stage in self.stages if not stage.is_not):
+            raise PatternError("a pattern needs at least one mandatory stage")
+        names = {stage.name for stage in self.stages}
+        if self.skip_strategy.stage is not None and self.skip_strategy.stage not in names:
+            raise PatternError(f"skip strategy names unknown stage {self.skip_strategy.stage}")
+        return self
