@@ -68,6 +68,8 @@ class TrafficCep:
     ) -> EngineOutput:
         """Process every buffered fact up to the watermark in event-time order."""
         out = EngineOutput()
+        for key in [k for k in core["nfa"] if k.split("|", 1)[0] not in self._by_name]:
+            del core["nfa"][key]  # a pattern removed or renamed since the savepoint
         signals = SignalTimeline(core["signals"])
         for ts, fact in take_ready(store, watermark, facts.rank):
             if fact["kind"] == "signal":
@@ -89,7 +91,8 @@ class TrafficCep:
         deadlines = [
             d
             for key, state in core["nfa"].items()
-            if (d := Matcher(self._pattern(key).pattern, state).next_deadline_ms()) is not None
+            if key.split("|", 1)[0] in self._by_name
+            and (d := Matcher(self._pattern(key).pattern, state).next_deadline_ms()) is not None
         ]
         return min(deadlines, default=None)
 

@@ -178,3 +178,14 @@ def test_config_forbids_unknown_fields() -> None:
         CepConfig.model_validate(
             {"patterns": [{"type": "near_miss", "name": "n"}, {"type": "wrong_way", "name": "n"}]}
         )
+
+
+def test_state_of_a_removed_pattern_is_dropped() -> None:
+    h = Harness().feed([crossing(0, 1)])
+    h.advance(h.max_seen + 1)
+    assert any(k.startswith(RED) for k in h.core["nfa"])
+    near_only = CepConfig.model_validate({"patterns": [{"type": "near_miss", "name": "n"}]})
+    restored = Harness(near_only)
+    restored.core = h.core
+    restored.feed([group_frame(70, 0.5)]).flush()
+    assert restored.patterns() == ["n"] and restored.core["nfa"] == {}
