@@ -13,7 +13,7 @@ from tests.unit.k8s.conftest import one, only
 # Topics the deployment adds to the contract's (the signal-state stream of the CEP stage).
 EXTRA_TOPICS = {"signal-states"}
 # Environment variables the code reads (udfs/job_config.py, stack/config.py, the LLM stage).
-JOB_ENV = {"TRAFFIC_KAFKA_BOOTSTRAP", "TRAFFIC_REDIS_URL", "TRAFFIC_LLM_API_KEYS",
+JOB_ENV = {"TRAFFIC_KAFKA_BOOTSTRAP", "TRAFFIC_REDIS_URL", "TRAFFIC_LLM_API_KEYS_FILE",
            "TRAFFIC_LLM_BASE_URL", "TRAFFIC_LLM_MODEL"}
 DETECTOR_ENV = {"TRAFFIC_KAFKA_BOOTSTRAP", "TRAFFIC_REDIS_URL", "TRAFFIC_DETECTOR_CONFIG"}
 SECRET_ENV = {"TRAFFIC_LLM_API_KEYS"}
@@ -98,15 +98,21 @@ def test_job_and_detector_get_the_env_the_code_reads_and_nothing_unknown(docs):
     assert DETECTOR_ENV <= detector <= JOB_ENV - SECRET_ENV | DETECTOR_ENV
 
 
-def test_api_keys_come_from_a_secret_that_is_not_committed(docs):
+def test_api_keys_come_from_a_secret_file_never_an_env_var(docs):
+    # Beam logs a Python worker's environment at INFO: a key in env would reach the logs.
     for container in (job_container(docs), detector_container(docs)):
-        for env in container.get("env", []):
-            if env["name"] in SECRET_ENV:
-                assert "value" not in env
-                assert env["valueFrom"]["secretKeyRef"]["key"] == env["name"]
+        names = {env["name"] for env in container.get("env", [])}
+        assert not names & SECRET_ENV
         for name in SECRET_ENV:
             assert all(name not in m["data"] for m in only(docs, "ConfigMap"))
     assert only(docs, "Secret") == []
+    job = job_container(docs)
+    key_file = next(e["value"] for e in job["env"] if e["name"] == "TRAFFIC_LLM_API_KEYS_FILE")
+    spec = one(docs, "FlinkDeployment")["spec"]["podTemplate"]["spec"]
+    volume = next(v for v in spec["volumes"] if "secret" in v)
+    mount = next(m for m in job["volumeMounts"] if m["name"] == volume["name"])
+    assert volume["secret"]["secretName"] == "traffic-risk-llm"
+    assert key_file == f"{mount['mountPath']}/TRAFFIC_LLM_API_KEYS"
 
 
 def test_endpoints_name_the_rendered_services(docs):
