@@ -26,6 +26,14 @@ ALERTS_RECENT = "alerts:recent"
 RISK_RECENT = "risk:recent"
 RECENT_MAX = 500
 
+
+# Latest verdicts of one camera: ZSET like RISK_RECENT, bounded to RISK_PER_CAMERA_MAX.
+def risk_latest(camera_id: str) -> str:
+    return f"risk:latest:{camera_id}"
+
+
+RISK_PER_CAMERA_MAX = 100
+
 # Health of the API-key pool: HASH key_id -> JSON (never the key itself).
 KEYPOOL_HEALTH = "keypool:health"
 

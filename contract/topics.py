@@ -7,6 +7,7 @@ TRAFFIC_WINDOW_STATS = "traffic-window-stats"
 RISK_ASSESSMENT_RESULTS = "risk-assessment-results"
 TRAFFIC_ALERTS = "traffic-alerts"
 DEAD_LETTER = "dead-letter"
+SIGNAL_STATES = "signal-states"  # traffic-controller feed (udfs/cep/signals.py), optional
 
 ALL_TOPICS: tuple[str, ...] = (
     DETECTION_RESULTS,
@@ -14,4 +15,5 @@ ALL_TOPICS: tuple[str, ...] = (
     RISK_ASSESSMENT_RESULTS,
     TRAFFIC_ALERTS,
     DEAD_LETTER,
+    SIGNAL_STATES,
 )

@@ -16,19 +16,30 @@ with `flink run -py jobs/risk_job.py` (see docs/operations.md for every option).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 
 from pyflink.common import Configuration, Types
-from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.table import Schema, StreamTableEnvironment
 
 from contract import topics
 from stack.paths import job_jars
 from udfs import stats_sql
-from udfs.flink_functions import EncodeDeadLetter, EncodeWindowStats, WriteStatsToRedis
+from udfs.cep.flink_operator import ToFacts, build_cep
+from udfs.flink_functions import (
+    EncodeDeadLetter,
+    EncodeWindowStats,
+    HighRiskAlerts,
+    KeyAlert,
+    KeyVerdict,
+    View,
+    WriteViewToRedis,
+)
 from udfs.job_config import JobConfig, from_args
 from udfs.records import CongestionModel
+from udfs.risk.flink_functions import build_risk_stage, llm_enabled
 
 KEYED_JSON = Types.ROW_NAMED(["k", "v"], [Types.STRING(), Types.STRING()])
 
@@ -74,6 +85,8 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
     t_env.execute_sql(stats_sql.source_ddl(source, cfg.watermark_bound_s + cfg.allowed_lateness_s))
     for table, topic in (
         ("window_stats_out", topics.TRAFFIC_WINDOW_STATS),
+        ("risk_out", topics.RISK_ASSESSMENT_RESULTS),
+        ("alerts_out", topics.TRAFFIC_ALERTS),
         ("dead_letter_out", topics.DEAD_LETTER),
     ):
         t_env.execute_sql(
@@ -114,11 +127,57 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
         .name("encode window stats")
         .uid("encode-window-stats")
     )
-    (
-        stats_json.process(WriteStatsToRedis(cfg.redis_url))
-        .name("redis: window stats views")
-        .uid("redis-window-stats")
+    to_redis(stats_json, cfg.redis_url, "stats", "window stats")
+
+    # Risk: only frames with groups enter Python; every group leaves with one verdict.
+    risk = cfg.risk()
+    framed = t_env.to_data_stream(
+        t_env.sql_query(
+            "SELECT CAST(payload AS STRING) AS payload FROM detections_checked "
+            "WHERE reason IS NULL AND group_count > 0"
+        )
     )
+    verdicts = build_risk_stage(framed, risk)
+    verdicts_keyed = verdicts.map(KeyVerdict(), output_type=KEYED_JSON).name("key verdicts")
+    to_redis(verdicts_keyed, cfg.redis_url, "risk", "verdicts")
+
+    # CEP: facts of every source, in event time, matched per camera.
+    patterns = cfg.cep()
+    accepted = t_env.to_data_stream(
+        t_env.sql_query(
+            "SELECT CAST(payload AS STRING) AS payload FROM detections_checked WHERE reason IS NULL"
+        )
+    )
+    fact_sources = [
+        (accepted, "detection"),
+        (stats_json.map(lambda row: row[1], output_type=Types.STRING()), "window"),
+        (verdicts, "risk"),
+    ]
+    if cfg.signal_topic:
+        t_env.execute_sql(
+            stats_sql.signal_source_ddl(
+                dataclasses.replace(source, topic=cfg.signal_topic), cfg.watermark_bound_s
+            )
+        )
+        signals = t_env.to_data_stream(t_env.sql_query("SELECT payload FROM signals_raw"))
+        fact_sources.append((signals, "signal"))
+    facts = [
+        stream.flat_map(ToFacts(kind, patterns.facts), output_type=Types.STRING())
+        .name(f"cep: {kind} facts")
+        .uid(f"cep-facts-{kind}")
+        for stream, kind in fact_sources
+    ]
+    pattern_alerts, _timeouts = build_cep(facts[0].union(*facts[1:]), patterns)
+    alerts = (
+        pattern_alerts.map(KeyAlert(), output_type=KEYED_JSON)
+        .name("key alerts")
+        .union(
+            verdicts.flat_map(HighRiskAlerts(), output_type=KEYED_JSON)
+            .name("alerts: high-risk verdicts")
+            .uid("alerts-high-risk")
+        )
+    )
+    to_redis(alerts, cfg.redis_url, "alerts", "alerts")
 
     rejected = t_env.to_data_stream(
         t_env.sql_query(
@@ -133,14 +192,34 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
     )
 
     sinks = t_env.create_statement_set()
-    sinks.add_insert("window_stats_out", t_env.from_data_stream(stats_json))
-    sinks.add_insert("dead_letter_out", t_env.from_data_stream(dead_json))
+    for table, stream in (
+        ("window_stats_out", stats_json),
+        ("risk_out", verdicts_keyed),
+        ("alerts_out", alerts),
+        ("dead_letter_out", dead_json),
+    ):
+        sinks.add_insert(table, t_env.from_data_stream(stream))
     sinks.attach_as_datastream()
+
+
+def to_redis(stream: DataStream, redis_url: str, view: View, what: str) -> None:
+    """A live view in Redis, beside the Kafka sink of the same stream."""
+    stream.process(WriteViewToRedis(redis_url, view)).name(f"redis: {what} views").uid(
+        f"redis-{view}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = from_args(argv)
+    risk = cfg.risk()
+    if llm_enabled(risk):
+        logging.info("risk stage: vision LLM %s at %s", risk.llm.model, risk.llm.base_url)
+    else:
+        logging.warning(
+            "risk stage: no LLM configured (--llm-base-url / --risk-config); the local "
+            "heuristic assessor gives every verdict (source=heuristic)"
+        )
     env, t_env = create_env(cfg)
     build(env, t_env, cfg)
     env.execute(cfg.job_name)

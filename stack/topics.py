@@ -14,6 +14,7 @@ PARTITIONS: dict[str, int] = {
     topics.RISK_ASSESSMENT_RESULTS: 2,
     topics.TRAFFIC_ALERTS: 1,
     topics.DEAD_LETTER: 1,
+    topics.SIGNAL_STATES: 1,
 }
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Iterator
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from pyflink.common import Row
-from pyflink.datastream import MapFunction, ProcessFunction, RuntimeContext
+from pyflink.datastream import FlatMapFunction, MapFunction, ProcessFunction, RuntimeContext
 from pyflink.metrics import Counter
 
+from contract import RiskAssessment, TrafficAlert, WindowStats, parse
 from udfs import records
-from udfs.redis_views import StatsViewWriter
+from udfs.redis_views import AlertViewWriter, StatsViewWriter, VerdictViewWriter, _BacklogWriter
+from udfs.risk import records as risk_records
 
 
 class EncodeWindowStats(MapFunction):
@@ -55,25 +60,56 @@ class EncodeDeadLetter(MapFunction):
         return Row(f"{partition}:{offset}", letter.to_json().decode())
 
 
-class WriteStatsToRedis(ProcessFunction):
-    """Live views in Redis; a Redis outage is logged and retried, never fails the job."""
+View = Literal["stats", "risk", "alerts"]
+_VIEWS: dict[str, tuple[type[_BacklogWriter[Any]], type[BaseModel]]] = {
+    "stats": (StatsViewWriter, WindowStats),
+    "risk": (VerdictViewWriter, RiskAssessment),
+    "alerts": (AlertViewWriter, TrafficAlert),
+}
 
-    def __init__(self, redis_url: str) -> None:
-        self.redis_url = redis_url
-        self.writer: StatsViewWriter | None = None
+
+class WriteViewToRedis(ProcessFunction):
+    """(key, message JSON) rows -> one live view in Redis. Kafka stays the system of record:
+    a Redis outage is logged, backlogged (bounded) and retried, never fails the job."""
+
+    def __init__(self, redis_url: str, view: View) -> None:
+        self.redis_url, self.view = redis_url, view
+        self.writer: _BacklogWriter[Any] | None = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.writer = StatsViewWriter(self.redis_url)
+        writer_type, _ = _VIEWS[self.view]
+        self.writer = writer_type(self.redis_url)
         group = runtime_context.get_metrics_group()
-        group.gauge("redis_stats_pending", lambda: self.writer.pending if self.writer else 0)
+        group.gauge(f"redis_{self.view}_pending", lambda: self.writer.pending if self.writer else 0)
 
     def process_element(self, value: Row, ctx: ProcessFunction.Context) -> Any:
-        from contract import WindowStats, parse
-
         assert self.writer is not None
-        self.writer.write(parse(WindowStats, value[1]))
+        self.writer.write(parse(_VIEWS[self.view][1], value[1]))
         return iter(())
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+class KeyVerdict(MapFunction):
+    """Verdict JSON -> (camera id, verdict JSON) for the Kafka sink and Redis."""
+
+    def map(self, value: str) -> Row:
+        return Row(json.loads(value)["camera_id"], value)
+
+
+class HighRiskAlerts(FlatMapFunction):
+    """Verdict JSON -> a TrafficAlert row for each high-risk verdict (`high_risk_verdict`)."""
+
+    def flat_map(self, value: str) -> Iterator[Row]:
+        alert = risk_records.alert_for_verdict(parse(RiskAssessment, value))
+        if alert is not None:
+            yield Row(alert.camera_id, alert.to_json().decode())
+
+
+class KeyAlert(MapFunction):
+    """Alert JSON from the CEP operator -> (camera id, alert JSON)."""
+
+    def map(self, value: str) -> Row:
+        return Row(json.loads(value)["camera_id"], value)

@@ -9,9 +9,17 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from contract import topics
 from stack.config import Endpoints
+from udfs.cep import config as cep_config
+from udfs.cep.config import CepConfig
+from udfs.cep.signals import SIGNAL_STATES_TOPIC
+from udfs.risk import config as risk_config
+from udfs.risk.config import RiskConfig
+
+DEFAULT_PATTERNS = Path(__file__).resolve().parents[1] / "flink-conf" / "patterns.yaml"
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,28 @@ class JobConfig:
     kafka_properties: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     job_name: str = "traffic-risk"
     restart_attempts: int | None = None
+    risk_config: str | None = None
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    patterns: str = str(DEFAULT_PATTERNS)
+    signal_topic: str = SIGNAL_STATES_TOPIC
+
+    def risk(self) -> RiskConfig:
+        """The risk stage's settings: the YAML file (if any), then the LLM flags; the verdict
+        cache uses the job's Redis unless the file names another."""
+        base = risk_config.load(self.risk_config) if self.risk_config else RiskConfig()
+        llm = base.llm.model_copy(
+            update={
+                k: v for k, v in (("base_url", self.llm_base_url), ("model", self.llm_model)) if v
+            }
+        )
+        cache = base.cache
+        if cache.redis_url is None:
+            cache = cache.model_copy(update={"redis_url": self.redis_url})
+        return base.model_copy(update={"llm": llm, "cache": cache})
+
+    def cep(self) -> CepConfig:
+        return cep_config.load(self.patterns)
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -171,6 +201,35 @@ def parser() -> argparse.ArgumentParser:
         help="override the cluster's restart strategy with at most N restarts "
         "(0: fail at once; default: flink-conf) [TRAFFIC_RESTART_ATTEMPTS]",
     )
+    p.add_argument(
+        "--risk-config",
+        default=_env("RISK_CONFIG"),
+        help="YAML of the risk stage (filter, tiers, key pool, LLM; see docs/risk-stage.md); "
+        "default: built-in defaults with no LLM [TRAFFIC_RISK_CONFIG]",
+    )
+    p.add_argument(
+        "--llm-base-url",
+        default=_env("LLM_BASE_URL"),
+        help="OpenAI-compatible API base URL, e.g. https://api.openai.com/v1; unset (and none "
+        "in --risk-config): the local heuristic assesses every group [TRAFFIC_LLM_BASE_URL]. "
+        "Keys: one per line in the file named by $TRAFFIC_LLM_API_KEYS_FILE",
+    )
+    p.add_argument(
+        "--llm-model",
+        default=_env("LLM_MODEL"),
+        help="vision model name, e.g. qwen-vl-plus [TRAFFIC_LLM_MODEL]",
+    )
+    p.add_argument(
+        "--patterns",
+        default=_env("PATTERNS", str(DEFAULT_PATTERNS)),
+        help="YAML of the CEP traffic patterns (docs/cep.md) [TRAFFIC_PATTERNS]",
+    )
+    p.add_argument(
+        "--signal-topic",
+        default=_env("SIGNAL_TOPIC", SIGNAL_STATES_TOPIC),
+        help="topic of traffic-controller signal changes joined by event time; empty string: "
+        "no controller feed [TRAFFIC_SIGNAL_TOPIC]",
+    )
     return p
 
 
@@ -205,4 +264,9 @@ def from_args(argv: list[str] | None = None) -> JobConfig:
         restart_attempts=(
             int(args.restart_attempts) if args.restart_attempts is not None else None
         ),
+        risk_config=args.risk_config,
+        llm_base_url=args.llm_base_url,
+        llm_model=args.llm_model,
+        patterns=args.patterns,
+        signal_topic=args.signal_topic,
     )

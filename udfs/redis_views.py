@@ -1,4 +1,5 @@
-"""Idempotent Redis writes of window statistics, surviving Redis outages.
+"""Idempotent Redis writes of live views (window statistics, verdicts, alerts, key-pool
+health), surviving Redis outages.
 
 Kafka is the system of record; Redis holds live views. A write that fails because Redis
 is down is kept in a bounded in-memory backlog and retried before the next write, so an
@@ -7,12 +8,17 @@ outage neither fails the job nor blocks the Kafka side.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import deque
+from collections.abc import Mapping
+from typing import Generic, TypeVar
 
 import redis
 
-from contract import WindowStats, redis_keys
+from contract import RiskAssessment, TrafficAlert, WindowStats, redis_keys
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +34,12 @@ return 1
 """
 
 
-class StatsViewWriter:
-    """Writes latest value, bounded series and a pub/sub notice per WindowStats."""
+class _BacklogWriter(Generic[T]):
+    """Writes items in order; keeps a bounded backlog while Redis is unreachable."""
 
     def __init__(self, url: str, backlog_max: int = 100_000) -> None:
         self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        self._set_if_newer = self._client.register_script(_SET_IF_NEWER)
-        self._backlog: deque[WindowStats] = deque(maxlen=backlog_max)
+        self._backlog: deque[T] = deque(maxlen=backlog_max)
         self.written = 0
         self.dropped = 0  # backlog overflow during a long outage (Kafka still has them)
 
@@ -42,10 +47,10 @@ class StatsViewWriter:
     def pending(self) -> int:
         return len(self._backlog)
 
-    def write(self, stats: WindowStats) -> None:
+    def write(self, item: T) -> None:
         if len(self._backlog) == self._backlog.maxlen:
             self.dropped += 1
-        self._backlog.append(stats)
+        self._backlog.append(item)
         self.flush()
 
     def flush(self) -> bool:
@@ -56,9 +61,24 @@ class StatsViewWriter:
                 self._backlog.popleft()
                 self.written += 1
         except redis.RedisError as err:
-            log.warning("redis unavailable, %d stats pending: %s", len(self._backlog), err)
+            log.warning("redis unavailable, %d writes pending: %s", len(self._backlog), err)
             return False
         return True
+
+    def _write_one(self, item: T) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.flush()
+        self._client.close()
+
+
+class StatsViewWriter(_BacklogWriter[WindowStats]):
+    """Writes latest value, bounded series and a pub/sub notice per WindowStats."""
+
+    def __init__(self, url: str, backlog_max: int = 100_000) -> None:
+        super().__init__(url, backlog_max)
+        self._set_if_newer = self._client.register_script(_SET_IF_NEWER)
 
     def _write_one(self, stats: WindowStats) -> None:
         doc = stats.to_json()
@@ -76,6 +96,50 @@ class StatsViewWriter:
         pipe.publish(redis_keys.CHANNEL_STATS, doc)
         pipe.execute()
 
+
+class VerdictViewWriter(_BacklogWriter[RiskAssessment]):
+    """Verdicts: bounded recent list (all cameras), bounded latest per camera, pub/sub."""
+
+    def _write_one(self, verdict: RiskAssessment) -> None:
+        doc = verdict.to_json()
+        pipe = self._client.pipeline(transaction=True)
+        for key, keep in (
+            (redis_keys.RISK_RECENT, redis_keys.RECENT_MAX),
+            (redis_keys.risk_latest(verdict.camera_id), redis_keys.RISK_PER_CAMERA_MAX),
+        ):
+            pipe.zadd(key, {doc: verdict.captured_at_ms})
+            pipe.zremrangebyrank(key, 0, -keep - 1)
+        pipe.publish(redis_keys.CHANNEL_RISK, doc)
+        pipe.execute()
+
+
+class AlertViewWriter(_BacklogWriter[TrafficAlert]):
+    """Alerts: bounded recent list scored by their end time, pub/sub."""
+
+    def _write_one(self, alert: TrafficAlert) -> None:
+        doc = alert.to_json()
+        pipe = self._client.pipeline(transaction=True)
+        pipe.zadd(redis_keys.ALERTS_RECENT, {doc: alert.end_ms})
+        pipe.zremrangebyrank(redis_keys.ALERTS_RECENT, 0, -redis_keys.RECENT_MAX - 1)
+        pipe.publish(redis_keys.CHANNEL_ALERTS, doc)
+        pipe.execute()
+
+
+class KeyPoolHealthWriter:
+    """`keypool:health` hash: key id (plus `/slot` with several pool shards) -> counters JSON.
+    Best effort: a live view, rewritten every few seconds, so an outage just skips writes."""
+
+    def __init__(self, url: str) -> None:
+        self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+    def write(self, slot: int | None, health: Mapping[str, Mapping[str, object]]) -> None:
+        suffix = "" if slot is None else f"/{slot}"
+        fields = {f"{k}{suffix}": json.dumps(v, sort_keys=True) for k, v in health.items()}
+        try:
+            if fields:
+                self._client.hset(redis_keys.KEYPOOL_HEALTH, mapping=fields)
+        except redis.RedisError as err:
+            log.warning("redis unavailable, key-pool health not written: %s", err)
+
     def close(self) -> None:
-        self.flush()
         self._client.close()

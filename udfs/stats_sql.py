@@ -67,6 +67,25 @@ CREATE TEMPORARY TABLE detections_raw (
 )"""
 
 
+def signal_source_ddl(options: KafkaSourceOptions, watermark_bound_s: float) -> str:
+    """Traffic-controller signal changes (rare): JSON text, event time from `changed_at_ms`.
+
+    Same rule as detections: no readable time -> epoch 0, so garbage never moves the watermark
+    (the Python fact stage rejects and counts it). An empty topic goes idle and holds nothing.
+    """
+    bound_ms = int(watermark_bound_s * 1000)
+    return f"""
+CREATE TEMPORARY TABLE signals_raw (
+  `payload` STRING,
+  `ts` AS COALESCE(
+    TO_TIMESTAMP_LTZ(TRY_CAST(JSON_VALUE(`payload`, '$.changed_at_ms') AS BIGINT), 3),
+    TO_TIMESTAMP_LTZ(0, 3)),
+  WATERMARK FOR `ts` AS `ts` - INTERVAL '{bound_ms / 1000:.3f}' SECOND(3)
+) WITH (
+  {options.with_options()}
+)"""
+
+
 def checked_sql(window_s: int, max_event_bytes: int = 1_048_576) -> str:
     """Every record with its fields and a rejection reason (NULL when usable).
 
@@ -77,7 +96,7 @@ def checked_sql(window_s: int, max_event_bytes: int = 1_048_576) -> str:
     window_ms = window_s * 1000
     return f"""
 SELECT payload, kafka_partition, kafka_offset, ts, d.camera_id, d.frame_id,
-  d.vehicles AS frame_vehicles, d.objects, CASE
+  d.vehicles AS frame_vehicles, d.objects, d.group_count, CASE
     WHEN d.size_bytes > {max_event_bytes}
       THEN 'oversized: ' || CAST(d.size_bytes AS STRING) || ' bytes > {max_event_bytes}'
     WHEN d.error IS NOT NULL THEN d.error

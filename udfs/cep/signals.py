@@ -12,9 +12,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract import topics
 from contract.models import SignalState
 
-SIGNAL_STATES_TOPIC = "signal-states"
+SIGNAL_STATES_TOPIC = topics.SIGNAL_STATES
 
 
 class SignalChange(BaseModel):

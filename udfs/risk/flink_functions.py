@@ -3,10 +3,10 @@
 detection JSON -> RouteGroups --side: heuristic verdicts-------------------------.
                       | tasks (slot, task JSON)                                     |
                       v key_by(slot)                                                |
-                 KeyPoolGate (keyed ValueState: pacing, spend, key leases)          |
-                      v AsyncDataStream.unordered_wait(AssessAsync)                 |
-                 key_by(slot) -> KeyPoolLedger (keyed ValueState: 429s, tokens)     |
-                      v verdict JSON  <---------------------------- union ----------'
+                 KeyPoolGate (keyed ValueState: the pool - pacing, spend, cooldowns)|
+                      v  ^ finished tasks settle back (same process, chained)       |
+                 AsyncDataStream.unordered_wait(AssessAsync)                        |
+                      v CountVerdicts (metrics) -> verdict JSON  <--- union --------'
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pyflink.datastream import (
     AsyncFunction,
     DataStream,
     KeyedProcessFunction,
+    MapFunction,
     OutputTag,
     ProcessFunction,
     RuntimeContext,
@@ -55,9 +56,9 @@ class RouteGroups(ProcessFunction):
         if not llm_enabled(self.cfg):
             log.warning("risk stage: no LLM configured; the heuristic assesses every group")
 
-    def process_element(self, value: str, ctx: ProcessFunction.Context) -> Iterator[Any]:
-        try:
-            event = parse(DetectionEvent, value)
+    def process_element(self, value: str | Row, ctx: ProcessFunction.Context) -> Iterator[Any]:
+        try:  # a JSON string, or a Row whose first field is one (from the job's SQL)
+            event = parse(DetectionEvent, value if isinstance(value, str) else value[0])
         except ContractError as exc:  # the job's parse stage dead-letters these already
             log.warning("risk stage skipped an invalid detection event: %s", exc.reason)
             return
@@ -68,32 +69,64 @@ class RouteGroups(ProcessFunction):
                 yield Row(item.slot, item.to_json_str())
 
 
-def _pool_state(cfg: RiskConfig, raw: str | None) -> KeyPool | None:
-    _, specs = load_keys(cfg)  # secrets are read only to derive key ids, then dropped
-    if not specs:
-        return None
-    pool = KeyPool(specs, cfg.pool, share=1 / cfg.pool.slots)
-    return pool.restore(json.loads(raw) if raw else None)
+# Finished tasks reported by AssessAsync to the KeyPoolGate of their slot. The gate and the
+# async operator are chained (forward edge, same parallelism), so they share one Python worker
+# process: this is the feedback edge that Flink 2.x DataStreams lack (no iterations). Keyed by
+# slot, and each slot belongs to exactly one gate subtask.
+_SETTLEMENTS: dict[int, list[str]] = {}
+_OUTSTANDING: dict[int, int] = {}  # slot -> tasks passed on by the gate, not yet reported
+HEALTH_EVERY_MS = 2_000
+
+
+def _report(slot: int, result_json: str) -> None:
+    _SETTLEMENTS.setdefault(slot, []).append(result_json)
+    _OUTSTANDING[slot] = _OUTSTANDING.get(slot, 1) - 1
 
 
 class KeyPoolGate(KeyedProcessFunction):
-    """Leases a key to each task from the slot's pool (keyed state: pacing, spend, counters)."""
+    """Leases a key to each task from the slot's pool. Keyed state (key = slot) is the whole
+    pool: pacing, reserved spend, 429 cooldowns and errors settled from finished calls, so a
+    restore from a savepoint keeps cooling keys cold and spend counted."""
 
     def __init__(self, cfg: RiskConfig) -> None:
         self.cfg = cfg
+        self.specs: dict[str, Any] = {}
+        self.health: Any = None
+        self.last_health_ms: dict[int, float] = {}
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.state = runtime_context.get_state(ValueStateDescriptor("keypool", Types.STRING()))
+        _, self.specs = load_keys(self.cfg)  # secrets are read only to derive key ids
+        if self.cfg.cache.redis_url:
+            from udfs.redis_views import KeyPoolHealthWriter
+
+            self.health = KeyPoolHealthWriter(self.cfg.cache.redis_url)
+
+    def _pool(self) -> KeyPool | None:
+        if not self.specs:
+            return None
+        raw = self.state.value()
+        pool = KeyPool(self.specs, self.cfg.pool, share=1 / self.cfg.pool.slots)
+        return pool.restore(json.loads(raw) if raw else None)
+
+    def _settle(self, slot: int, pool: KeyPool, now_ms: float) -> None:
+        for result_json in _SETTLEMENTS.pop(slot, []):
+            records.settle(pool, records.RiskResult.model_validate_json(result_json), now_ms)
+        self.state.update(json.dumps(pool.state()))
+        if self.health is not None and now_ms - self.last_health_ms.get(slot, 0) >= HEALTH_EVERY_MS:
+            self.last_health_ms[slot] = now_ms
+            self.health.write(slot if self.cfg.pool.slots > 1 else None, pool.health())
 
     def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterator[Row]:
         task = records.RiskTask.model_validate_json(value[1])
-        pool = _pool_state(self.cfg, self.state.value())
+        pool = self._pool()
         if pool is None:
             task = task.model_copy(update={"refused": "no API keys configured"})
             yield Row(task.slot, task.to_json_str())
             return
+        now_ms = time.time() * 1000
         tokens = self.cfg.llm.est_prompt_tokens + self.cfg.llm.max_tokens
-        lease = pool.acquire(time.time() * 1000, task.tier, tokens)
+        lease = pool.acquire(now_ms, task.tier, tokens)
         if lease is None:
             update: dict[str, Any] = {"refused": f"no key budget within {task.tier} max wait"}
         else:
@@ -103,9 +136,25 @@ class KeyPoolGate(KeyedProcessFunction):
                 "alternates": lease.alternates,
                 "reserved_tokens": tokens,
             }
-        self.state.update(json.dumps(pool.state()))
+        self._settle(task.slot, pool, now_ms)
+        _OUTSTANDING[task.slot] = _OUTSTANDING.get(task.slot, 0) + 1
+        # Settle what finishes after the last task too (before the next checkpoint).
+        ctx.timer_service().register_processing_time_timer(int(now_ms // 1000 + 1) * 1000)
         task = task.model_copy(update=update)
         yield Row(task.slot, task.to_json_str())
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Row]:
+        slot = int(ctx.get_current_key())
+        pool = self._pool()
+        if pool is not None:
+            self._settle(slot, pool, time.time() * 1000)
+            if _OUTSTANDING.get(slot, 0) > 0:
+                ctx.timer_service().register_processing_time_timer(timestamp + 1000)
+        yield from ()
+
+    def close(self) -> None:
+        if self.health is not None:
+            self.health.close()
 
 
 class AssessAsync(AsyncFunction):
@@ -129,53 +178,51 @@ class AssessAsync(AsyncFunction):
             kv = aioredis.Redis.from_url(self.cfg.cache.redis_url, socket_timeout=2)
         return Assessor(self.cfg, secrets, specs, kv) if specs else None
 
-    async def async_invoke(self, value: Row) -> list[str]:
-        task = records.RiskTask.model_validate_json(value[1])
+    async def _assess(self, task: records.RiskTask) -> records.RiskResult:
         if task.refused or task.key_id is None:
-            return [records.fallback(task, task.refused or "no key leased").to_json_str()]
+            return records.fallback(task, task.refused or "no key leased")
         if self.assessor is None:
             self.assessor = self._make_assessor()
         if self.assessor is None:
-            return [records.fallback(task, "no API keys on this worker").to_json_str()]
+            return records.fallback(task, "no API keys on this worker")
         budget = max(1.0, self.cfg.llm.operator_timeout_s - 2.0)
         try:
-            result = await asyncio.wait_for(self.assessor.assess(task), budget)
+            return await asyncio.wait_for(self.assessor.assess(task), budget)
         except TimeoutError:
-            result = records.fallback(task, "assessment timed out")
-        return [result.to_json_str()]
+            return records.fallback(task, "assessment timed out")
+
+    async def async_invoke(self, value: Row) -> list[str]:
+        result = await self._assess(records.RiskTask.model_validate_json(value[1]))
+        result_json = result.to_json_str()
+        _report(int(value[0]), result_json)
+        return [result_json]
 
     def timeout(self, value: Row) -> list[str]:
         task = records.RiskTask.model_validate_json(value[1])
-        return [records.fallback(task, "operator timeout").to_json_str()]
+        result_json = records.fallback(task, "operator timeout").to_json_str()
+        _report(task.slot, result_json)
+        return [result_json]
 
 
-class KeyPoolLedger(KeyedProcessFunction):
-    """Books what the calls reported (429 cooldowns, errors, used tokens) into the slot's
-    keyed state and emits the verdict JSON; counts verdicts per source in metrics."""
+class CountVerdicts(MapFunction):
+    """RiskResult JSON -> verdict JSON; counts verdicts per source and 429s in metrics."""
 
-    def __init__(self, cfg: RiskConfig) -> None:
-        self.cfg = cfg
+    def __init__(self) -> None:
         self.counters: dict[str, Any] = {}
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.state = runtime_context.get_state(ValueStateDescriptor("ledger", Types.STRING()))
         group = runtime_context.get_metrics_group()
         for source in ("llm", "cache", "fallback"):
             self.counters[source] = group.counter(f"risk_verdicts_{source}")
         self.counters["rate_limited"] = group.counter("risk_llm_429")
 
-    def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Iterator[str]:
+    def map(self, value: str) -> str:
         result = records.RiskResult.model_validate_json(value)
         self.counters[result.verdict.source].inc()
-        if result.attempts:
-            pool = _pool_state(self.cfg, self.state.value())
-            if pool is not None:
-                records.book(pool, result)
-                self.state.update(json.dumps(pool.state()))
         self.counters["rate_limited"].inc(
             sum(1 for a in result.attempts if a.outcome == "rate_limited")
         )
-        yield result.verdict.to_json().decode()
+        return result.verdict.to_json().decode()
 
 
 def build_risk_stage(detections: DataStream, cfg: RiskConfig) -> DataStream:
@@ -200,9 +247,8 @@ def build_risk_stage(detections: DataStream, cfg: RiskConfig) -> DataStream:
         output_type=Types.STRING(),
     ).uid("risk-llm-async")
     llm_verdicts = (
-        results.key_by(lambda s: json.loads(s)["slot"], key_type=Types.INT())
-        .process(KeyPoolLedger(cfg), output_type=Types.STRING())
-        .name("risk: key-pool ledger")
-        .uid("risk-keypool-ledger")
+        results.map(CountVerdicts(), output_type=Types.STRING())
+        .name("risk: count verdicts")
+        .uid("risk-count-verdicts")
     )
     return heuristic.union(llm_verdicts)

@@ -197,6 +197,42 @@ class KeyPool:
         key.rate_limited += 1
         key.requests += 1
 
+    # -- settlement of reserved requests (the gate's view) ---------------------------------
+    def refund(self, key_id: str, tokens: int) -> None:
+        """A reserved request was never made (cache hit, crop missing): undo its charge."""
+        if key_id not in self.keys:
+            return
+        key = self.keys[key_id]
+        key.requests = max(0, key.requests - 1)
+        key.tokens = max(0, key.tokens - tokens)
+        key.spend_usd = max(0.0, key.spend_usd - self._cost_usd(tokens))
+
+    def adjust_usage(self, key_id: str, token_delta: int, new_request: bool) -> None:
+        """A request succeeded: book the tokens the provider reported beyond the reservation
+        (negative when it used fewer); `new_request` for a failover call nobody reserved."""
+        if key_id not in self.keys:
+            return
+        key = self.keys[key_id]
+        key.requests += int(new_request)
+        key.tokens = max(0, key.tokens + token_delta)
+        key.spend_usd = max(0.0, key.spend_usd + self._cost_usd(token_delta))
+        key.consecutive_errors = 0
+
+    def cool_down(
+        self, key_id: str, now_ms: float, retry_after_s: float | None, new_request: bool
+    ) -> None:
+        """A 429 seen by a call that was already counted (unless `new_request`)."""
+        if key_id not in self.keys:
+            return
+        self.rate_limited(key_id, now_ms, retry_after_s)
+        self.keys[key_id].requests -= int(not new_request)
+
+    def count_error(self, key_id: str, new_request: bool) -> None:
+        if key_id not in self.keys:
+            return
+        self.failed(key_id)
+        self.keys[key_id].requests -= int(not new_request)
+
     def failed(self, key_id: str) -> None:
         if key_id in self.keys:
             self.keys[key_id].requests += 1

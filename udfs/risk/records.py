@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contract import DetectionEvent, Group, RiskAssessment
+from contract import DetectionEvent, Group, RiskAssessment, TrafficAlert
 from udfs.risk import rules
 from udfs.risk.config import RiskConfig, Tier
 from udfs.risk.keypool import KeyPool
@@ -95,6 +95,25 @@ def fallback(task: RiskTask, note: str, attempts: tuple[Attempt, ...] = ()) -> R
     )
 
 
+def settle(pool: KeyPool, result: RiskResult, now_ms: float) -> None:
+    """Fold one finished task into the gate's pool, which already charged a reservation for
+    the leased key: 429s cool keys down, errors count, a call that made no request (cache
+    hit, fallback before any attempt) gets its reservation back, and a successful call's
+    reported tokens replace the reserved estimate."""
+    if not result.attempts:
+        if result.leased_key_id is not None:
+            pool.refund(result.leased_key_id, result.reserved_tokens)
+        return
+    for i, attempt in enumerate(result.attempts):
+        extra = i > 0  # the first attempt is the reserved request; failovers are extra
+        if attempt.outcome == "ok":
+            pool.adjust_usage(attempt.key_id, attempt.tokens - result.reserved_tokens, extra)
+        elif attempt.outcome == "rate_limited":
+            pool.cool_down(attempt.key_id, now_ms, attempt.retry_after_s, extra)
+        else:
+            pool.count_error(attempt.key_id, extra)
+
+
 def book(pool: KeyPool, result: RiskResult) -> None:
     """Book one result's HTTP attempts into the ledger's pool: requests, used tokens and
     spend (the reservation when the provider reported none), 429 cooldowns, errors."""
@@ -105,3 +124,21 @@ def book(pool: KeyPool, result: RiskResult) -> None:
             pool.rate_limited(attempt.key_id, attempt.at_ms, attempt.retry_after_s)
         else:
             pool.failed(attempt.key_id)
+
+
+def alert_for_verdict(verdict: RiskAssessment) -> TrafficAlert | None:
+    """A high-risk verdict is an alert of its own (`high_risk_verdict`), whoever assessed it;
+    the id is derived from the group, so a replay after a failure gives the same alert."""
+    if verdict.risk_level != "high":
+        return None
+    kinds = ", ".join(verdict.risk_types) or "unspecified"
+    return TrafficAlert(
+        schema_version=1,
+        alert_id=f"high_risk_verdict:{verdict.camera_id}:{verdict.frame_id}:{verdict.group_id}",
+        pattern="high_risk_verdict",
+        camera_id=verdict.camera_id,
+        severity="critical",
+        start_ms=verdict.captured_at_ms,
+        end_ms=verdict.captured_at_ms,
+        description=f"high risk ({kinds}) by {verdict.source}: {verdict.reason}"[:500],
+    )

@@ -13,7 +13,8 @@ import org.apache.flink.types.Row;
  * <p>Flink's JSON_VALUE/JSON_QUERY re-parse the whole document on every call (8 calls per
  * event plus 6 per object in the job's SQL); one Jackson tree parse replaces them. A record
  * that breaks the contract gets a non-null {@code error} naming the field, with the same
- * wording as contract/codec.py, and goes to the dead-letter topic.
+ * wording as contract/codec.py, and goes to the dead-letter topic. {@code group_count} lets
+ * SQL send only frames with groups to the Python risk stage.
  */
 public class ParseDetection extends ScalarFunction {
 
@@ -22,7 +23,8 @@ public class ParseDetection extends ScalarFunction {
                     + "zones ARRAY<STRING>, crossed_lines ARRAY<STRING>, is_vehicle BOOLEAN>";
     private static final String RESULT =
             "ROW<error STRING, size_bytes INT, camera_id STRING, frame_id BIGINT, "
-                    + "captured_at_ms BIGINT, vehicles INT, objects ARRAY<" + OBJECT + ">>";
+                    + "captured_at_ms BIGINT, vehicles INT, objects ARRAY<" + OBJECT + ">, "
+                    + "group_count INT>";
 
     private transient ObjectMapper mapper;
 
@@ -76,7 +78,11 @@ public class ParseDetection extends ScalarFunction {
             vehicles += vehicle ? 1 : 0;
             rows[i] = objectRow(object, cls.asText(), vehicle);
         }
-        return Row.of(null, payload.length, camera.asText(), frameId, capturedAt, vehicles, rows);
+        JsonNode groups = doc.get("groups");
+        int groupCount = groups != null && groups.isArray() ? groups.size() : 0;
+        return Row.of(
+                null, payload.length, camera.asText(), frameId, capturedAt, vehicles, rows,
+                groupCount);
     }
 
     private ObjectMapper mapper() {
@@ -124,6 +130,6 @@ public class ParseDetection extends ScalarFunction {
     }
 
     private static Row failed(String error, int sizeBytes) {
-        return Row.of(error, sizeBytes, null, null, null, null, null);
+        return Row.of(error, sizeBytes, null, null, null, null, null, null);
     }
 }
