@@ -47,6 +47,7 @@ class JobConfig:
     risk_config: str | None = None
     llm_base_url: str | None = None
     llm_model: str | None = None
+    llm_api_keys_file: str | None = None
     patterns: str = str(DEFAULT_PATTERNS)
     signal_topic: str = SIGNAL_STATES_TOPIC
 
@@ -62,7 +63,8 @@ class JobConfig:
         cache = base.cache
         if cache.redis_url is None:
             cache = cache.model_copy(update={"redis_url": self.redis_url})
-        return base.model_copy(update={"llm": llm, "cache": cache})
+        keys_file = self.llm_api_keys_file or base.keys_file
+        return base.model_copy(update={"llm": llm, "cache": cache, "keys_file": keys_file})
 
     def cep(self) -> CepConfig:
         return cep_config.load(self.patterns)
@@ -211,13 +213,19 @@ def parser() -> argparse.ArgumentParser:
         "--llm-base-url",
         default=_env("LLM_BASE_URL"),
         help="OpenAI-compatible API base URL, e.g. https://api.openai.com/v1; unset (and none "
-        "in --risk-config): the local heuristic assesses every group [TRAFFIC_LLM_BASE_URL]. "
-        "Keys: one per line in the file named by $TRAFFIC_LLM_API_KEYS_FILE",
+        "in --risk-config): the local heuristic assesses every group [TRAFFIC_LLM_BASE_URL]",
     )
     p.add_argument(
         "--llm-model",
         default=_env("LLM_MODEL"),
         help="vision model name, e.g. qwen-vl-plus [TRAFFIC_LLM_MODEL]",
+    )
+    p.add_argument(
+        "--llm-api-keys-file",
+        default=_env("LLM_API_KEYS_FILE"),
+        help="file with one API key per line, readable where the TaskManagers run (only the "
+        "path travels with the job; keys never enter logs, state or topics) "
+        "[TRAFFIC_LLM_API_KEYS_FILE]",
     )
     p.add_argument(
         "--patterns",
@@ -267,6 +275,7 @@ def from_args(argv: list[str] | None = None) -> JobConfig:
         risk_config=args.risk_config,
         llm_base_url=args.llm_base_url,
         llm_model=args.llm_model,
+        llm_api_keys_file=args.llm_api_keys_file,
         patterns=args.patterns,
         signal_topic=args.signal_topic,
     )

@@ -45,6 +45,8 @@ Source = Literal["detection", "window", "risk", "signal"]
 # Order among facts with the same timestamp: a signal change applies to events at its instant,
 # and a verdict (same event time as its frame) comes after the frame's facts.
 _RANK: dict[str, int] = {"signal": 0, "risk_verdict": 2, "window": 3}
+# Road users bound by the signal at the stop line: vehicles, and cyclists riding on the road.
+SIGNAL_BOUND_CLASSES = VEHICLE_CLASSES | {"bicycle"}
 
 
 class Fact(BaseModel):
@@ -110,7 +112,7 @@ def _crossings(event: DetectionEvent, rules: FactRules) -> list[Fact]:
             label=event.signal_state,
         )
         for obj in event.objects
-        if obj.class_name in VEHICLE_CLASSES and rules.stop_line in obj.crossed_lines
+        if obj.class_name in SIGNAL_BOUND_CLASSES and rules.stop_line in obj.crossed_lines
     ]
 
 

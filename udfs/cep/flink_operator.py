@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pyflink.common import Types
+from pyflink.common import Row, Types
 from pyflink.datastream import (
     DataStream,
     FlatMapFunction,
@@ -61,9 +61,10 @@ class ToFacts(FlatMapFunction):
         group = runtime_context.get_metrics_group()
         self.invalid = group.counter(f"cep_invalid_{self.source}")
 
-    def flat_map(self, value: str) -> Iterator[str]:
-        try:
-            found = facts.from_message(self.source, value, self.rules)
+    def flat_map(self, value: str | Row) -> Iterator[str]:
+        try:  # a JSON string, or a Row whose first field is one (from the job's SQL)
+            raw = value if isinstance(value, str) else value[0]
+            found = facts.from_message(self.source, raw, self.rules)
         except ContractError:
             self.invalid.inc()
             return

@@ -136,6 +136,11 @@ class RiskConfig(_Config):
     pool: KeyPoolConfig = Field(default_factory=KeyPoolConfig, description="API-key pool.")
     llm: LlmConfig = Field(default_factory=LlmConfig, description="LLM endpoint.")
     cache: CacheConfig = Field(default_factory=CacheConfig, description="Verdict cache.")
+    keys_file: str | None = Field(
+        default=None,
+        description="File with one API key per line, read where the operators run (a mounted "
+        "Secret on Kubernetes); unset: the two env vars below. Only the path is configured.",
+    )
     keys_env: str = Field(
         default="TRAFFIC_LLM_API_KEYS", description="Env var with comma-separated API keys."
     )

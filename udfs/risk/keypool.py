@@ -48,12 +48,13 @@ class Secrets:
 
 
 def read_secret_strings(cfg: RiskConfig, environ: Mapping[str, str] | None = None) -> list[str]:
-    """Keys from `$TRAFFIC_LLM_API_KEYS` (comma separated) or the file named by
-    `$TRAFFIC_LLM_API_KEYS_FILE` (one per line, `#` comments); empty list = no LLM."""
+    """Keys from `cfg.keys_file`, else `$TRAFFIC_LLM_API_KEYS` (comma separated), else the file
+    named by `$TRAFFIC_LLM_API_KEYS_FILE` (one per line, `#` comments); empty list = no LLM."""
     env = os.environ if environ is None else environ
-    raw = env.get(cfg.keys_env, "")
-    if not raw.strip() and env.get(cfg.keys_file_env):
-        lines = Path(env[cfg.keys_file_env]).read_text().splitlines()
+    raw = "" if cfg.keys_file else env.get(cfg.keys_env, "")
+    key_file = cfg.keys_file or env.get(cfg.keys_file_env)
+    if not raw.strip() and key_file:
+        lines = Path(key_file).read_text().splitlines()
         raw = ",".join(line for line in lines if not line.strip().startswith("#"))
     return [part.strip() for part in raw.split(",") if part.strip()]
 

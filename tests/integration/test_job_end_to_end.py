@@ -1,0 +1,197 @@
+"""The whole job on simulator data, with the stub LLM misbehaving 30% of the time.
+
+Simulator -> Kafka -> jobs/risk_job.py (mini cluster, bounded) -> read_committed topics and
+Redis. One run checks what the product promises end to end:
+- every group of every frame gets exactly one verdict; the stub saw exactly one successful
+  answer per `llm` verdict (cache hits made no call); chaos ends in explicit fallbacks;
+- every incident the simulator injected is alerted (recall 1.0 on its ground truth) and no
+  alert of those patterns lacks a labelled incident (precision 1.0);
+- each high verdict is an alert of its own; Redis holds the live views;
+- the test API keys appear nowhere: logs, job output, topics, Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.request import urlopen
+
+import pytest
+import redis
+import yaml
+
+from contract import RiskAssessment, TrafficAlert, parse, redis_keys, topics
+from simulator.scoring import read_labels, score, summary
+from stack.paths import REPO
+from tests.kafka_io import read_all
+from udfs.risk.keypool import key_id_for
+
+pytestmark = pytest.mark.integration
+
+TEST_KEYS = ["sk-e2e-SECRET-aaaa1111", "sk-e2e-SECRET-bbbb2222"]
+# Pattern -> ground-truth kind; the test config alerts every single red-light run.
+KIND_OF_PATTERN = {
+    "red_light_run": "red_light_run",
+    "near_miss_ttc_1s": "near_miss",
+    "wrong_way_driving": "wrong_way",
+    "sustained_congestion_3_windows": "congestion",
+}
+
+
+def config_files(tmp_path: Path) -> tuple[Path, Path]:
+    """Risk YAML (fast timeouts, generous key budgets) and patterns tuned to the simulator's
+    scene: its near-miss threshold (1.5 s), its wrong-way drivers (3-4 frames at 1 fps) and
+    its jams (congestion index >= 0.3 with capacity 12 vehicles, free flow 100 px/s)."""
+    risk = {
+        "risk": {
+            "llm": {"timeout_s": 2, "backoff_s": 0.05, "operator_timeout_s": 30},
+            "pool": {"default_key": {"requests_per_min": 100_000, "tokens_per_min": 10**9}},
+        }
+    }
+    patterns = yaml.safe_load((REPO / "flink-conf" / "patterns.yaml").read_text())
+    for pattern in patterns["cep"]["patterns"]:
+        if pattern["type"] == "near_miss":
+            pattern["max_ttc_s"] = 1.5
+        elif pattern["type"] == "wrong_way":
+            pattern["min_frames"] = 3
+        elif pattern["type"] == "sustained_congestion":
+            pattern["min_congestion_index"] = 0.3
+    patterns["cep"]["patterns"].append(
+        {"type": "red_light_runs", "name": "red_light_run", "count": 1, "severity": "warning"}
+    )
+    risk_file, patterns_file = tmp_path / "risk.yaml", tmp_path / "patterns.yaml"
+    risk_file.write_text(yaml.safe_dump(risk))
+    patterns_file.write_text(yaml.safe_dump(patterns))
+    return risk_file, patterns_file
+
+
+@pytest.fixture
+def chaotic_llm() -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stack.openai_stub", "--port", "0", "--latency-ms", "20",
+         "--fault-rate", "0.3", "--faults", "429,500,hang,malformed", "--hang-s", "5",
+         "--retry-after-s", "1", "--seed", "7"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("listening on"), line
+        yield "http://" + line.split()[-1]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def simulate(bootstrap: str, topic: str, prefix: str, out: Path) -> dict[str, Any]:
+    report = out / "sim-report.json"
+    subprocess.run(
+        [sys.executable, "-m", "simulator", "--cameras", "4", "--fps", "1", "--duration", "10m",
+         "--camera-prefix", prefix, "--seed", "3", "--red-light-rate", "30",
+         "--near-miss-rate", "30", "--wrong-way-rate", "20", "--congestion-rate", "6",
+         "--congestion-length", "60", "--sink", "kafka", "--bootstrap", bootstrap,
+         "--topic", topic, "--truth", str(out / "truth.jsonl"), "--report-json", str(report),
+         "--no-progress"],
+        cwd=REPO, check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    return json.loads(report.read_text())
+
+
+def test_simulated_cameras_end_to_end_with_chaotic_llm(
+    kafka_bootstrap, redis_url, fresh_topic, chaotic_llm, tmp_path
+):
+    run = uuid.uuid4().hex[:6]
+    prefix = f"e2e-{run}-"
+    source, signals = fresh_topic(1), fresh_topic(1)
+    sim = simulate(kafka_bootstrap, source, prefix, tmp_path)
+    assert sim["events"] == 2400 and sim["groups"] > 500
+    labels = read_labels(tmp_path / "truth.jsonl")
+    assert {label.kind for label in labels} >= set(KIND_OF_PATTERN.values())
+
+    risk_file, patterns_file = config_files(tmp_path)
+    keys_file = tmp_path / "llm-keys.txt"
+    keys_file.write_text("\n".join(TEST_KEYS) + "\n")
+    logs = tmp_path / "flink-logs"
+    logs.mkdir()
+    job_log = tmp_path / "job.log"
+    with job_log.open("w") as log:
+        job = subprocess.run(
+            [sys.executable, str(REPO / "jobs" / "risk_job.py"), "--bounded",
+             "--start", "earliest", "--source-topic", source, "--signal-topic", signals,
+             "--group-id", f"e2e-{run}", "--window-s", "10", "--watermark-bound-s", "5",
+             "--checkpoint-interval-s", "2", "--parallelism", "2",
+             "--transactional-id-prefix", f"e2e-{run}", "--job-name", f"e2e-{run}",
+             "--redis-url", redis_url, "--risk-config", str(risk_file),
+             "--llm-base-url", chaotic_llm + "/v1", "--llm-model", "stub-vl",
+             "--llm-api-keys-file", str(keys_file), "--patterns", str(patterns_file),
+             "--congestion-capacity", "12", "--free-flow-speed-px-s", "100",
+             "--restart-attempts", "0"],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, timeout=600,
+            env={**os.environ, "FLINK_LOG_DIR": str(logs)},
+        )  # fmt: skip
+    assert job.returncode == 0, job_log.read_text()[-4000:]
+
+    # Verdicts: exactly one per group; sources as the chaos and the cache imply.
+    verdict_records = read_all(kafka_bootstrap, topics.RISK_ASSESSMENT_RESULTS, idle_s=3)
+    verdicts = [
+        v for v in (parse(RiskAssessment, value) for _, value in verdict_records)
+        if v.camera_id.startswith(prefix)
+    ]  # fmt: skip
+    per_group = Counter((v.camera_id, v.frame_id, v.group_id) for v in verdicts)
+    assert len(per_group) == sim["groups"] and set(per_group.values()) == {1}
+    sources = Counter(v.source for v in verdicts)
+    assert sources["heuristic"] > 0 and sources["llm"] > 0 and sources["cache"] > 0
+    assert sources["fallback"] > 0  # 30% faults: some groups exhaust their attempts
+    for v in verdicts:
+        if v.source == "fallback":
+            assert "(" in v.reason and ")" in v.reason  # the cause is named
+    with urlopen(chaotic_llm + "/stats") as resp:
+        stub = json.load(resp)
+    assert stub["outcomes"]["ok"] == sources["llm"]  # cache hits made no call
+    assert set(stub["outcomes"]) >= {"429", "500", "hang", "malformed"}
+    assert set(stub["by_key"]) == {key_id_for(k) for k in TEST_KEYS}
+
+    # Alerts: recall and precision 1.0 on the simulator's ground truth.
+    alert_records = read_all(kafka_bootstrap, topics.TRAFFIC_ALERTS, idle_s=3)
+    alerts = [
+        a for a in (parse(TrafficAlert, value) for _, value in alert_records)
+        if a.camera_id.startswith(prefix)
+    ]  # fmt: skip
+    assert len({a.alert_id for a in alerts}) == len(alerts)  # exactly once
+    scores = score(alerts, labels, KIND_OF_PATTERN)
+    for kind, result in scores.items():
+        assert result.labels > 0, kind
+        assert not result.missed, f"{kind} missed: {result.missed[:3]}; {summary(scores)}"
+        assert not result.unmatched_alerts, (
+            f"{kind} false alerts: {result.unmatched_alerts[:3]}; {summary(scores)}"
+        )
+    high = [v for v in verdicts if v.risk_level == "high"]
+    assert Counter(a.pattern for a in alerts)["high_risk_verdict"] == len(high) > 0
+
+    # Redis live views.
+    client = redis.Redis.from_url(redis_url)
+    recent_alerts = {
+        json.loads(doc)["alert_id"] for doc in client.zrange(redis_keys.ALERTS_RECENT, 0, -1)
+    }
+    newest = sorted(alerts, key=lambda a: a.end_ms)[-10:]
+    assert {a.alert_id for a in newest} <= recent_alerts
+    camera = sorted(per_group)[0][0]
+    latest = client.zrange(redis_keys.risk_latest(camera), 0, -1)
+    assert 0 < len(latest) <= redis_keys.RISK_PER_CAMERA_MAX
+    health = client.hgetall(redis_keys.KEYPOOL_HEALTH)
+    assert {key_id_for(k) for k in TEST_KEYS} <= {k.decode() for k in health}
+
+    # No secret anywhere a test run can see.
+    texts = [job_log.read_text(errors="replace")]
+    texts += [p.read_text(errors="replace") for p in logs.rglob("*") if p.is_file()]
+    texts += [value.decode(errors="replace") for _, value in verdict_records + alert_records]
+    texts += [json.dumps({k.decode(): v.decode() for k, v in health.items()})]
+    for secret in TEST_KEYS:
+        assert all(secret not in text for text in texts), "an API key leaked"
