@@ -110,10 +110,13 @@ class KeyPoolGate(KeyedProcessFunction):
         return pool.restore(json.loads(raw) if raw else None)
 
     def _settle(self, slot: int, pool: KeyPool, now_ms: float) -> None:
-        for result_json in _SETTLEMENTS.pop(slot, []):
-            records.settle(pool, records.RiskResult.model_validate_json(result_json), now_ms)
+        finished = [records.RiskResult.model_validate_json(r) for r in _SETTLEMENTS.pop(slot, [])]
+        for result in finished:
+            records.settle(pool, result, now_ms)
         self.state.update(json.dumps(pool.state()))
-        if self.health is not None and now_ms - self.last_health_ms.get(slot, 0) >= HEALTH_EVERY_MS:
+        # Health every few seconds, and at once when calls were made (429s show up promptly).
+        due = now_ms - self.last_health_ms.get(slot, 0) >= HEALTH_EVERY_MS
+        if self.health is not None and (due or any(r.attempts for r in finished)):
             self.last_health_ms[slot] = now_ms
             self.health.write(slot if self.cfg.pool.slots > 1 else None, pool.health())
 

@@ -199,12 +199,13 @@ class KeyPool:
         key.requests += 1
 
     # -- settlement of reserved requests (the gate's view) ---------------------------------
-    def refund(self, key_id: str, tokens: int) -> None:
-        """A reserved request was never made (cache hit, crop missing): undo its charge."""
+    def refund(self, key_id: str, tokens: int, request: bool = True) -> None:
+        """A reserved request was never made (cache hit, crop missing; `request`) or made no
+        use of its tokens (429, error): undo its charge."""
         if key_id not in self.keys:
             return
         key = self.keys[key_id]
-        key.requests = max(0, key.requests - 1)
+        key.requests = max(0, key.requests - int(request))
         key.tokens = max(0, key.tokens - tokens)
         key.spend_usd = max(0.0, key.spend_usd - self._cost_usd(tokens))
 

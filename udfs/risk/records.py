@@ -104,14 +104,20 @@ def settle(pool: KeyPool, result: RiskResult, now_ms: float) -> None:
         if result.leased_key_id is not None:
             pool.refund(result.leased_key_id, result.reserved_tokens)
         return
+    reserved = result.reserved_tokens
     for i, attempt in enumerate(result.attempts):
-        extra = i > 0  # the first attempt is the reserved request; failovers are extra
+        # The first attempt on the leased key is the reserved request; failovers are extra.
+        extra = i > 0 or attempt.key_id != result.leased_key_id
         if attempt.outcome == "ok":
-            pool.adjust_usage(attempt.key_id, attempt.tokens - result.reserved_tokens, extra)
-        elif attempt.outcome == "rate_limited":
+            used = attempt.tokens or reserved  # providers that report no usage: the estimate
+            pool.adjust_usage(attempt.key_id, used if extra else used - reserved, extra)
+            continue
+        if attempt.outcome == "rate_limited":
             pool.cool_down(attempt.key_id, now_ms, attempt.retry_after_s, extra)
         else:
             pool.count_error(attempt.key_id, extra)
+        if not extra:
+            pool.refund(attempt.key_id, reserved, request=False)  # no tokens were used
 
 
 def book(pool: KeyPool, result: RiskResult) -> None:

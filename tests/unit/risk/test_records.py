@@ -64,3 +64,36 @@ def test_book_applies_attempts_to_the_pool() -> None:
     assert (a.requests, b.requests) == (1, 2)
     assert (b.errors, b.consecutive_errors, b.tokens) == (1, 0, 300)
     assert b.spend_usd == pytest.approx(0.3)
+
+
+def test_settle_books_failover_usage_and_refunds_failed_reservations() -> None:
+    spec = KeySpec()
+    pool = KeyPool({"a": spec, "b": spec}, KeyPoolConfig(usd_per_1k_tokens=1.0))
+    lease = pool.acquire(0.0, "high", 1000)
+    assert lease is not None and lease.key_id == "a"
+    task = records.RiskTask(
+        event=detection(), tier="high", slot=0, key_id="a", reserved_tokens=1000
+    )
+    attempts = (
+        records.Attempt(
+            key_id="a", outcome="rate_limited", status=429, retry_after_s=60, at_ms=1.0
+        ),
+        records.Attempt(key_id="b", outcome="ok", status=200, tokens=300, at_ms=2.0),
+    )
+    result = records.fallback(task, "x").model_copy(update={"attempts": attempts})
+    records.settle(pool, result, now_ms=1000.0)
+    a, b = pool.keys["a"], pool.keys["b"]
+    assert a.cooldown_until_ms == 61_000.0 and a.rate_limited == 1
+    assert (a.requests, a.tokens, a.spend_usd) == (1, 0, 0.0)  # asked once, used nothing
+    assert (b.requests, b.tokens) == (1, 300)
+    assert b.spend_usd == pytest.approx(0.3)
+
+
+def test_settle_refunds_a_cache_hit_in_full() -> None:
+    pool = KeyPool({"a": KeySpec()}, KeyPoolConfig(usd_per_1k_tokens=1.0))
+    assert pool.acquire(0.0, "low", 1000) is not None
+    task = records.RiskTask(event=detection(), tier="low", slot=0, key_id="a", reserved_tokens=1000)
+    result = records.fallback(task, "cache").model_copy(update={"leased_key_id": "a"})
+    records.settle(pool, result, now_ms=10.0)
+    key = pool.keys["a"]
+    assert (key.requests, key.tokens, key.spend_usd) == (0, 0, 0.0)

@@ -1,0 +1,177 @@
+"""Keyed state of the risk and CEP stages survives `flink stop --savepointPath` + `flink run -s`.
+
+Before the savepoint: the stub answers the first LLM call 429 with Retry-After 3600 s (the
+key cools down, the call fails over to the other key), and a camera runs two red lights.
+After the restore: the cooled key gets no request, the pool's counters carried over, and a
+third red-light run completes the partial match into an alert.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.request import Request, urlopen
+
+import pytest
+import redis
+import yaml
+
+from contract import RiskAssessment, TrafficAlert, parse, redis_keys, sha256_hex, topics
+from stack.flink_cli import cancel, flink_run, job_status, stop_with_savepoint
+from stack.paths import REPO
+from tests.factories import CROP_BYTES, detection_dict
+from tests.integration.job_harness import BASE_MS, job_args, wait_for, wait_running
+from tests.kafka_io import produce, read_all
+from udfs.risk.keypool import key_id_for
+
+pytestmark = pytest.mark.integration
+
+TEST_KEYS = ["sk-restore-SECRET-0001", "sk-restore-SECRET-0002"]
+RED_LIGHTS = "red_light_runs_3_in_60s"
+
+
+def frame(camera: str, second: int, **extra: Any) -> tuple[bytes, bytes]:
+    doc = detection_dict(
+        camera_id=camera, frame_id=second, captured_at_ms=BASE_MS + second * 1000,
+        objects=[{"class_name": "car", "confidence": 0.9, "track_id": 900,
+                  "box": {"x1": 1, "y1": 1, "x2": 9, "y2": 9}}],
+        groups=[], signal_state="red",
+    )  # fmt: skip
+    doc.update(extra)
+    return camera.encode(), json.dumps(doc).encode()
+
+
+def crossing(camera: str, second: int, track: int) -> tuple[bytes, bytes]:
+    box = {"x1": 10, "y1": 20, "x2": 110, "y2": 90}
+    car = {"class_name": "car", "confidence": 0.9, "track_id": track, "box": box,
+           "crossed_lines": ["stop_line"]}  # fmt: skip
+    return frame(camera, second, objects=[car])
+
+
+def worthy(camera: str, second: int) -> tuple[bytes, bytes]:
+    """A car + pedestrian group (LLM-worthy) with a crop of its own: no cache hit."""
+    base = detection_dict()
+    crop = CROP_BYTES + f"-{camera}-{second}".encode()
+    group = {**base["groups"][0], "crop_sha256": sha256_hex(crop)}
+    group["crop"] = {**group["crop"], "data_b64": base64.b64encode(crop).decode()}
+    return frame(camera, second, objects=base["objects"], groups=[group])
+
+
+@pytest.fixture
+def stub() -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stack.openai_stub", "--port", "0", "--latency-ms", "20",
+         "--retry-after-s", "3600"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("listening on"), line
+        yield "http://" + line.split()[-1]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def post(url: str, body: dict[str, Any]) -> Any:
+    request = Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urlopen(request) as resp:
+        return json.load(resp)
+
+
+def get(url: str) -> Any:
+    with urlopen(url) as resp:
+        return json.load(resp)
+
+
+def committed(bootstrap: str, topic: str, model: type, camera: str) -> list[Any]:
+    found = [parse(model, value) for _, value in read_all(bootstrap, topic, idle_s=2)]
+    return [m for m in found if m.camera_id == camera]
+
+
+def health(client: redis.Redis) -> dict[str, dict[str, Any]]:
+    ids = {key_id_for(k) for k in TEST_KEYS}
+    raw = client.hgetall(redis_keys.KEYPOOL_HEALTH)
+    return {k.decode(): json.loads(v) for k, v in raw.items() if k.decode() in ids}
+
+
+def test_cooling_key_spend_and_partial_matches_survive_savepoint_restore(
+    flink_cluster, kafka_bootstrap, redis_url, fresh_topic, stub, tmp_path: Path
+):
+    topic, run = fresh_topic(1), uuid.uuid4().hex[:6]
+    camera = f"r1-{run}"
+    keys_file, risk_file = tmp_path / "keys.txt", tmp_path / "risk.yaml"
+    keys_file.write_text("\n".join(TEST_KEYS) + "\n")
+    budget = {"requests_per_min": 100_000, "tokens_per_min": 10**9}
+    risk_file.write_text(yaml.safe_dump({"risk": {"pool": {"default_key": budget}}}))
+    args = job_args(
+        topic, run, signal_topic="", redis_url=redis_url, risk_config=risk_file,
+        llm_base_url=stub + "/v1", llm_api_keys_file=keys_file,
+    )  # fmt: skip
+    client = redis.Redis.from_url(redis_url)
+    post(stub + "/control", {"script": ["429"]})  # the first call: 429, Retry-After 3600 s
+
+    special = {3: worthy(camera, 3), 5: crossing(camera, 5, 1), 10: crossing(camera, 10, 2)}
+    produce(kafka_bootstrap, topic, [special.get(s) or frame(camera, s) for s in range(31)])
+    job_id = flink_run(args, detached=True)
+    wait_running(job_id)
+
+    def cooled() -> dict[str, dict[str, Any]] | None:
+        found = health(client)
+        return found if any(h["rate_limited"] == 1 for h in found.values()) else None
+
+    before = wait_for(cooled, 120, "the 429 settled into the key pool")
+    wait_for(
+        lambda: committed(kafka_bootstrap, topics.RISK_ASSESSMENT_RESULTS, RiskAssessment, camera),
+        60, "the first verdict",
+    )  # fmt: skip
+    time.sleep(3)  # the watermark (30 s - 5 s bound) has passed both crossings: partial match
+    savepoint = stop_with_savepoint(job_id, f"file://{tmp_path}/savepoints")
+    assert job_status(job_id)["state"] == "FINISHED"
+    cooled_key = next(k for k, h in before.items() if h["rate_limited"] == 1)
+    other_key = next(k for k in before if k != cooled_key)
+    assert before[cooled_key]["cooldown_until_ms"] > time.time() * 1000 + 3_000_000
+    early = committed(kafka_bootstrap, topics.TRAFFIC_ALERTS, TrafficAlert, camera)
+    assert RED_LIGHTS not in {a.pattern for a in early}  # two runs: a partial match only
+
+    post(stub + "/reset", {})
+    client.hdel(redis_keys.KEYPOOL_HEALTH, *before)
+    special = {40: crossing(camera, 40, 3), 45: worthy(camera, 45), 50: worthy(camera, 50)}
+    produce(kafka_bootstrap, topic, [special.get(s) or frame(camera, s) for s in range(31, 101)])
+    restored = flink_run(args, detached=True, from_savepoint=savepoint)
+    try:
+        wait_running(restored)
+
+        def red_light_alerts() -> list[TrafficAlert]:
+            alerts = committed(kafka_bootstrap, topics.TRAFFIC_ALERTS, TrafficAlert, camera)
+            return [a for a in alerts if a.pattern == RED_LIGHTS]
+
+        alerts = wait_for(red_light_alerts, 120, "the red-light alert completed after restore")
+        assert [(a.track_ids, a.start_ms, a.end_ms) for a in alerts] == [
+            ((1, 2, 3), BASE_MS + 5_000, BASE_MS + 40_000)
+        ]
+
+        def llm_verdicts() -> list[RiskAssessment]:
+            found = committed(
+                kafka_bootstrap, topics.RISK_ASSESSMENT_RESULTS, RiskAssessment, camera
+            )
+            return [v for v in found if v.source == "llm" and v.frame_id in (45, 50)]
+
+        verdicts = wait_for(llm_verdicts, 120, "verdicts after restore")
+        assert {v.key_id for v in verdicts} == {other_key}
+        assert get(stub + "/stats")["by_key"] == {other_key: 2}  # the cooled key stayed cold
+        after = wait_for(lambda: health(client) or None, 30, "key-pool health after restore")
+        assert after[cooled_key]["rate_limited"] == 1
+        assert after[cooled_key]["cooldown_until_ms"] == before[cooled_key]["cooldown_until_ms"]
+        assert after[other_key]["requests"] >= before[other_key]["requests"] + 2
+        assert after[other_key]["spend_usd"] > before[other_key]["spend_usd"] > 0
+    finally:
+        cancel(restored)
