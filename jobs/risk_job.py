@@ -2,16 +2,25 @@
 
     Kafka `detection-results` (raw bytes, partition, offset)
       -> [SQL] event time from `captured_at_ms`, bounded out-of-orderness watermark, idleness
-      -> [SQL] check: JSON object, schema version, camera, frame, time, objects; late?
-           |-- rejected -> [Py] DeadLetter JSON -> Kafka `dead-letter` (exactly-once)
-           '-- accepted -> [SQL] per-camera TUMBLE windows: frames, objects, vehicles,
-                            pedestrians, distinct tracks, peak vehicles/frame
-                 -> [Py] WindowStats JSON -> Kafka `traffic-window-stats` (exactly-once)
-                                          -> Redis latest + series + pub/sub (idempotent)
+      -> [SQL] check once in the JVM (PARSE_DETECTION): contract fields, size, late?
+           |-- rejected -> [Py] DeadLetter JSON -> Kafka `dead-letter`
+           '-- accepted
+                |-> [SQL] per-camera TUMBLE windows -> [Py] WindowStats -> `traffic-window-stats`
+                |                                              '-> Redis stats views
+                |-> frames with groups -> [Py] risk stage: filter + tier -> heuristic verdicts
+                |        '-> key_by(slot) key-pool gate (keyed state) -> async vision LLM
+                |            (cache, tiers, retries, failover) -> verdicts
+                |            -> `risk-assessment-results` + Redis; high -> `traffic-alerts`
+                '-> [Py] facts (crossings, wrong way, conflicts, close approaches)
+                       + window facts + verdict facts + Kafka `signal-states` facts
+                       -> key_by(camera) CEP patterns (keyed state, event time)
+                       -> `traffic-alerts` + Redis alerts views
+    Every Kafka sink is exactly-once (transactions commit with checkpoints).
 
-Bulk per-event work stays in the JVM (Flink SQL); Python functions see only window results
-and rejected records. Run locally with `python jobs/risk_job.py` (mini cluster) or deploy
-with `flink run -py jobs/risk_job.py` (see docs/operations.md for every option).
+Bulk per-event work stays in the JVM (Flink SQL); Python sees window results, rejected
+records, and the accepted events the risk and pattern stages need (docs/architecture.md).
+Run locally with `python jobs/risk_job.py` (mini cluster) or deploy with
+`flink run -py jobs/risk_job.py` (see docs/operations.md for every option).
 """
 
 from __future__ import annotations

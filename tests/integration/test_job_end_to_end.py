@@ -1,7 +1,7 @@
 """The whole job on simulator data, with the stub LLM misbehaving 30% of the time.
 
-Simulator -> Kafka -> jobs/risk_job.py (mini cluster, bounded) -> read_committed topics and
-Redis. One run checks what the product promises end to end:
+Simulator (20% of events out of order within 3 s) -> Kafka -> jobs/risk_job.py (mini cluster,
+bounded) -> read_committed topics and Redis. One run checks what the product promises end to end:
 - every group of every frame gets exactly one verdict; the stub saw exactly one successful
   answer per `llm` verdict (cache hits made no call); chaos ends in explicit fallbacks;
 - every incident the simulator injected is alerted (recall 1.0 on its ground truth) and no
@@ -96,7 +96,8 @@ def simulate(bootstrap: str, topic: str, prefix: str, out: Path) -> dict[str, An
         [sys.executable, "-m", "simulator", "--cameras", "4", "--fps", "1", "--duration", "10m",
          "--camera-prefix", prefix, "--seed", "3", "--red-light-rate", "30",
          "--near-miss-rate", "30", "--wrong-way-rate", "20", "--congestion-rate", "6",
-         "--congestion-length", "60", "--sink", "kafka", "--bootstrap", bootstrap,
+         "--congestion-length", "60", "--out-of-order", "0.2", "--out-of-order-bound", "3s",
+         "--sink", "kafka", "--bootstrap", bootstrap,
          "--topic", topic, "--truth", str(out / "truth.jsonl"), "--report-json", str(report),
          "--no-progress"],
         cwd=REPO, check=True, capture_output=True, timeout=120,
@@ -193,5 +194,6 @@ def test_simulated_cameras_end_to_end_with_chaotic_llm(
     texts += [p.read_text(errors="replace") for p in logs.rglob("*") if p.is_file()]
     texts += [value.decode(errors="replace") for _, value in verdict_records + alert_records]
     texts += [json.dumps({k.decode(): v.decode() for k, v in health.items()})]
+    assert any("Closing environment" in text for text in texts)  # the worker logs were read
     for secret in TEST_KEYS:
         assert all(secret not in text for text in texts), "an API key leaked"
