@@ -1,7 +1,8 @@
 """`traffic-demo`: the whole pipeline end to end on the embedded defaults.
 
 local Kafka + Redis + Flink  ->  detector on the bundled sample (offline COCO model)
-  ->  `flink run -py jobs/risk_job.py --bounded`  ->  window statistics from Kafka and Redis
+  ->  `flink run -py jobs/risk_job.py --bounded`  ->  window statistics, risk verdicts and
+      alerts from Kafka and Redis
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ import argparse
 import sys
 import time
 import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import TypeVar
 
 import redis
 from confluent_kafka import Consumer
 
-from contract import WindowStats, parse, redis_keys, topics
+from contract import RiskAssessment, TrafficAlert, WindowStats, parse, redis_keys, topics
 from detector.cli import publish_camera
 from detector.sample import build_sample
 from stack.config import Endpoints
@@ -22,9 +26,13 @@ from stack.flink_cli import flink_run
 from stack.services import SERVICES, StackError
 from stack.topics import ensure_topics
 
+M = TypeVar("M", WindowStats, RiskAssessment, TrafficAlert)
 
-def read_window_stats(bootstrap: str, cameras: set[str], since_ms: int) -> list[WindowStats]:
-    """Committed window statistics of ``cameras`` from windows starting at ``since_ms``."""
+
+def read_committed(
+    bootstrap: str, topic: str, model: type[M], keep: Callable[[M], bool]
+) -> list[M]:
+    """Every read_committed message of ``topic`` that ``keep`` selects."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -34,8 +42,8 @@ def read_window_stats(bootstrap: str, cameras: set[str], since_ms: int) -> list[
             "enable.auto.commit": False,
         }
     )
-    consumer.subscribe([topics.TRAFFIC_WINDOW_STATS])
-    found: list[WindowStats] = []
+    consumer.subscribe([topic])
+    found: list[M] = []
     idle_since = time.monotonic()
     try:
         while time.monotonic() - idle_since < 5:
@@ -43,12 +51,50 @@ def read_window_stats(bootstrap: str, cameras: set[str], since_ms: int) -> list[
             if message is None or message.error():
                 continue
             idle_since = time.monotonic()
-            stats = parse(WindowStats, message.value())
-            if stats.camera_id in cameras and stats.window_start_ms >= since_ms:
-                found.append(stats)
+            item = parse(model, message.value())
+            if keep(item):
+                found.append(item)
     finally:
         consumer.close()
+    return found
+
+
+def read_window_stats(bootstrap: str, cameras: set[str], since_ms: int) -> list[WindowStats]:
+    """Committed window statistics of ``cameras`` from windows starting at ``since_ms``."""
+    found = read_committed(
+        bootstrap,
+        topics.TRAFFIC_WINDOW_STATS,
+        WindowStats,
+        lambda s: s.camera_id in cameras and s.window_start_ms >= since_ms,
+    )
     return sorted(found, key=lambda s: (s.camera_id, s.window_start_ms))
+
+
+def print_risk_and_alerts(bootstrap: str, cameras: set[str], since_ms: int) -> None:
+    verdicts = read_committed(
+        bootstrap,
+        topics.RISK_ASSESSMENT_RESULTS,
+        RiskAssessment,
+        lambda v: v.camera_id in cameras and v.captured_at_ms >= since_ms,
+    )
+    alerts = read_committed(
+        bootstrap,
+        topics.TRAFFIC_ALERTS,
+        TrafficAlert,
+        lambda a: a.camera_id in cameras and a.end_ms >= since_ms,
+    )
+    sources = Counter(v.source for v in verdicts)
+    levels = Counter(v.risk_level for v in verdicts)
+    print(
+        f"\nrisk verdicts on {topics.RISK_ASSESSMENT_RESULTS}: {len(verdicts)} groups, "
+        f"by source {dict(sources)}, by level {dict(levels)}"
+    )
+    for v in sorted(verdicts, key=lambda v: v.captured_at_ms)[-3:]:
+        print(f"  {v.camera_id} frame {v.frame_id} {v.group_id}: {v.risk_level} - {v.reason}")
+    patterns = dict(Counter(a.pattern for a in alerts))
+    print(f"alerts on {topics.TRAFFIC_ALERTS}: {len(alerts)} {patterns}")
+    for a in sorted(alerts, key=lambda a: a.end_ms)[-3:]:
+        print(f"  {a.camera_id} {a.pattern} ({a.severity}): {a.description}")
 
 
 def print_table(rows: list[WindowStats], redis_url: str) -> None:
@@ -97,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "traffic-risk demo on the embedded defaults: local Kafka, Redis and Flink; the "
         "bundled sample cameras; the offline SSD-MobileNet-v2 COCO model. No LLM is "
-        "configured: risk verdicts, when that stage runs, come from the local heuristic."
+        "configured: every risk verdict comes from the local heuristic assessor "
+        "(source=heuristic); set --llm-base-url / TRAFFIC_LLM_BASE_URL for a vision LLM."
     )
     try:
         for name, service in SERVICES.items():
@@ -161,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "read_committed from Kafka topic traffic-window-stats):"
     )
     print_table(rows, endpoints.redis_url)
+    print_risk_and_alerts(endpoints.kafka_bootstrap, set(folders), event_start_ms)
     print("\nservices keep running: `traffic-stack status`, `traffic-stack stop`.")
     return 0
 
