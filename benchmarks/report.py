@@ -103,11 +103,42 @@ def detector_fps(r: dict) -> list[str]:
     return [*lines, ""]
 
 
+def simulator_rate(r: dict) -> list[str]:
+    lines = [
+        "## Simulator: its own maximum rate, and the job consuming its output",
+        "",
+        f"Command: `{r['command']}`; measured {r['measured_at']}.",
+        f"How: {r['cameras']:,} cameras x {r['duration_s']} s at 1 frame/s, seed 1, one run per "
+        "sink back to back (rate = the simulator's own report: events / wall time, Kafka "
+        "including delivery of every message); then `jobs/risk_job.py --bounded` (mini "
+        "cluster, parallelism 2) reads the Kafka topic and every event must land in one window.",
+        "",
+        "| sink | events | groups | seconds | events/s |",
+        "|---|---|---|---|---|",
+    ]
+    for sink, row in r["sinks"].items():
+        lines.append(
+            f"| {sink} | {row['events']:,} | {row['groups']:,} | {row['seconds']} | "
+            f"{row['events_per_s']:,} |"
+        )
+    job = r.get("job")
+    if job:
+        lines += [
+            "",
+            f"Job: {job['events_in_windows']:,} of {r['sinks']['kafka']['events']:,} events "
+            f"counted in {job['windows']:,} windows of {job['cameras_with_windows']:,} cameras; "
+            f"{job['job_wall_s']} s wall clock including JVM start and the risk and pattern "
+            "stages (heuristic verdicts).",
+        ]
+    return [*lines, ""]
+
+
 SECTIONS = {
     "job_vs_sql.json": job_vs_sql,
     "detector_fps.json": detector_fps,
     "latency.json": latency,
     "reliability.json": reliability,
+    "simulator_rate.json": simulator_rate,
 }
 
 

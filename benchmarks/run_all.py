@@ -20,10 +20,12 @@ from stack.paths import REPO
 FULL = {
     "job_vs_sql": ["--cameras", "1000", "--seconds", "300", "--rounds", "2"],
     "latency": ["--cameras", "100", "1000", "2000", "--seconds", "60"],
+    "simulator_rate": ["--cameras", "1000", "--duration-s", "60"],
 }
 SMOKE = {
     "job_vs_sql": ["--cameras", "20", "--seconds", "30", "--rounds", "1"],
     "latency": ["--cameras", "20", "--seconds", "15"],
+    "simulator_rate": ["--cameras", "10", "--duration-s", "20", "--no-job"],
 }
 
 

@@ -24,6 +24,9 @@ def test_benchmarks_smoke_writes_a_report_with_figures(flink_cluster, redis_url)
     assert throughput["job_events_per_s"] > 0 and throughput["sql_events_per_s"] > 0
     latency = json.loads((folder / "latency.json").read_text())["rows"][0]
     assert latency["windows_measured"] > 0 and latency["latency_ms_p50"] is not None
+    simulator = json.loads((folder / "simulator_rate.json").read_text())["sinks"]
+    assert all(simulator[sink]["events"] == 200 for sink in ("null", "jsonl", "kafka"))
+    assert simulator["kafka"]["events_per_s"] > 0
     report = (folder / "BENCHMARKS.md").read_text()
     assert "Ratio job / SQL" in report and (folder / "latency.png").stat().st_size > 1000
 
