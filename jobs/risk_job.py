@@ -177,9 +177,12 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
         for stream, kind in fact_sources
     ]
     pattern_alerts, _timeouts = build_cep(facts[0].union(*facts[1:]), patterns)
+    names = tuple(p.name for p in patterns.patterns)
     alerts = (
-        pattern_alerts.map(KeyAlert(), output_type=KEYED_JSON)
+        pattern_alerts.map(KeyAlert(names), output_type=KEYED_JSON)
+        .start_new_chain()  # its metrics reach the reporter only outside the CEP chain
         .name("key alerts")
+        .uid("key-alerts")
         .union(
             verdicts.flat_map(HighRiskAlerts(), output_type=KEYED_JSON)
             .name("alerts: high-risk verdicts")

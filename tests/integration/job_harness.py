@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from contract import WindowStats, parse, topics
+from contract import WindowStats, parse, sha256_hex, topics
 from stack.flink_cli import job_status
-from tests.factories import detection_dict
+from tests.factories import CROP_BYTES, detection_dict
 from tests.kafka_io import read_all
 
 T = TypeVar("T")
@@ -31,6 +32,35 @@ def frames(camera: str, first_s: int, last_s: int) -> list[tuple[bytes, bytes]]:
                              captured_at_ms=BASE_MS + second * 1000)  # fmt: skip
         out.append((camera.encode(), json.dumps(doc).encode()))
     return out
+
+
+def frame_at(camera: str, second: int, **fields: Any) -> tuple[bytes, bytes]:
+    """One frame: a parked car (track 900) on red, no groups; `fields` override any field."""
+    doc = detection_dict(
+        camera_id=camera, frame_id=second, captured_at_ms=BASE_MS + second * 1000,
+        objects=[{"class_name": "car", "confidence": 0.9, "track_id": 900,
+                  "box": {"x1": 1, "y1": 1, "x2": 9, "y2": 9}}],
+        groups=[], signal_state="red",
+    )  # fmt: skip
+    doc.update(fields)
+    return camera.encode(), json.dumps(doc).encode()
+
+
+def red_light_crossing(camera: str, second: int, track: int) -> tuple[bytes, bytes]:
+    """Track `track` crosses the stop line while the camera sees red."""
+    box = {"x1": 10, "y1": 20, "x2": 110, "y2": 90}
+    car = {"class_name": "car", "confidence": 0.9, "track_id": track, "box": box,
+           "crossed_lines": ["stop_line"]}  # fmt: skip
+    return frame_at(camera, second, objects=[car])
+
+
+def llm_worthy(camera: str, second: int) -> tuple[bytes, bytes]:
+    """A car + pedestrian group (ttc 1.5 s, LLM-worthy) with a crop of its own: no cache hit."""
+    base = detection_dict()
+    crop = CROP_BYTES + f"-{camera}-{second}".encode()
+    group = {**base["groups"][0], "crop_sha256": sha256_hex(crop)}
+    group["crop"] = {**group["crop"], "data_b64": base64.b64encode(crop).decode()}
+    return frame_at(camera, second, objects=base["objects"], groups=[group])
 
 
 def by_camera_number(key: bytes | None) -> int:

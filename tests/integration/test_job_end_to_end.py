@@ -21,7 +21,6 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.request import urlopen
 
 import pytest
 import redis
@@ -30,6 +29,7 @@ import yaml
 from contract import RiskAssessment, TrafficAlert, parse, redis_keys, topics
 from simulator.scoring import read_labels, score, summary
 from stack.paths import REPO
+from tests.integration.llm_stub import get, running_stub
 from tests.kafka_io import read_all
 from udfs.risk.keypool import key_id_for
 
@@ -74,20 +74,11 @@ def config_files(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 def chaotic_llm() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stack.openai_stub", "--port", "0", "--latency-ms", "20",
-         "--fault-rate", "0.3", "--faults", "429,500,hang,malformed", "--hang-s", "5",
-         "--retry-after-s", "1", "--seed", "7"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("listening on"), line
-        yield "http://" + line.split()[-1]
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with running_stub(
+        "--latency-ms", "20", "--fault-rate", "0.3", "--faults", "429,500,hang,malformed",
+        "--hang-s", "5", "--retry-after-s", "1", "--seed", "7",
+    ) as url:  # fmt: skip
+        yield url
 
 
 def simulate(bootstrap: str, topic: str, prefix: str, out: Path) -> dict[str, Any]:
@@ -153,8 +144,7 @@ def test_simulated_cameras_end_to_end_with_chaotic_llm(
     for v in verdicts:
         if v.source == "fallback":
             assert "(" in v.reason and ")" in v.reason  # the cause is named
-    with urlopen(chaotic_llm + "/stats") as resp:
-        stub = json.load(resp)
+    stub = get(chaotic_llm + "/stats")
     assert stub["outcomes"]["ok"] == sources["llm"]  # cache hits made no call
     assert set(stub["outcomes"]) >= {"429", "500", "hang", "malformed"}
     assert set(stub["by_key"]) == {key_id_for(k) for k in TEST_KEYS}

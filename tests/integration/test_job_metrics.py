@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,9 +25,19 @@ from stack.flink_cli import cancel, flink_run
 from stack.paths import REPO
 from stack.topics import ensure_topics
 from tests.factories import detection_dict
-from tests.integration.job_harness import BASE_MS, frames, job_args, wait_for, wait_running
+from tests.integration.job_harness import (
+    BASE_MS,
+    frames,
+    job_args,
+    llm_worthy,
+    red_light_crossing,
+    wait_for,
+    wait_running,
+)
+from tests.integration.llm_stub import get, post, running_stub
 from tests.kafka_io import produce
 from tests.unit.dashboard.promql import dashboard_metric_names
+from udfs.risk.keypool import key_id_for
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +46,9 @@ OP = "flink_taskmanager_job_task_operator_"
 ARTIFACTS = REPO / "test-artifacts"
 DASHBOARD = REPO / "monitoring" / "grafana" / "traffic-risk-job.json"
 METRICS_DOC = REPO / "docs" / "metrics.md"
+TEST_KEY = "sk-metrics-SECRET-1"
+LLM_FRAMES = (2, 7)  # frames with an LLM-worthy group
+RUNS = (3, 9, 14)  # seconds of three red-light runs by tracks 1, 2, 3
 MALFORMED = [b"{not json", json.dumps(detection_dict(schema_version=7)).encode(), b"[]"]
 
 Values = dict[str, list[tuple[dict[str, str], float]]]
@@ -71,19 +85,32 @@ def total(values: Values, name: str, job_id: str) -> float | None:
 
 
 @pytest.fixture(scope="module")
-def scraped(flink_cluster, kafka_bootstrap, redis_url) -> dict[str, Any]:
+def llm() -> Iterator[str]:
+    with running_stub("--latency-ms", "20") as url:
+        post(url + "/control", {"script": ["500"]})  # one failed attempt, then a retry
+        yield url
+
+
+@pytest.fixture(scope="module")
+def scraped(flink_cluster, kafka_bootstrap, redis_url, llm, tmp_path_factory) -> dict[str, Any]:
     run = uuid.uuid4().hex[:6]
     topic = f"test-metrics-{run}"
     ensure_topics(kafka_bootstrap, {topic: 1})  # module scope: fresh_topic is per test
     camera = f"m1-{run}"
     oversized = detection_dict(camera_id=camera, detector="x" * 3000, captured_at_ms=BASE_MS)
+    special = {s: llm_worthy(camera, s) for s in LLM_FRAMES}
+    special |= {s: red_light_crossing(camera, s, track) for track, s in enumerate(RUNS, 1)}
     produce(kafka_bootstrap, topic, [
-        *frames(camera, 0, 25),  # watermark -> 20 s: windows [0,10) and [10,20) fire
+        # watermark -> 20 s: windows [0,10) and [10,20) fire, the three red-light runs match
+        *(special.get(s) or frames(camera, s, s)[0] for s in range(26)),
         *((b"bad", raw) for raw in MALFORMED),
         (camera.encode(), json.dumps(oversized).encode()),
     ])  # fmt: skip
+    keys = tmp_path_factory.mktemp("keys") / "keys.txt"
+    keys.write_text(TEST_KEY + "\n")
     options = job_args(topic, run, parallelism=1, restart_attempts=0, max_event_bytes=3000,
-                       kafka_bootstrap=kafka_bootstrap, redis_url=redis_url)  # fmt: skip
+                       kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, signal_topic="",
+                       llm_base_url=llm + "/v1", llm_api_keys_file=keys)  # fmt: skip
     job_id = flink_run(options, detached=True, timeout_s=120)
     try:
         wait_running(job_id, 60)
@@ -98,6 +125,10 @@ def scraped(flink_cluster, kafka_bootstrap, redis_url) -> dict[str, Any]:
         def settled() -> dict[str, Values] | None:
             found = scrape()
             late = total(found.get("taskmanager", {}), OP + "dead_letters_late", job_id)
+            verdicts = total(found.get("taskmanager", {}), OP + "risk_verdicts_llm", job_id)
+
+            if verdicts != len(LLM_FRAMES):
+                return None
             checkpoints = total(
                 found.get("jobmanager", {}),
                 "flink_jobmanager_job_numberOfCompletedCheckpoints",
@@ -135,6 +166,30 @@ def test_job_metrics_have_the_values_the_input_implies(scraped):
     # Checkpoints triggered while tasks still deploy count as failed: only present, not 0.
     assert of_job(jm, "flink_jobmanager_job_numberOfFailedCheckpoints", job)[0] >= 0
     assert of_job(jm, "flink_jobmanager_job_numRestarts", job) == [0]
+
+
+def test_risk_and_pattern_metrics_match_the_llm_server_and_the_input(scraped, llm):
+    tm, job = scraped["taskmanager"], scraped["job_id"]
+    assert total(tm, OP + "risk_groups_llm", job) == len(LLM_FRAMES)
+    assert total(tm, OP + "risk_verdicts_llm", job) == len(LLM_FRAMES)
+    assert (total(tm, OP + "risk_verdicts_fallback", job) or 0) == 0  # exported from its 1st inc
+    assert (total(tm, OP + "risk_llm_latency_ms_total", job) or 0) > 0
+    (requests,) = [n for n in tm if n.endswith("risk_llm_requests")]
+    by_outcome: dict[str, float] = defaultdict(float)
+    for labels, value in tm[requests]:
+        if labels.get("job_id") == job:
+            # The public id (the reporter writes '-' as '_'), never the key.
+            assert labels["key_id"] == key_id_for(TEST_KEY).replace("-", "_")
+            by_outcome[labels["outcome"]] += value
+    server = get(llm + "/stats")
+    assert sum(by_outcome.values()) == server["requests"] == len(LLM_FRAMES) + 1
+    assert (by_outcome["ok"], by_outcome["server_error"]) == (len(LLM_FRAMES), 1)
+    (matches,) = [n for n in tm if n.endswith("cep_matches")]
+    per_pattern: dict[str, float] = defaultdict(float)
+    for labels, value in tm[matches]:
+        if labels.get("job_id") == job:
+            per_pattern[labels["pattern"]] += value
+    assert per_pattern["red_light_runs_3_in_60s"] == 1
 
 
 def documented_names() -> set[str]:

@@ -8,26 +8,29 @@ third red-light run completes the partial match into an alert.
 
 from __future__ import annotations
 
-import base64
 import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.request import Request, urlopen
 
 import pytest
 import redis
 import yaml
 
-from contract import RiskAssessment, TrafficAlert, parse, redis_keys, sha256_hex, topics
+from contract import RiskAssessment, TrafficAlert, parse, redis_keys, topics
 from stack.flink_cli import cancel, flink_run, job_status, stop_with_savepoint
-from stack.paths import REPO
-from tests.factories import CROP_BYTES, detection_dict
-from tests.integration.job_harness import BASE_MS, job_args, wait_for, wait_running
+from tests.integration.job_harness import (
+    BASE_MS,
+    frame_at,
+    job_args,
+    llm_worthy,
+    red_light_crossing,
+    wait_for,
+    wait_running,
+)
+from tests.integration.llm_stub import get, post, running_stub
 from tests.kafka_io import produce, read_all
 from udfs.risk.keypool import key_id_for
 
@@ -37,59 +40,10 @@ TEST_KEYS = ["sk-restore-SECRET-0001", "sk-restore-SECRET-0002"]
 RED_LIGHTS = "red_light_runs_3_in_60s"
 
 
-def frame(camera: str, second: int, **extra: Any) -> tuple[bytes, bytes]:
-    doc = detection_dict(
-        camera_id=camera, frame_id=second, captured_at_ms=BASE_MS + second * 1000,
-        objects=[{"class_name": "car", "confidence": 0.9, "track_id": 900,
-                  "box": {"x1": 1, "y1": 1, "x2": 9, "y2": 9}}],
-        groups=[], signal_state="red",
-    )  # fmt: skip
-    doc.update(extra)
-    return camera.encode(), json.dumps(doc).encode()
-
-
-def crossing(camera: str, second: int, track: int) -> tuple[bytes, bytes]:
-    box = {"x1": 10, "y1": 20, "x2": 110, "y2": 90}
-    car = {"class_name": "car", "confidence": 0.9, "track_id": track, "box": box,
-           "crossed_lines": ["stop_line"]}  # fmt: skip
-    return frame(camera, second, objects=[car])
-
-
-def worthy(camera: str, second: int) -> tuple[bytes, bytes]:
-    """A car + pedestrian group (LLM-worthy) with a crop of its own: no cache hit."""
-    base = detection_dict()
-    crop = CROP_BYTES + f"-{camera}-{second}".encode()
-    group = {**base["groups"][0], "crop_sha256": sha256_hex(crop)}
-    group["crop"] = {**group["crop"], "data_b64": base64.b64encode(crop).decode()}
-    return frame(camera, second, objects=base["objects"], groups=[group])
-
-
 @pytest.fixture
 def stub() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stack.openai_stub", "--port", "0", "--latency-ms", "20",
-         "--retry-after-s", "3600"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("listening on"), line
-        yield "http://" + line.split()[-1]
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def post(url: str, body: dict[str, Any]) -> Any:
-    request = Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
-    with urlopen(request) as resp:
-        return json.load(resp)
-
-
-def get(url: str) -> Any:
-    with urlopen(url) as resp:
-        return json.load(resp)
+    with running_stub("--latency-ms", "20", "--retry-after-s", "3600") as url:
+        yield url
 
 
 def committed(bootstrap: str, topic: str, model: type, camera: str) -> list[Any]:
@@ -119,8 +73,12 @@ def test_cooling_key_spend_and_partial_matches_survive_savepoint_restore(
     client = redis.Redis.from_url(redis_url)
     post(stub + "/control", {"script": ["429"]})  # the first call: 429, Retry-After 3600 s
 
-    special = {3: worthy(camera, 3), 5: crossing(camera, 5, 1), 10: crossing(camera, 10, 2)}
-    produce(kafka_bootstrap, topic, [special.get(s) or frame(camera, s) for s in range(31)])
+    special = {
+        3: llm_worthy(camera, 3),
+        5: red_light_crossing(camera, 5, 1),
+        10: red_light_crossing(camera, 10, 2),
+    }
+    produce(kafka_bootstrap, topic, [special.get(s) or frame_at(camera, s) for s in range(31)])
     job_id = flink_run(args, detached=True)
     wait_running(job_id)
 
@@ -144,8 +102,12 @@ def test_cooling_key_spend_and_partial_matches_survive_savepoint_restore(
 
     post(stub + "/reset", {})
     client.hdel(redis_keys.KEYPOOL_HEALTH, *before)
-    special = {40: crossing(camera, 40, 3), 45: worthy(camera, 45), 50: worthy(camera, 50)}
-    produce(kafka_bootstrap, topic, [special.get(s) or frame(camera, s) for s in range(31, 101)])
+    special = {
+        40: red_light_crossing(camera, 40, 3),
+        45: llm_worthy(camera, 45),
+        50: llm_worthy(camera, 50),
+    }
+    produce(kafka_bootstrap, topic, [special.get(s) or frame_at(camera, s) for s in range(31, 101)])
     restored = flink_run(args, detached=True, from_savepoint=savepoint)
     try:
         wait_running(restored)

@@ -91,6 +91,7 @@ class TrafficCepFunction(KeyedProcessFunction):
         for name in ("alerts", "timeouts", "late_facts", "suppressed"):
             self.counters[name] = group.counter(f"cep_{name}")
 
+
     def _load(self) -> dict[str, Any]:
         raw = self.core.value()
         return json.loads(raw) if raw else new_core()

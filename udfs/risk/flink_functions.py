@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args
 
 from pyflink.common import Row, Time, Types
 from pyflink.datastream import (
@@ -51,10 +51,14 @@ class RouteGroups(ProcessFunction):
 
     def __init__(self, cfg: RiskConfig) -> None:
         self.cfg = cfg
+        self.counters: dict[str, Any] = {}
 
     def open(self, runtime_context: RuntimeContext) -> None:
         if not llm_enabled(self.cfg):
             log.warning("risk stage: no LLM configured; the heuristic assesses every group")
+        group = runtime_context.get_metrics_group()
+        for path in ("heuristic", "llm"):
+            self.counters[path] = group.counter(f"risk_groups_{path}")
 
     def process_element(self, value: str | Row, ctx: ProcessFunction.Context) -> Iterator[Any]:
         try:  # a JSON string, or a Row whose first field is one (from the job's SQL)
@@ -64,8 +68,10 @@ class RouteGroups(ProcessFunction):
             return
         for item in records.route(event, self.cfg, llm_enabled(self.cfg)):
             if isinstance(item, RiskAssessment):
+                self.counters["heuristic"].inc()
                 yield HEURISTIC_TAG, item.to_json().decode()
             else:
+                self.counters["llm"].inc()
                 yield Row(item.slot, item.to_json_str())
 
 
@@ -208,24 +214,44 @@ class AssessAsync(AsyncFunction):
 
 
 class CountVerdicts(MapFunction):
-    """RiskResult JSON -> verdict JSON; counts verdicts per source and 429s in metrics."""
+    """RiskResult JSON -> verdict JSON. Metrics: verdicts per source, HTTP attempts per key id
+    and outcome (labels `key_id`, `outcome`), LLM latency, cache misses."""
 
-    def __init__(self) -> None:
+    def __init__(self, cfg: RiskConfig) -> None:
+        self.cfg = cfg
         self.counters: dict[str, Any] = {}
+        self.requests: dict[tuple[str, str], Any] = {}
 
     def open(self, runtime_context: RuntimeContext) -> None:
         group = runtime_context.get_metrics_group()
         for source in ("llm", "cache", "fallback"):
             self.counters[source] = group.counter(f"risk_verdicts_{source}")
         self.counters["rate_limited"] = group.counter("risk_llm_429")
+        self.counters["latency"] = group.counter("risk_llm_latency_ms_total")
+        self.counters["cache_miss"] = group.counter("risk_cache_misses")
+        _, specs = load_keys(self.cfg)  # key ids only: registered up front, labelled
+        for key_id in specs:
+            by_key = group.add_group("key_id", key_id)
+            for outcome in get_args(records.Outcome):
+                counter = by_key.add_group("outcome", outcome).counter("risk_llm_requests")
+                self.requests[(key_id, outcome)] = counter
 
     def map(self, value: str) -> str:
         result = records.RiskResult.model_validate_json(value)
-        self.counters[result.verdict.source].inc()
+        verdict = result.verdict
+        self.counters[verdict.source].inc()
+        for attempt in result.attempts:
+            counter = self.requests.get((attempt.key_id, attempt.outcome))
+            if counter is not None:
+                counter.inc()
         self.counters["rate_limited"].inc(
             sum(1 for a in result.attempts if a.outcome == "rate_limited")
         )
-        return result.verdict.to_json().decode()
+        if verdict.source == "llm" and verdict.latency_ms is not None:
+            self.counters["latency"].inc(int(verdict.latency_ms))
+        if result.attempts and self.cfg.cache.redis_url:
+            self.counters["cache_miss"].inc()
+        return verdict.to_json().decode()
 
 
 def build_risk_stage(detections: DataStream, cfg: RiskConfig) -> DataStream:
@@ -250,7 +276,8 @@ def build_risk_stage(detections: DataStream, cfg: RiskConfig) -> DataStream:
         output_type=Types.STRING(),
     ).uid("risk-llm-async")
     llm_verdicts = (
-        results.map(CountVerdicts(), output_type=Types.STRING())
+        results.map(CountVerdicts(cfg), output_type=Types.STRING())
+        .start_new_chain()  # metrics of Python functions chained to the async one are lost
         .name("risk: count verdicts")
         .uid("risk-count-verdicts")
     )
