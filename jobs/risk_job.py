@@ -160,8 +160,9 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
     fact_sources = [
         (accepted, "detection"),
         (stats_json.map(lambda row: row[1], output_type=Types.STRING()), "window"),
-        (verdicts, "risk"),
     ]
+    if patterns.verdict_levels():  # only verdicts a pattern waits for become facts
+        fact_sources.append((verdicts, "risk"))
     if cfg.signal_topic:
         t_env.execute_sql(
             stats_sql.signal_source_ddl(
@@ -171,7 +172,10 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
         signals = t_env.to_data_stream(t_env.sql_query("SELECT payload FROM signals_raw"))
         fact_sources.append((signals, "signal"))
     facts = [
-        stream.flat_map(ToFacts(kind, patterns.facts), output_type=Types.STRING())
+        stream.flat_map(
+            ToFacts(kind, patterns.facts, patterns.verdict_levels() if kind == "risk" else None),
+            output_type=Types.STRING(),
+        )
         .name(f"cep: {kind} facts")
         .uid(f"cep-facts-{kind}")
         for stream, kind in fact_sources

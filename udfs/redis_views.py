@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections import deque
 from collections.abc import Mapping
 from typing import Generic, TypeVar
@@ -35,40 +36,72 @@ return 1
 
 
 class _BacklogWriter(Generic[T]):
-    """Writes items in order; keeps a bounded backlog while Redis is unreachable."""
+    """Writes items in order, many per pipeline round trip; keeps a bounded backlog while Redis
+    is unreachable.
 
-    def __init__(self, url: str, backlog_max: int = 100_000) -> None:
+    With `linger_s` 0 every write is flushed at once (tests, low rates). With `linger_s` > 0
+    writes are batched: flushed when `batch` items wait, and by a daemon thread every
+    `linger_s`, so a quiet stream's last item still lands within that time. One round trip
+    per batch instead of per item is what lets the views keep up with every verdict.
+    """
+
+    def __init__(
+        self, url: str, backlog_max: int = 100_000, batch: int = 500, linger_s: float = 0.0
+    ) -> None:
         self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._backlog: deque[T] = deque(maxlen=backlog_max)
+        self._batch = batch
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
         self.written = 0
         self.dropped = 0  # backlog overflow during a long outage (Kafka still has them)
+        self._linger_s = linger_s
+        if linger_s > 0:
+            threading.Thread(target=self._flush_every, daemon=True, name="redis-views").start()
 
     @property
     def pending(self) -> int:
         return len(self._backlog)
 
     def write(self, item: T) -> None:
-        if len(self._backlog) == self._backlog.maxlen:
-            self.dropped += 1
-        self._backlog.append(item)
-        self.flush()
+        with self._lock:
+            if len(self._backlog) == self._backlog.maxlen:
+                self.dropped += 1
+            self._backlog.append(item)
+            if self._linger_s == 0 or len(self._backlog) >= self._batch:
+                self._flush_locked()
 
     def flush(self) -> bool:
         """Write the backlog in order; False (and keep it) while Redis is unreachable."""
+        with self._lock:
+            return self._flush_locked()
+
+    def _flush_locked(self) -> bool:
         try:
             while self._backlog:
-                self._write_one(self._backlog[0])
-                self._backlog.popleft()
-                self.written += 1
+                chunk = [self._backlog[i] for i in range(min(self._batch, len(self._backlog)))]
+                pipe = self._client.pipeline(transaction=False)
+                for item in chunk:
+                    self._queue(item, pipe)
+                pipe.execute()
+                for _ in chunk:
+                    self._backlog.popleft()
+                self.written += len(chunk)
         except redis.RedisError as err:
             log.warning("redis unavailable, %d writes pending: %s", len(self._backlog), err)
             return False
         return True
 
-    def _write_one(self, item: T) -> None:
+    def _flush_every(self) -> None:
+        while not self._closed.wait(self._linger_s):
+            if self._backlog:
+                self.flush()
+
+    def _queue(self, item: T, pipe: redis.client.Pipeline) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
+        self._closed.set()
         self.flush()
         self._client.close()
 
@@ -76,13 +109,12 @@ class _BacklogWriter(Generic[T]):
 class StatsViewWriter(_BacklogWriter[WindowStats]):
     """Writes latest value, bounded series and a pub/sub notice per WindowStats."""
 
-    def __init__(self, url: str, backlog_max: int = 100_000) -> None:
-        super().__init__(url, backlog_max)
+    def __init__(self, url: str, **options: float) -> None:
+        super().__init__(url, **options)  # type: ignore[arg-type]
         self._set_if_newer = self._client.register_script(_SET_IF_NEWER)
 
-    def _write_one(self, stats: WindowStats) -> None:
+    def _queue(self, stats: WindowStats, pipe: redis.client.Pipeline) -> None:
         doc = stats.to_json()
-        pipe = self._client.pipeline(transaction=True)
         series = redis_keys.stats_series(stats.camera_id)
         pipe.zremrangebyscore(series, stats.window_start_ms, stats.window_start_ms)
         pipe.zadd(series, {doc: stats.window_start_ms})
@@ -94,15 +126,13 @@ class StatsViewWriter(_BacklogWriter[WindowStats]):
             client=pipe,
         )
         pipe.publish(redis_keys.CHANNEL_STATS, doc)
-        pipe.execute()
 
 
 class VerdictViewWriter(_BacklogWriter[RiskAssessment]):
     """Verdicts: bounded recent list (all cameras), bounded latest per camera, pub/sub."""
 
-    def _write_one(self, verdict: RiskAssessment) -> None:
+    def _queue(self, verdict: RiskAssessment, pipe: redis.client.Pipeline) -> None:
         doc = verdict.to_json()
-        pipe = self._client.pipeline(transaction=True)
         for key, keep in (
             (redis_keys.RISK_RECENT, redis_keys.RECENT_MAX),
             (redis_keys.risk_latest(verdict.camera_id), redis_keys.RISK_PER_CAMERA_MAX),
@@ -110,19 +140,16 @@ class VerdictViewWriter(_BacklogWriter[RiskAssessment]):
             pipe.zadd(key, {doc: verdict.captured_at_ms})
             pipe.zremrangebyrank(key, 0, -keep - 1)
         pipe.publish(redis_keys.CHANNEL_RISK, doc)
-        pipe.execute()
 
 
 class AlertViewWriter(_BacklogWriter[TrafficAlert]):
     """Alerts: bounded recent list scored by their end time, pub/sub."""
 
-    def _write_one(self, alert: TrafficAlert) -> None:
+    def _queue(self, alert: TrafficAlert, pipe: redis.client.Pipeline) -> None:
         doc = alert.to_json()
-        pipe = self._client.pipeline(transaction=True)
         pipe.zadd(redis_keys.ALERTS_RECENT, {doc: alert.end_ms})
         pipe.zremrangebyrank(redis_keys.ALERTS_RECENT, 0, -redis_keys.RECENT_MAX - 1)
         pipe.publish(redis_keys.CHANNEL_ALERTS, doc)
-        pipe.execute()
 
 
 class KeyPoolHealthWriter:

@@ -101,6 +101,14 @@ class CepConfig(_Config):
     facts: FactRules = Field(default_factory=FactRules, description="Fact derivation rules.")
     patterns: tuple[PatternConfig, ...] = Field(description="Active traffic patterns.")
 
+    def verdict_levels(self) -> frozenset[str]:
+        """Risk levels some pattern waits for: other verdicts need not become facts."""
+        levels: set[str] = set()
+        for pattern in self.patterns:
+            if isinstance(pattern, ConflictThenVerdict):
+                levels |= {"high"} if pattern.min_level == "high" else {"medium", "high"}
+        return frozenset(levels)
+
     @model_validator(mode="after")
     def _unique_names(self) -> CepConfig:
         names = [p.name for p in self.patterns]

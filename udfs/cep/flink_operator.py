@@ -53,8 +53,11 @@ class ToFacts(FlatMapFunction):
     """Message JSON of one source -> fact JSON strings; invalid input is counted and skipped
     (the job's parse stage dead-letters it before this point)."""
 
-    def __init__(self, source: facts.Source, rules: FactRules) -> None:
+    def __init__(
+        self, source: facts.Source, rules: FactRules, levels: frozenset[str] | None = None
+    ) -> None:
         self.source, self.rules = source, rules
+        self.levels = levels  # for verdicts: only these risk levels become facts
         self.invalid: Any = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
@@ -64,6 +67,8 @@ class ToFacts(FlatMapFunction):
     def flat_map(self, value: str | Row) -> Iterator[str]:
         try:  # a JSON string, or a Row whose first field is one (from the job's SQL)
             raw = value if isinstance(value, str) else value[0]
+            if self.levels is not None and json.loads(raw).get("risk_level") not in self.levels:
+                return
             found = facts.from_message(self.source, raw, self.rules)
         except ContractError:
             self.invalid.inc()

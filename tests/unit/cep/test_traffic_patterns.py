@@ -189,3 +189,12 @@ def test_state_of_a_removed_pattern_is_dropped() -> None:
     restored.core = h.core
     restored.feed([group_frame(70, 0.5)]).flush()
     assert restored.patterns() == ["n"] and restored.core["nfa"] == {}
+
+
+def test_verdict_levels_are_those_a_pattern_waits_for() -> None:
+    from tests.unit.cep.traffic_helpers import config
+
+    assert config().verdict_levels() == frozenset({"high"})
+    doc = config().model_dump()
+    doc["patterns"] = [p for p in doc["patterns"] if p["type"] != "conflict_then_verdict"]
+    assert CepConfig.model_validate(doc).verdict_levels() == frozenset()
