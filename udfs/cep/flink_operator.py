@@ -8,6 +8,7 @@ strings, so checkpoints and savepoints carry partial matches), event-time timers
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -30,12 +31,37 @@ TIMEOUT_TAG = OutputTag("cep-timeouts", Types.STRING())
 
 
 class _MapStateStore:
-    """`PendingStore` over MapState[str, str]: timestamp -> JSON list of facts."""
+    """`PendingStore` over MapState[str, str]: one entry per fact, key `ts|id`, value its JSON.
+
+    Every MapState read is a round trip from the Python worker to the JVM, while writes are
+    batched. So a fact is stored without reading first (`add`), and a timer takes every due
+    fact in one iteration (`take`). Entries of the older layout (key `ts`, value a JSON list)
+    are read too, so savepoints of earlier versions restore.
+    """
 
     def __init__(self, state: MapState) -> None:
         self.state = state
+        self.prefix = uuid.uuid4().hex[:8]  # unique per worker: keys never collide
+        self.seq = 0
 
-    def get(self, key: str) -> list[Any] | None:
+    def add(self, key: str, event: dict[str, Any]) -> None:
+        self.seq += 1
+        self.state.put(f"{key}|{self.prefix}{self.seq}", json.dumps(event, separators=(",", ":")))
+
+    def take(self, watermark: int) -> list[tuple[int, dict[str, Any]]]:
+        ready: list[tuple[int, dict[str, Any]]] = []
+        due: list[str] = []
+        for key, raw in self.state.items():
+            ts = int(key.split("|", 1)[0])
+            if ts <= watermark:
+                value = json.loads(raw)
+                ready.extend((ts, e) for e in (value if isinstance(value, list) else [value]))
+                due.append(key)
+        for key in due:
+            self.state.remove(key)
+        return ready
+
+    def get(self, key: str) -> list[Any] | None:  # the PendingStore protocol; unused here
         raw = self.state.get(key)
         return json.loads(raw) if raw is not None else None
 
@@ -104,12 +130,12 @@ class TrafficCepFunction(KeyedProcessFunction):
     def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
         fact = json.loads(value)
         ts = int(fact["ts_ms"])
+        # Timers fire in order, so the matcher never ran past the operator's watermark: a fact
+        # ahead of it is not late, without reading the matcher state.
         if ts <= ctx.timer_service().current_watermark():
             self.counters["late_facts"].inc()
             return
-        if not self.engine.ingest(self.pending, self._load(), fact):
-            self.counters["late_facts"].inc()
-            return
+        self.engine.buffer(self.pending, fact)
         ctx.timer_service().register_event_time_timer(ts)
         yield from ()
 
