@@ -8,6 +8,7 @@ is on Kafka. Writes benchmarks/results/reliability.json. Goal: nothing lost, < 6
 
     .venv/bin/python -m benchmarks.reliability            # all scenarios
     .venv/bin/python -m benchmarks.reliability --only fuzz --fuzz-count 1000   # smoke
+    .venv/bin/python -m benchmarks.reliability --only llm-chaos                 # LLM faults
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ import argparse
 import contextlib
 import json
 import random
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from contract import DeadLetter, parse, topics
+from contract import DeadLetter, RiskAssessment, parse, topics
 from stack.config import Endpoints
 from stack.flink_cli import cancel, flink_run, stop_with_savepoint
 from stack.paths import REPO
@@ -38,6 +43,7 @@ from tests.integration.job_harness import (
     wait_for,
     wait_running,
 )
+from tests.integration.llm_stub import get, running_stub
 from tests.kafka_io import produce, read_all
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -147,6 +153,53 @@ def fuzz(count: int, seed: int = 3) -> dict[str, Any]:
             **score(bootstrap, run)}  # fmt: skip
 
 
+def llm_chaos(cameras: int = 4, duration_s: int = 180) -> dict[str, Any]:
+    """Simulator cameras through the job while the LLM server fails 30% of calls (429, 500,
+    hangs, garbage): every group must end with exactly one verdict, LLM or explicit fallback."""
+    bootstrap = Endpoints.from_env().kafka_bootstrap
+    run = uuid.uuid4().hex[:6]
+    topic, prefix = f"chaos-{run}", f"chaos-{run}-"
+    ensure_topics(bootstrap, {topic: 2})
+    with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
+        work = Path(tmp)
+        subprocess.run(
+            [sys.executable, "-m", "simulator", "--cameras", str(cameras), "--duration",
+             f"{duration_s}s", "--camera-prefix", prefix, "--seed", "5", "--sink", "kafka",
+             "--bootstrap", bootstrap, "--topic", topic, "--truth", str(work / "truth.jsonl"),
+             "--report-json", str(work / "sim.json"), "--no-progress"],
+            cwd=REPO, check=True, capture_output=True,
+        )  # fmt: skip
+        groups = json.loads((work / "sim.json").read_text())["groups"]
+        keys = work / "keys.txt"
+        keys.write_text("sk-chaos-1\nsk-chaos-2\n")
+        risk = work / "risk.yaml"
+        risk.write_text(
+            "risk:\n  llm: {timeout_s: 2, backoff_s: 0.05}\n"
+            "  pool: {default_key: {requests_per_min: 100000, tokens_per_min: 1000000000}}\n"
+        )
+        with running_stub("--latency-ms", "50", "--fault-rate", "0.3", "--faults",
+                          "429,500,hang,malformed", "--hang-s", "5", "--seed", "11") as url:
+            started = time.monotonic()
+            flink_run(
+                job_args(topic, run, bounded=True, signal_topic="", risk_config=risk,
+                         llm_base_url=url + "/v1", llm_api_keys_file=keys),
+                detached=False,
+            )  # fmt: skip
+            wall = time.monotonic() - started
+            server = get(url + "/stats")
+    verdicts = [
+        parse(RiskAssessment, v)
+        for _k, v in read_all(bootstrap, topics.RISK_ASSESSMENT_RESULTS, idle_s=3)
+    ]
+    mine = Counter((v.camera_id, v.frame_id, v.group_id) for v in verdicts
+                   if v.camera_id.startswith(prefix))  # fmt: skip
+    sources = Counter(v.source for v in verdicts if v.camera_id.startswith(prefix))
+    return {"scenario": "llm-chaos-30pct", "recovery_s": round(wall, 1),
+            "expected_windows": None, "expected_verdicts": groups,
+            "lost": groups - len(mine), "duplicated": sum(n - 1 for n in mine.values()),
+            "verdict_sources": dict(sources), "server_outcomes": server["outcomes"]}  # fmt: skip
+
+
 def mutate(template: bytes, rng: random.Random) -> bytes:
     """A message that breaks the contract: truncated, garbled, wrong types or not JSON."""
     kind = rng.randrange(5)
@@ -174,17 +227,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", nargs="*", choices=[*SCENARIOS, "fuzz"], default=None)
+    extra = ["fuzz", "llm-chaos"]
+    parser.add_argument("--only", nargs="*", choices=[*SCENARIOS, *extra], default=None)
     parser.add_argument("--fuzz-count", type=int, default=10_000)
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where to write")
     args = parser.parse_args()
     for service in SERVICES.values():
         print(service().start())
-    chosen = args.only or [*SCENARIOS, "fuzz"]
+    chosen = args.only or [*SCENARIOS, *extra]
     rows = []
     for name in chosen:
         try:
-            row = fuzz(args.fuzz_count) if name == "fuzz" else scenario(name, SCENARIOS[name])
+            if name == "fuzz":
+                row = fuzz(args.fuzz_count)
+            elif name == "llm-chaos":
+                row = llm_chaos()
+            else:
+                row = scenario(name, SCENARIOS[name])
         except (AssertionError, RuntimeError) as err:  # a failed scenario is a result too
             row = {"scenario": name, "error": str(err)[:300], "recovery_s": None,
                    "expected_windows": None, "lost": None, "duplicated": None}  # fmt: skip

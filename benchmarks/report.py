@@ -70,6 +70,10 @@ def reliability(r: dict) -> list[str]:
     ]
     for row in r["rows"]:
         notes = f"FAILED: {row['error']}" if row.get("error") else ""
+        if "expected_verdicts" in row:
+            notes = (f"{row['expected_verdicts']:,} groups -> verdicts by source "
+                     f"{row['verdict_sources']}; LLM server outcomes {row['server_outcomes']}; "
+                     "lost/duplicated count verdicts")  # fmt: skip
         if "malformed_sent" in row:
             notes = (f"{row['malformed_sent']} malformed sent, {row['dead_lettered']} "
                      f"dead-lettered: {row['reasons']}")  # fmt: skip
