@@ -43,9 +43,11 @@ def crop(sha256: str) -> str:
     return f"crop:{sha256}"
 
 
-# Cached LLM verdicts: STRING RiskAssessment JSON with a TTL.
-def risk_cache(crop_sha256: str, prompt_version: str, model: str) -> str:
-    return f"riskcache:{prompt_version}:{model}:{crop_sha256}"
+# Cached LLM verdicts: STRING RiskAssessment JSON with a TTL; `context` = what else the
+# prompt told the model (udfs/risk/verdict.context_key), so a hit answers the same question.
+def risk_cache(crop_sha256: str, prompt_version: str, model: str, context: str = "") -> str:
+    suffix = f":{context}" if context else ""
+    return f"riskcache:{prompt_version}:{model}:{crop_sha256}{suffix}"
 
 
 # Pub/sub channels for live views: each message is the JSON that was just written.

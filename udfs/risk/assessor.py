@@ -29,7 +29,7 @@ from udfs.risk.config import RiskConfig
 from udfs.risk.keypool import KeyPool, KeySpec, Secrets
 from udfs.risk.records import Attempt, Outcome, RiskResult, RiskTask, fallback
 from udfs.risk.scheduler import AsyncTierGate
-from udfs.risk.verdict import LlmVerdict, chat_body, user_text
+from udfs.risk.verdict import LlmVerdict, chat_body, context_key, user_text
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +87,9 @@ class Assessor:
         if task.refused or task.key_id is None:
             return fallback(task, task.refused or "no API key leased")
         started = now_ms()
+        context = context_key(rules.signals(task.event, task.group))
         if self.cache is not None and task.group.crop_sha256:
-            cached = await self.cache.get(task.group.crop_sha256)
+            cached = await self.cache.get(task.group.crop_sha256, context)
             if cached is not None:
                 return self._from_cache(task, cached)
         image = await self._crop_b64(task)
@@ -99,7 +100,7 @@ class Assessor:
         async with self.gate.slot(task.tier):
             result = await self._attempts(task, image, started)
         if self.cache is not None:
-            await self.cache.put(result.verdict)
+            await self.cache.put(result.verdict, context)
         return result
 
     def _from_cache(self, task: RiskTask, cached: RiskAssessment) -> RiskResult:

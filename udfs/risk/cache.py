@@ -1,4 +1,5 @@
-"""Cached LLM verdicts in Redis, keyed by crop hash + prompt version + model.
+"""Cached LLM verdicts in Redis, keyed by crop hash + prompt version + model + the detector
+context the prompt carried (time to collision, signal, crosswalk, counts).
 
 A Redis failure never fails an assessment: a broken cache is a miss (reads) or a skipped write.
 """
@@ -22,8 +23,8 @@ class AsyncKV(Protocol):
     async def set(self, name: str, value: bytes, ex: int | None = None) -> object: ...
 
 
-def cache_key(crop_sha256: str, prompt_version: str, model: str) -> str:
-    return redis_keys.risk_cache(crop_sha256, prompt_version, model)
+def cache_key(crop_sha256: str, prompt_version: str, model: str, context: str = "") -> str:
+    return redis_keys.risk_cache(crop_sha256, prompt_version, model, context)
 
 
 class VerdictCache:
@@ -38,12 +39,12 @@ class VerdictCache:
         self.misses = 0
         self.errors = 0
 
-    def key(self, crop_sha256: str) -> str:
-        return cache_key(crop_sha256, self.prompt_version, self.model)
+    def key(self, crop_sha256: str, context: str = "") -> str:
+        return cache_key(crop_sha256, self.prompt_version, self.model, context)
 
-    async def get(self, crop_sha256: str) -> RiskAssessment | None:
+    async def get(self, crop_sha256: str, context: str = "") -> RiskAssessment | None:
         try:
-            raw = await self.kv.get(self.key(crop_sha256))
+            raw = await self.kv.get(self.key(crop_sha256, context))
         except Exception as exc:  # any Redis trouble is a miss, never a failure
             self.errors += 1
             log.warning("risk cache read failed: %s", type(exc).__name__)
@@ -59,12 +60,13 @@ class VerdictCache:
         self.hits += 1
         return cached
 
-    async def put(self, verdict: RiskAssessment) -> None:
+    async def put(self, verdict: RiskAssessment, context: str = "") -> None:
         """Only LLM verdicts are cached: heuristic ones are free to recompute."""
         if verdict.source != "llm" or verdict.crop_sha256 is None:
             return
         try:
-            await self.kv.set(self.key(verdict.crop_sha256), verdict.to_json(), ex=self.ttl_s)
+            key = self.key(verdict.crop_sha256, context)
+            await self.kv.set(key, verdict.to_json(), ex=self.ttl_s)
         except Exception as exc:
             self.errors += 1
             log.warning("risk cache write failed: %s", type(exc).__name__)

@@ -59,6 +59,14 @@ def user_text(signals: Signals, camera_id: str) -> str:
     )
 
 
+def context_key(signals: Signals) -> str:
+    """The detector context of `user_text` (camera aside) as a short cache-key part: the same
+    crop with a different time to collision or signal is a different question."""
+    ttc = "na" if signals.ttc_s is None else f"{signals.ttc_s:.1f}"
+    red, crosswalk = int(signals.red_signal), int(signals.in_crosswalk)
+    return f"v{signals.vehicles}p{signals.pedestrians}t{ttc}r{red}c{crosswalk}"
+
+
 def chat_body(model: str, text: str, jpeg_b64: str, max_tokens: int) -> dict[str, Any]:
     """OpenAI chat-completions body with the crop as a data URL (DashScope, vLLM, Ollama too)."""
     return {

@@ -175,8 +175,26 @@ def test_cache_hit_skips_the_server() -> None:
     assert second.attempts == () and second.verdict.key_id is None
     assert stats["requests"] == 1
     [key] = kv.data
-    assert key == VerdictCache(kv, "v1", "qwen-vl-plus").key(first.verdict.crop_sha256 or "")
+    # 1 car, 1 pedestrian, ttc 1.5 s, red, not in the crosswalk: part of the question asked.
+    assert key == VerdictCache(kv, "v1", "qwen-vl-plus").key(
+        first.verdict.crop_sha256 or "", "v1p1t1.5r1c0"
+    )
     assert kv.ttl[key] == 300
+
+
+def test_same_crop_in_another_context_is_a_new_question() -> None:
+    kv = MemoryKV()
+    later = detection().model_copy(update={"signal_state": "green"})
+
+    async def scenario(base: str, a: Assessor) -> tuple[RiskResult, RiskResult, dict[str, Any]]:
+        first = await a.assess(make_task())
+        second = await a.assess(make_task(event=later))
+        return first, second, await control(base, "/stats")
+
+    first, second, stats = run_with_stub(scenario, kv)
+    assert (first.verdict.source, second.verdict.source) == ("llm", "llm")
+    assert first.verdict.crop_sha256 == second.verdict.crop_sha256
+    assert stats["requests"] == 2 and len(kv.data) == 2
 
 
 def test_refused_task_is_an_immediate_fallback() -> None:

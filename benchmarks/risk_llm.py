@@ -1,0 +1,725 @@
+"""The risk stage's LLM path against the local stub server: concurrency, key pool, filter + cache.
+
+Three measurements, each against a fresh `stack/openai_stub.py` subprocess (no paid API):
+
+1. concurrency: stub latency 2 s, `scheduler.max_in_flight` 100, generous key budgets ->
+   achieved requests/s (goal >= 0.95 x 100 / 2 s = 47.5) and peak in flight at the stub.
+2. key pool: 4 keys, stub capped at 600 requests/min per key, pool paced at the same 600 ->
+   achieved requests/s versus the combined 40/s (goal >= 0.95) and share of 429s (goal < 1 %),
+   with tier-high tasks offered above the cap.
+3. filter + cache: a simulator stream (`python -m simulator`, with ground truth) through the
+   risk stage with the smart filter and the real Redis verdict cache -> LLM calls avoided
+   versus one call per group (goal >= 50 %), and whether every ground-truth near-miss group
+   was assessed by the LLM or the cache rather than only the heuristic.
+
+(1) and (2) run twice, side by side: `flink` is the real PyFlink stage (`build_risk_stage`) on
+a local mini cluster in a child process; `asyncio` is `udfs.risk.assessor.Assessor` driven
+directly, leased and settled by an in-process `KeyPool` as the Flink gate does, without
+Flink's per-record Python and bundle overhead. (3) runs through the Flink stage (replayed at
+10x real time with 10x shorter stub latency and cache TTL). All Flink jobs run one after the
+other in a single child process. Keys are made-up secrets handed over in a file
+(`TRAFFIC_LLM_API_KEYS_FILE`) and never printed; their named fields in `keypool:health` are
+removed afterwards.
+
+    .venv/bin/python -m benchmarks.risk_llm                 # full run, several minutes
+    .venv/bin/python -m benchmarks.risk_llm --smoke --results-dir /tmp/r
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.request import urlopen
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+KEYS_FILE_ENV = "TRAFFIC_LLM_API_KEYS_FILE"
+Sample = tuple[float, int, int, int]  # (monotonic s, requests, ok, in flight) at the stub
+CACHE_TTL_S = 300  # the default cache.ttl_s, in real time
+GENEROUS = {"requests_per_min": 1_000_000, "tokens_per_min": 10**9, "daily_spend_cap_usd": 1e6}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much load each measurement offers (smoke: just enough to produce figures)."""
+
+    conc_tasks: int = 3000
+    conc_latency_ms: float = 2000.0
+    max_in_flight: int = 100
+    pool_keys: int = 4
+    pool_rpm: int = 600
+    pool_seconds: float = 90.0
+    pool_offered_per_s: float = 50.0
+    pool_latency_ms: float = 500.0
+    sim_cameras: int = 20
+    sim_duration: str = "5m"
+    sim_near_miss_rate: float = 20.0
+    sim_latency_ms: float = 200.0
+    sim_speedup: float = 10.0
+
+
+SMOKE = Sizes(
+    conc_tasks=200,
+    pool_seconds=8.0,
+    sim_cameras=2,
+    sim_duration="1m",
+    sim_near_miss_rate=300.0,
+)
+
+
+# -- the stub server ------------------------------------------------------------------------
+
+
+class Stub:
+    """One `stack.openai_stub` subprocess; `stats()` reads its GET /stats."""
+
+    def __init__(self, latency_ms: float, rpm_per_key: int | None = None) -> None:
+        cmd = [sys.executable, "-m", "stack.openai_stub", "--port", "0"]
+        cmd += ["--latency-ms", f"{latency_ms:g}"]
+        if rpm_per_key is not None:
+            cmd += ["--rpm-per-key", str(rpm_per_key)]
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening on"):
+            self.close()
+            raise RuntimeError(f"stub did not start: {line!r}")
+        self.url = "http://" + line.split()[-1]
+        self.base_url = self.url + "/v1"
+
+    def stats(self) -> dict[str, Any]:
+        with urlopen(self.url + "/stats", timeout=5) as resp:
+            return dict(json.load(resp))
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@contextlib.contextmanager
+def stub_server(latency_ms: float, rpm_per_key: int | None = None) -> Iterator[Stub]:
+    stub = Stub(latency_ms, rpm_per_key)
+    try:
+        yield stub
+    finally:
+        stub.close()
+
+
+class Poller:
+    """Samples the stub's counters every `period_s` in a thread: request rates over time are
+    read off the stub, the one place every path's calls end up."""
+
+    def __init__(self, stub: Stub, period_s: float = 0.25) -> None:
+        self.stub, self.period_s = stub, period_s
+        self.samples: list[Sample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(OSError):
+                s = self.stub.stats()
+                ok = s["outcomes"].get("ok", 0)
+                self.samples.append((time.monotonic(), s["requests"], ok, s["in_flight"]))
+            self._stop.wait(self.period_s)
+
+    def __enter__(self) -> Poller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def steady_rate(samples: list[Sample], col: int, lo: float = 0.1) -> float:
+    """Per second over the middle of the run (from `lo` to 1 - `lo` of the final count), so
+    the mini cluster's start and the last stragglers do not dilute the figure."""
+    final = samples[-1][col] if samples else 0
+    if final <= 0:
+        return 0.0
+    first = next(s for s in samples if s[col] >= lo * final)
+    last = next(s for s in samples if s[col] >= (1 - lo) * final)
+    if last[0] <= first[0]:
+        return 0.0
+    return (last[col] - first[col]) / (last[0] - first[0])
+
+
+def active_seconds(samples: list[Sample]) -> float:
+    """From the first sample that saw a request to the first that saw them all answered."""
+    final = samples[-1][1] if samples else 0
+    if final <= 0:
+        return 0.0
+    first = next(s[0] for s in samples if s[1] > 0)
+    last = next((s[0] for s in samples if s[1] >= final and s[3] == 0), samples[-1][0])
+    return last - first
+
+
+# -- inputs ---------------------------------------------------------------------------------
+
+
+def worthy_events(n: int, run: str) -> list[str]:
+    """n frames with one LLM-worthy group each (car + pedestrian, ttc 1.5 s: tier high), every
+    crop distinct so the cache can never answer."""
+    import base64
+
+    from contract import DetectionEvent, sha256_hex
+    from tests.factories import CROP_BYTES, detection_dict
+
+    out = []
+    for i in range(n):
+        crop = CROP_BYTES + f"{run}-{i}".encode()
+        raw = detection_dict(camera_id=f"bench-{i % 8}", frame_id=i, signal_state=None)
+        group = raw["groups"][0]
+        group["crop"] = {**group["crop"], "data_b64": base64.b64encode(crop).decode()}
+        group["crop_sha256"] = sha256_hex(crop)
+        out.append(DetectionEvent.model_validate(raw).to_json().decode())
+    return out
+
+
+def write_keys(folder: Path, n: int, run: str) -> tuple[Path, list[str]]:
+    """Made-up API keys in a file (only its path travels in env vars and logs)."""
+    keys = [f"sk-bench-{run}-{i:02d}-SECRET" for i in range(n)]
+    path = folder / "llm-keys.txt"
+    path.write_text("\n".join(keys) + "\n")
+    path.chmod(0o600)
+    return path, keys
+
+
+def key_names(sizes: Sizes, run: str) -> list[str]:
+    """Public key ids of this run's keys: they name its fields in the `keypool:health` hash
+    that the gate writes to Redis, so they can be told apart and removed afterwards."""
+    return [f"bench-{run}-k{i}" for i in range(sizes.pool_keys)]
+
+
+def risk_config(
+    base_url: str,
+    sizes: Sizes,
+    run: str,
+    budget: dict[str, Any] = GENEROUS,
+    **sections: dict[str, Any],
+) -> dict[str, Any]:
+    """RiskConfig data: every key named and given `budget` (generous by default)."""
+    keys = [{"name": name, **budget} for name in key_names(sizes, run)]
+    data: dict[str, Any] = {
+        "llm": {"base_url": base_url, "timeout_s": 30, "backoff_s": 0.05},
+        "scheduler": {"max_in_flight": sizes.max_in_flight},
+        "pool": {"keys": keys, "default_key": budget},
+    }
+    for name, values in sections.items():
+        data[name] = {**data.get(name, {}), **values}
+    return data
+
+
+# -- the two ways to drive the stage ---------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One measurement on one path: its own stub (and sampler), inputs and stage config."""
+
+    kind: str  # concurrency | key_pool | filter_cache
+    path: str  # flink | asyncio
+    stub: Stub
+    poll: Poller
+    lines: list[str]
+    cfg: dict[str, Any]
+    rate: float | None  # events offered per second; None: all at once
+    labels: list[dict[str, Any]]  # near-miss ground truth (filter_cache only)
+
+
+def run_flink(cases: list[Case], keys_file: Path, work: Path) -> list[tuple[list[Any], float]]:
+    """Every Flink case as one job after the other in one child process (one JVM start for
+    all), whose JVM and Python workers get the key file in their env; per case: the verdicts
+    and the job's wall time."""
+    logs = work / "flink-log"
+    logs.mkdir(exist_ok=True)
+    jobs: list[dict[str, Any]] = []
+    for i, case in enumerate(cases):
+        events = work / f"events-{i}.jsonl"
+        events.write_text("\n".join(case.lines) + "\n")
+        jobs.append(
+            {"events": str(events), "count": len(case.lines), "out": str(work / f"out-{i}.jsonl"),
+             "cfg": case.cfg, "rate": case.rate, "name": f"risk-llm-{case.kind}"}
+        )  # fmt: skip
+    spec, timings = work / "flink-jobs.json", work / "flink-timings.json"
+    spec.write_text(json.dumps({"jobs": jobs, "timings": str(timings)}))
+    env = {k: v for k, v in os.environ.items() if k != "TRAFFIC_LLM_API_KEYS"}
+    env |= {KEYS_FILE_ENV: str(keys_file), "FLINK_LOG_DIR": str(logs), "PYTHONPATH": str(REPO)}
+    child = subprocess.run(
+        [sys.executable, "-m", "benchmarks.risk_llm", "--flink-child", str(spec)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if child.returncode != 0:
+        raise RuntimeError(f"flink child failed:\n{child.stdout[-2000:]}\n{child.stderr[-4000:]}")
+    walls = json.loads(timings.read_text())
+    out = []
+    for job, wall in zip(jobs, walls, strict=True):
+        out_file = Path(job["out"])
+        text = out_file.read_text() if out_file.exists() else ""
+        out.append(([json.loads(line) for line in text.splitlines() if line.strip()], wall))
+    return out
+
+
+def python_bundle_conf() -> dict[str, str]:
+    """The session cluster's Python bundle settings (flink-conf/config.yaml), so the mini
+    cluster batches records to the Python workers as the deployed job does."""
+    import yaml
+
+    raw = yaml.safe_load((REPO / "flink-conf" / "config.yaml").read_text()) or {}
+    bundle = raw.get("python", {}).get("fn-execution", {}).get("bundle", {})
+    return {f"python.fn-execution.bundle.{k}": str(v) for k, v in bundle.items()}
+
+
+def flink_child(spec_path: str) -> None:
+    """Child process: per job, a datagen index sequence (paced at `rate`/s) -> event line ->
+    `build_risk_stage` -> verdict lines appended to a file. `env.execute`, not
+    `execute_and_collect`: the latter fails on this stage with a uid hash collision on
+    "risk-keypool-gate"."""
+    from pyflink.common import Configuration, Types
+    from pyflink.datastream import (
+        MapFunction,
+        ProcessFunction,
+        RuntimeContext,
+        StreamExecutionEnvironment,
+    )
+    from pyflink.table import StreamTableEnvironment
+
+    from udfs.risk.config import RiskConfig
+    from udfs.risk.flink_functions import build_risk_stage
+
+    class LineAt(MapFunction):
+        """Row(i) -> line i of the events file (read once per worker)."""
+
+        def __init__(self, path: str) -> None:
+            self.path = path
+            self.lines: list[str] = []
+
+        def open(self, runtime_context: RuntimeContext) -> None:
+            self.lines = Path(self.path).read_text().splitlines()
+
+        def map(self, value: Any) -> str:
+            return self.lines[int(value[0])]
+
+    class WriteLines(ProcessFunction):
+        """Appends every verdict to the output file; emits nothing."""
+
+        def __init__(self, path: str) -> None:
+            self.path = path
+            self.file: Any = None
+
+        def open(self, runtime_context: RuntimeContext) -> None:
+            self.file = open(self.path, "a")  # noqa: SIM115 (closed in close())
+
+        def process_element(self, value: str, ctx: ProcessFunction.Context) -> Iterator[str]:
+            self.file.write(value + "\n")
+            yield from ()
+
+        def close(self) -> None:
+            if self.file is not None:
+                self.file.close()
+
+    spec = json.loads(Path(spec_path).read_text())
+    walls: list[float] = []
+    for job in spec["jobs"]:
+        conf = Configuration()
+        conf.set_string("python.executable", sys.executable)
+        conf.set_string("python.client.executable", sys.executable)
+        conf.set_string("restart-strategy.type", "none")
+        for key, value in python_bundle_conf().items():
+            conf.set_string(key, value)
+        env = StreamExecutionEnvironment.get_execution_environment(conf)
+        env.set_parallelism(1)
+        t_env = StreamTableEnvironment.create(env)
+        t_env.execute_sql(
+            "CREATE TEMPORARY TABLE idx (i BIGINT) WITH ('connector' = 'datagen', "
+            f"'rows-per-second' = '{job['rate'] or 100_000:g}', 'fields.i.kind' = 'sequence', "
+            f"'fields.i.start' = '0', 'fields.i.end' = '{job['count'] - 1}')"
+        )
+        ids = t_env.to_data_stream(t_env.from_path("idx"))
+        events = ids.map(LineAt(job["events"]), output_type=Types.STRING())
+        verdicts = build_risk_stage(events, RiskConfig.model_validate(job["cfg"]))
+        verdicts.process(WriteLines(job["out"]), output_type=Types.STRING()).print()
+        started = time.monotonic()
+        env.execute(job["name"])
+        walls.append(round(time.monotonic() - started, 1))
+        Path(spec["timings"]).write_text(json.dumps(walls))
+
+
+def run_asyncio(case: Case, keys_file: Path) -> tuple[list[dict[str, Any]], float]:
+    """`Assessor` directly: route each frame, lease a key from an in-process pool like the
+    Flink gate, assess concurrently, settle each result into the pool as it finishes."""
+    started = time.monotonic()
+    verdicts = asyncio.run(_drive_assessor(case.cfg, case.lines, keys_file, case.rate))
+    return verdicts, round(time.monotonic() - started, 1)
+
+
+async def _drive_assessor(
+    cfg_data: dict[str, Any], lines: list[str], keys_file: Path, rate: float | None
+) -> list[dict[str, Any]]:
+    from contract import DetectionEvent, RiskAssessment, parse
+    from udfs.risk import records
+    from udfs.risk.assessor import Assessor, now_ms
+    from udfs.risk.config import RiskConfig
+    from udfs.risk.keypool import KeyPool, load_keys
+
+    cfg = RiskConfig.model_validate(cfg_data)
+    secrets, specs = load_keys(cfg, {KEYS_FILE_ENV: str(keys_file)})
+    kv = None
+    if cfg.cache.redis_url:
+        import redis.asyncio as aioredis
+
+        kv = aioredis.Redis.from_url(cfg.cache.redis_url, socket_timeout=2)
+    assessor = Assessor(cfg, secrets, specs, kv)
+    pool = KeyPool(specs, cfg.pool)
+    tokens = cfg.llm.est_prompt_tokens + cfg.llm.max_tokens
+    verdicts: list[RiskAssessment] = []
+
+    async def assess(task: records.RiskTask) -> None:
+        result = await assessor.assess(task)
+        records.settle(pool, result, now_ms())
+        verdicts.append(result.verdict)
+
+    pending: set[asyncio.Task[None]] = set()
+    t0 = time.monotonic()
+    for i, line in enumerate(lines):
+        if rate:
+            await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
+        for item in records.route(parse(DetectionEvent, line), cfg, True):
+            if isinstance(item, RiskAssessment):
+                verdicts.append(item)
+                continue
+            lease = pool.acquire(now_ms(), item.tier, tokens)
+            update: dict[str, Any] = (
+                {"refused": f"no key budget within {item.tier} max wait"}
+                if lease is None
+                else {"key_id": lease.key_id, "start_ms": lease.start_ms,
+                      "alternates": lease.alternates, "reserved_tokens": tokens}
+            )  # fmt: skip
+            job = asyncio.create_task(assess(item.model_copy(update=update)))
+            pending.add(job)
+            job.add_done_callback(pending.discard)
+    while pending:
+        await asyncio.gather(*list(pending))
+    await assessor.close()
+    if kv is not None:
+        await kv.aclose()
+    return [json.loads(v.to_json()) for v in verdicts]
+
+
+# -- the three measurements ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SimInput:
+    """The simulator's stream, its near-miss labels and the Redis of the verdict cache."""
+
+    lines: list[str]
+    labels: list[dict[str, Any]]
+    redis_url: str
+
+
+def open_case(
+    stack: contextlib.ExitStack, kind: str, path: str, sizes: Sizes, run: str, sim: SimInput
+) -> Case:
+    """Start the case's stub and sampler (closed by `stack`) and build its config."""
+    labels: list[dict[str, Any]] = []
+    if kind == "concurrency":
+        stub = stack.enter_context(stub_server(sizes.conc_latency_ms))
+        cfg = risk_config(stub.base_url, sizes, run, llm={"timeout_s": 20})
+        lines, rate = worthy_events(sizes.conc_tasks, f"{run}-{kind}-{path}"), None
+    elif kind == "key_pool":
+        stub = stack.enter_context(stub_server(sizes.pool_latency_ms, sizes.pool_rpm))
+        cfg = risk_config(stub.base_url, sizes, run, {"requests_per_min": sizes.pool_rpm})
+        rate = sizes.pool_offered_per_s
+        lines = worthy_events(round(rate * sizes.pool_seconds), f"{run}-{kind}-{path}")
+    else:
+        stub = stack.enter_context(stub_server(sizes.sim_latency_ms))
+        lines, labels = sim.lines, sim.labels
+        cache = {"redis_url": sim.redis_url, "ttl_s": cache_ttl(sizes)}
+        llm = {"prompt_version": f"bench-{run}-{path}", "timeout_s": 10}
+        cfg = risk_config(stub.base_url, sizes, run, cache=cache, llm=llm)
+        rate = sizes.sim_cameras * sizes.sim_speedup  # 1 frame/s per camera, sped up
+    poll = stack.enter_context(Poller(stub))
+    return Case(kind, path, stub, poll, lines, cfg, rate, labels)
+
+
+def cache_ttl(sizes: Sizes) -> int:
+    """The default TTL in replay time: a sped-up replay shrinks it by the same factor."""
+    return max(1, round(CACHE_TTL_S / sizes.sim_speedup))
+
+
+def _sources(verdicts: list[dict[str, Any]]) -> dict[str, int]:
+    return dict(Counter(v["source"] for v in verdicts))
+
+
+def _fallback_reasons(verdicts: list[dict[str, Any]]) -> dict[str, int]:
+    """Fallback causes (the note in brackets at the end of the heuristic reason)."""
+    notes = Counter(
+        v["reason"].rsplit("(", 1)[-1].rstrip(")") for v in verdicts if v["source"] == "fallback"
+    )
+    return dict(notes.most_common(5))
+
+
+def finish(case: Case, sizes: Sizes, verdicts: list[dict[str, Any]], wall: float) -> dict[str, Any]:
+    """The report row of a finished case, from the stub's counters and the verdicts."""
+    stats = case.stub.stats()
+    row: dict[str, Any] = {"path": case.path, "tasks": len(case.lines), "wall_s": wall}
+    row |= {"requests": stats["requests"], "outcomes": stats["outcomes"]}
+    row["requests_by_key"] = sorted(stats["by_key"].values(), reverse=True)
+    row["verdict_sources"] = _sources(verdicts)
+    row["fallback_reasons"] = _fallback_reasons(verdicts)
+    if case.kind == "concurrency":
+        goal = 0.95 * sizes.max_in_flight / (sizes.conc_latency_ms / 1000)
+        rate = steady_rate(case.poll.samples, 1)
+        active = max(active_seconds(case.poll.samples), 1e-9)
+        row |= {
+            "stub_latency_ms": sizes.conc_latency_ms,
+            "max_in_flight": sizes.max_in_flight,
+            "achieved_req_per_s": round(rate, 2),
+            "first_to_last_req_per_s": round(stats["requests"] / active, 2),
+            "peak_in_flight": stats["peak_in_flight"],
+            "goal_req_per_s": goal,
+            "goal_met": rate >= goal,
+        }
+    elif case.kind == "key_pool":
+        cap = sizes.pool_keys * sizes.pool_rpm / 60
+        ok_rate = steady_rate(case.poll.samples, 2)
+        share_429 = stats["outcomes"].get("429", 0) / max(1, stats["requests"])
+        row |= {
+            "offered_per_s": case.rate,
+            "offered_s": sizes.pool_seconds,
+            "keys": sizes.pool_keys,
+            "requests_per_min_per_key": sizes.pool_rpm,
+            "stub_latency_ms": sizes.pool_latency_ms,
+            "combined_cap_req_per_s": cap,
+            "achieved_req_per_s": round(ok_rate, 2),
+            "achieved_vs_cap": round(ok_rate / cap, 3),
+            "share_429": round(share_429, 4),
+            "fallbacks": row["verdict_sources"].get("fallback", 0),
+            "goal_met": ok_rate >= 0.95 * cap and share_429 < 0.01,
+        }
+    else:
+        row |= filter_cache_row(case, sizes, verdicts, stats["requests"])
+    return row
+
+
+def simulate(sizes: Sizes, work: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """Simulator events (the `value` of each JSON line) and the near-miss labels."""
+    out = work / "sim.jsonl"
+    cmd = [sys.executable, "-m", "simulator", "--sink", "jsonl", "--out", str(out)]
+    cmd += ["--cameras", str(sizes.sim_cameras), "--duration", sizes.sim_duration, "--fps", "1"]
+    cmd += ["--near-miss-rate", f"{sizes.sim_near_miss_rate:g}", "--no-progress"]
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True, timeout=600)
+    lines = [json.loads(row)["value"] for row in out.read_text().splitlines() if row.strip()]
+    truth = [json.loads(row) for row in (work / "sim.truth.jsonl").read_text().splitlines()]
+    return lines, [t for t in truth if t["kind"] == "near_miss"]
+
+
+def incident_groups(
+    lines: list[str], labels: list[dict[str, Any]]
+) -> tuple[set[tuple[str, int, str]], int]:
+    """(camera, frame, group) of every group holding all of a near-miss label's tracks in a
+    frame of its span; and how many labels matched no group at all."""
+    by_camera: dict[str, list[int]] = {}
+    for n, label in enumerate(labels):
+        by_camera.setdefault(label["camera_id"], []).append(n)
+    found: set[tuple[str, int, str]] = set()
+    hit_labels: set[int] = set()
+    for line in lines:
+        event = json.loads(line)
+        for n in by_camera.get(event["camera_id"], []):
+            label = labels[n]
+            if not label["start_ms"] <= event["captured_at_ms"] <= label["end_ms"]:
+                continue
+            for group in event["groups"]:
+                members = {event["objects"][i].get("track_id") for i in group["member_indices"]}
+                if set(label["track_ids"]) <= members:
+                    found.add((event["camera_id"], event["frame_id"], group["group_id"]))
+                    hit_labels.add(n)
+    return found, len(labels) - len(hit_labels)
+
+
+def filter_cache_row(
+    case: Case, sizes: Sizes, verdicts: list[dict[str, Any]], calls: int
+) -> dict[str, Any]:
+    """Calls made versus one per group (and versus the filter alone); near-miss groups' path."""
+    from contract import DetectionEvent, RiskAssessment, parse
+    from udfs.risk import records
+    from udfs.risk.config import RiskConfig
+
+    cfg = RiskConfig.model_validate(case.cfg)
+    groups = worthy = 0
+    for line in case.lines:
+        for item in records.route(parse(DetectionEvent, line), cfg, True):
+            groups += 1
+            worthy += not isinstance(item, RiskAssessment)
+    source_of = {(v["camera_id"], v["frame_id"], v["group_id"]): v["source"] for v in verdicts}
+    incidents, unmatched = incident_groups(case.lines, case.labels)
+    by_source = Counter(source_of.get(g, "missing") for g in incidents)
+    llm_path = by_source["llm"] + by_source["cache"]
+    crops = {v.get("crop_sha256") for v in verdicts if v["source"] in ("llm", "cache")}
+    return {
+        "cameras": sizes.sim_cameras,
+        "duration": sizes.sim_duration,
+        "events": len(case.lines),
+        "replay_speedup": sizes.sim_speedup,
+        "stub_latency_ms": sizes.sim_latency_ms,
+        "stub_latency_ms_at_real_time": sizes.sim_latency_ms * sizes.sim_speedup,
+        "cache_ttl_s": case.cfg["cache"]["ttl_s"],
+        "groups": groups,
+        "verdicts": len(verdicts),
+        "calls_without_filter_or_cache": groups,
+        "llm_worthy_groups": worthy,
+        "calls_avoided_by_filter_pct": round(100 * (1 - worthy / max(1, groups)), 1),
+        "calls_made": calls,
+        "calls_avoided_pct": round(100 * (1 - calls / max(1, groups)), 1),
+        "distinct_crops_on_llm_path": len(crops),
+        "near_miss_labels": len(case.labels),
+        "near_miss_labels_without_group": unmatched,
+        "incident_groups": len(incidents),
+        "incident_groups_llm_path": llm_path,
+        "incident_groups_not_llm_path": len(incidents) - llm_path,
+        "incident_group_sources": dict(by_source),
+        "goal_met": calls <= 0.5 * groups and llm_path == len(incidents),
+    }
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def summary(report: dict[str, Any]) -> str:
+    lines = []
+    for row in report["concurrency"]["runs"]:
+        lines.append(
+            f"concurrency [{row['path']}]: {row['achieved_req_per_s']} req/s steady "
+            f"(goal {row['goal_req_per_s']:g}), peak in flight {row['peak_in_flight']}, "
+            f"{row['requests']} requests, job {row['wall_s']} s -> goal met: {row['goal_met']}"
+        )
+    for row in report["key_pool"]["runs"]:
+        lines.append(
+            f"key pool [{row['path']}]: {row['achieved_req_per_s']} req/s ok "
+            f"({row['achieved_vs_cap']:.3f} of cap {row['combined_cap_req_per_s']:g}), "
+            f"429 share {100 * row['share_429']:.2f} %, verdicts {row['verdict_sources']} "
+            f"-> goal met: {row['goal_met']}"
+        )
+    for row in report["filter_cache"]["runs"]:
+        lines.append(
+            f"filter + cache [{row['path']}]: {row['groups']} groups, "
+            f"{row['llm_worthy_groups']} LLM-worthy, {row['calls_made']} calls made -> "
+            f"{row['calls_avoided_pct']} % avoided; near-miss groups {row['incident_groups']}: "
+            f"{row['incident_groups_llm_path']} llm/cache, {row['incident_groups_not_llm_path']} "
+            f"not -> goal met: {row['goal_met']}"
+        )
+    return "\n".join(lines)
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.risk_llm", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--results-dir", type=Path, default=RESULTS, help="where risk_llm.json goes")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes (about 90 s)")
+    p.add_argument(
+        "--paths",
+        default="flink,asyncio",
+        help="drivers, comma separated: flink (all three measurements), asyncio (1 and 2, "
+        "and 3 too when flink is not given)",
+    )
+    p.add_argument("--redis-url", default=None, help="verdict cache [stack endpoints]")
+    p.add_argument("--flink-child", default=None, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = _args(argv)
+    if ns.flink_child:
+        flink_child(ns.flink_child)
+        return 0
+    from stack.config import Endpoints
+
+    sizes = SMOKE if ns.smoke else Sizes()
+    paths = [p.strip() for p in ns.paths.split(",") if p.strip()]
+    if not paths or set(paths) - {"flink", "asyncio"}:
+        raise SystemExit(f"--paths: flink and/or asyncio, not {ns.paths!r}")
+    redis_url = ns.redis_url or Endpoints.from_env().redis_url
+    run = uuid.uuid4().hex[:8]
+    report: dict[str, Any] = {
+        "command": "python -m benchmarks.risk_llm" + (" --smoke" if ns.smoke else ""),
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "cpus": os.cpu_count(),
+        "sizes": asdict(sizes),
+        "paths": {
+            "flink": "build_risk_stage on a local PyFlink mini cluster, parallelism 1, "
+            "bundle settings of flink-conf/config.yaml",
+            "asyncio": "udfs.risk.assessor.Assessor driven directly, in-process KeyPool gate",
+        },
+    }
+    kinds = ("concurrency", "key_pool", "filter_cache")
+    for kind in kinds:
+        report[kind] = {"runs": []}
+    with tempfile.TemporaryDirectory(prefix="risk-llm-") as tmp:
+        work = Path(tmp)
+        keys_file, _ = write_keys(work, sizes.pool_keys, run)
+        sim = SimInput(*simulate(sizes, work), redis_url)
+        for path in paths:
+            with contextlib.ExitStack() as stack:
+                chosen = [k for k in kinds if k != "filter_cache" or path == paths[0]]
+                cases = [open_case(stack, k, path, sizes, run, sim) for k in chosen]
+                if path == "flink":
+                    outputs = run_flink(cases, keys_file, work)
+                else:
+                    outputs = [run_asyncio(case, keys_file) for case in cases]
+                for case, (verdicts, wall) in zip(cases, outputs, strict=True):
+                    row = finish(case, sizes, verdicts, wall)
+                    report[case.kind]["runs"].append(row)
+                    print(summary_line(case.kind, row), flush=True)
+    forget_health(redis_url, key_names(sizes, run))
+    ns.results_dir.mkdir(parents=True, exist_ok=True)
+    target = ns.results_dir / "risk_llm.json"
+    target.write_text(json.dumps(report, indent=2) + "\n")
+    print(summary(report))
+    print(f"wrote {target}")
+    return 0
+
+
+def forget_health(redis_url: str, names: list[str]) -> None:
+    """Drop this run's keys from the shared `keypool:health` hash (the dashboard shows it)."""
+    import redis
+
+    from contract import redis_keys
+
+    with contextlib.suppress(redis.RedisError), redis.Redis.from_url(redis_url) as client:
+        client.hdel(redis_keys.KEYPOOL_HEALTH, *names)
+
+
+def summary_line(kind: str, row: dict[str, Any]) -> str:
+    """Progress line while the suite runs."""
+    return kind + " " + json.dumps({k: v for k, v in row.items() if not isinstance(v, dict)})
+
+
+if __name__ == "__main__":
+    sys.exit(main())
