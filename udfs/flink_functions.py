@@ -80,7 +80,7 @@ class WriteViewToRedis(ProcessFunction):
         writer_type, _ = _VIEWS[self.view]
         self.writer = writer_type(self.redis_url, linger_s=0.2)  # batched, < 1 s to land
         group = runtime_context.get_metrics_group()
-        group.gauge(f"redis_{self.view}_pending", lambda: self.writer.pending if self.writer else 0)
+        group.gauge(f"redis_{self.view}_pending", lambda: self.writer.stuck if self.writer else 0)
 
     def process_element(self, value: Row, ctx: ProcessFunction.Context) -> Any:
         assert self.writer is not None

@@ -55,6 +55,7 @@ class _BacklogWriter(Generic[T]):
         self._closed = threading.Event()
         self.written = 0
         self.dropped = 0  # backlog overflow during a long outage (Kafka still has them)
+        self._failing = False
         self._linger_s = linger_s
         if linger_s > 0:
             threading.Thread(target=self._flush_every, daemon=True, name="redis-views").start()
@@ -62,6 +63,12 @@ class _BacklogWriter(Generic[T]):
     @property
     def pending(self) -> int:
         return len(self._backlog)
+
+    @property
+    def stuck(self) -> int:
+        """Writes held back by a failing Redis (0 while it answers, even mid-batch): what
+        the `redis_*_pending` gauges report, since PyFlink samples gauges only per bundle."""
+        return len(self._backlog) if self._failing else 0
 
     def write(self, item: T) -> None:
         with self._lock:
@@ -88,8 +95,10 @@ class _BacklogWriter(Generic[T]):
                     self._backlog.popleft()
                 self.written += len(chunk)
         except redis.RedisError as err:
+            self._failing = True
             log.warning("redis unavailable, %d writes pending: %s", len(self._backlog), err)
             return False
+        self._failing = False
         return True
 
     def _flush_every(self) -> None:

@@ -81,11 +81,11 @@ def test_views_are_idempotent_monotonic_and_survive_an_outage(tmp_path):
         server.wait(10)
         writer.write(stats(120))
         writer.write(stats(180, frames=7))
-        assert writer.pending == 2  # kept, not lost, and no exception escaped
+        assert writer.pending == writer.stuck == 2  # kept, not lost, no exception escaped
 
         server = start_redis(port, tmp_path)  # back, empty (no persistence)
         writer.write(stats(240))
-        assert writer.pending == 0
+        assert writer.pending == writer.stuck == 0
         series = [
             parse(WindowStats, m) for m in client.zrange(redis_keys.stats_series("cam"), 0, -1)
         ]
