@@ -23,7 +23,8 @@ def job_vs_sql(r: dict) -> list[str]:
         "",
         "| variant | best duration (s) | events/s | all runs (s) |",
         "|---|---|---|---|",
-        f"| job (`jobs/risk_job.py`: SQL + Python encoders, DLQ branch, Redis) | "
+        f"| job (`jobs/risk_job.py`: SQL windows + risk stage + pattern facts and CEP, DLQ, "
+        "Redis; events without groups, heuristic only) | "
         f"{min(r['durations_s']['job']):.1f} | {r['job_events_per_s']:,} | "
         f"{', '.join(f'{d:.1f}' for d in r['durations_s']['job'])} |",
         f"| pure Flink SQL (`benchmarks/sql_baseline_job.py`) | "
