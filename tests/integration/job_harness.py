@@ -46,12 +46,14 @@ def frame_at(camera: str, second: int, **fields: Any) -> tuple[bytes, bytes]:
     return camera.encode(), json.dumps(doc).encode()
 
 
-def red_light_crossing(camera: str, second: int, track: int) -> tuple[bytes, bytes]:
-    """Track `track` crosses the stop line while the camera sees red."""
+def red_light_crossing(
+    camera: str, second: int, track: int, **fields: Any
+) -> tuple[bytes, bytes]:
+    """Track `track` crosses the stop line while the camera sees red (unless `fields` say)."""
     box = {"x1": 10, "y1": 20, "x2": 110, "y2": 90}
     car = {"class_name": "car", "confidence": 0.9, "track_id": track, "box": box,
            "crossed_lines": ["stop_line"]}  # fmt: skip
-    return frame_at(camera, second, objects=[car])
+    return frame_at(camera, second, objects=[car], **fields)
 
 
 def llm_worthy(camera: str, second: int) -> tuple[bytes, bytes]:

@@ -122,3 +122,58 @@ def test_broker_down_then_back_buffers_within_budget(kafka_bootstrap, fresh_topi
         )
         == pub.dropped
     )
+
+
+def test_metrics_endpoint_during_a_real_run(kafka_bootstrap, fresh_topic, tmp_path):
+    """The service's /metrics over HTTP after a real run to the broker: every documented
+    name (docs/detector.md) is exported, with the values the input implies."""
+    import re
+    import urllib.request
+
+    import cv2
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from stack.paths import REPO
+    from tests.integration.test_redis_outage import free_port
+
+    topic = fresh_topic(1)
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"f{i}.png"), np.full((120, 160, 3), 40 + 60 * i, np.uint8))
+    config = parse_config({
+        "cameras": [{"id": "cam-metrics", "source": str(tmp_path)}],
+        "output": {"bootstrap": kafka_bootstrap, "topic": topic},
+        "tracker": {"type": "iou"}, "metrics_port": None,
+    })  # fmt: skip
+    metrics, port = Metrics(), free_port()
+    metrics.serve(port)
+    result = DetectorService(config, metrics, quiet=True, model=Pair()).run()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    assert result.delivered == 3
+    assert value("traffic_detector_frames_total", camera="cam-metrics") == 3
+    for cls in ("car", "person"):
+        assert (
+            value("traffic_detector_detections_total", camera="cam-metrics", **{"class": cls}) == 3
+        )
+    assert value("traffic_detector_kafka_messages_sent_total") == 3
+    assert value("traffic_detector_kafka_messages_failed_total") == 0
+    assert value("traffic_detector_crops_total", storage="inline") == 3
+    assert value("traffic_detector_detection_latency_seconds_count", backend="pair") == 3
+    assert value("traffic_detector_frame_seconds_count", camera="cam-metrics") == 3
+    assert value("traffic_detector_buffer_bytes") == 0
+    documented = set(
+        re.findall(r"`(traffic_detector_[a-z_]+)`", (REPO / "docs/detector.md").read_text())
+    )
+    families = list(text_string_to_metric_families(text))
+    exported = {name for name, _ in samples} | {f.name for f in families}
+    exported |= {f.name + "_total" for f in families if f.type == "counter"}
+    assert documented - exported == set()

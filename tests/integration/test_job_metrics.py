@@ -27,6 +27,7 @@ from stack.topics import ensure_topics
 from tests.factories import detection_dict
 from tests.integration.job_harness import (
     BASE_MS,
+    frame_at,
     frames,
     job_args,
     llm_worthy,
@@ -37,6 +38,7 @@ from tests.integration.job_harness import (
 from tests.integration.llm_stub import get, post, running_stub
 from tests.kafka_io import produce
 from tests.unit.dashboard.promql import dashboard_metric_names
+from udfs.cep.signals import SignalChange
 from udfs.risk.keypool import key_id_for
 
 pytestmark = pytest.mark.integration
@@ -100,16 +102,32 @@ def scraped(flink_cluster, kafka_bootstrap, redis_url, llm, tmp_path_factory) ->
     oversized = detection_dict(camera_id=camera, detector="x" * 3000, captured_at_ms=BASE_MS)
     special = {s: llm_worthy(camera, s) for s in LLM_FRAMES}
     special |= {s: red_light_crossing(camera, s, track) for track, s in enumerate(RUNS, 1)}
+    # A camera that cannot see its light: the controller feed on the signal topic says red.
+    blind = f"m2-{run}"
+    signals = f"test-signals-{run}"
+    ensure_topics(kafka_bootstrap, {signals: 1})
+
+    def blind_frame(s: int) -> tuple[bytes, bytes]:
+        if s in RUNS:
+            return red_light_crossing(blind, s, 100 + s, signal_state="unknown")
+        return frame_at(blind, s, signal_state="unknown")
+
     produce(kafka_bootstrap, topic, [
-        # watermark -> 20 s: windows [0,10) and [10,20) fire, the three red-light runs match
-        *(special.get(s) or frames(camera, s, s)[0] for s in range(26)),
+        # watermark -> 20 s: windows [0,10) and [10,20) fire, the red-light runs match
+        *(item for s in range(26)
+          for item in (special.get(s) or frames(camera, s, s)[0], blind_frame(s))),
         *((b"bad", raw) for raw in MALFORMED),
         (camera.encode(), json.dumps(oversized).encode()),
+    ])  # fmt: skip
+    produce(kafka_bootstrap, signals, [
+        (blind.encode(), SignalChange(schema_version=1, camera_id=blind, state="red",
+                                      changed_at_ms=BASE_MS + s * 1000).to_json())
+        for s in (0, 25)  # the second moves the feed's watermark past the runs
     ])  # fmt: skip
     keys = tmp_path_factory.mktemp("keys") / "keys.txt"
     keys.write_text(TEST_KEY + "\n")
     options = job_args(topic, run, parallelism=1, restart_attempts=0, max_event_bytes=3000,
-                       kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, signal_topic="",
+                       kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, signal_topic=signals,
                        llm_base_url=llm + "/v1", llm_api_keys_file=keys)  # fmt: skip
     job_id = flink_run(options, detached=True, timeout_s=120)
     try:
@@ -119,7 +137,7 @@ def scraped(flink_cluster, kafka_bootstrap, redis_url, llm, tmp_path_factory) ->
             found = scrape().get("taskmanager", {})
             return total(found, OP + "window_stats_emitted", job_id) or 0
 
-        wait_for(lambda: emitted() >= 2, 40, "two windows emitted")
+        wait_for(lambda: emitted() >= 4, 40, "two windows of each camera emitted")
         produce(kafka_bootstrap, topic, frames(camera, 4, 4))  # its window fired: late
 
         def settled() -> dict[str, Values] | None:
@@ -140,8 +158,9 @@ def scraped(flink_cluster, kafka_bootstrap, redis_url, llm, tmp_path_factory) ->
     finally:
         cancel(job_id, flink_cluster)
         views = redis.Redis.from_url(redis_url)  # leave no test camera on the dashboard
-        views.delete(redis_keys.stats_latest(camera), redis_keys.stats_series(camera))
-        views.srem(redis_keys.CAMERAS, camera)
+        for cam in (camera, blind):
+            views.delete(redis_keys.stats_latest(cam), redis_keys.stats_series(cam))
+            views.srem(redis_keys.CAMERAS, cam)
     names = sorted({n for values in found.values() for n in values})
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "scraped-metric-names.txt").write_text("\n".join(names) + "\n")
@@ -150,7 +169,7 @@ def scraped(flink_cluster, kafka_bootstrap, redis_url, llm, tmp_path_factory) ->
 
 def test_job_metrics_have_the_values_the_input_implies(scraped):
     tm, jm, job = scraped["taskmanager"], scraped["jobmanager"], scraped["job_id"]
-    assert total(tm, OP + "window_stats_emitted", job) == 2
+    assert total(tm, OP + "window_stats_emitted", job) == 4  # 2 windows x 2 cameras
     assert total(tm, OP + "dead_letters_parse", job) == len(MALFORMED)
     assert total(tm, OP + "dead_letters_oversized", job) == 1
     assert total(tm, OP + "dead_letters_late", job) == 1
@@ -189,7 +208,8 @@ def test_risk_and_pattern_metrics_match_the_llm_server_and_the_input(scraped, ll
     for labels, value in tm[matches]:
         if labels.get("job_id") == job:
             per_pattern[labels["pattern"]] += value
-    assert per_pattern["red_light_runs_3_in_60s"] == 1
+    # m1 sees red itself; m2 sees nothing and gets red from the signal-states feed.
+    assert per_pattern["red_light_runs_3_in_60s"] == 2
 
 
 def documented_names() -> set[str]:
