@@ -150,15 +150,17 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
     verdicts_keyed = verdicts.map(KeyVerdict(), output_type=KEYED_JSON).name("key verdicts")
     to_redis(verdicts_keyed, cfg.redis_url, "risk", "verdicts")
 
-    # CEP: facts of every source, in event time, matched per camera.
+    # CEP: facts of every source, in event time, matched per camera. Only frames that may
+    # hold a fact (a crossing, a tracked road user in a zone, a group) enter Python.
     patterns = cfg.cep()
-    accepted = t_env.to_data_stream(
+    fact_frames = t_env.to_data_stream(
         t_env.sql_query(
-            "SELECT CAST(payload AS STRING) AS payload FROM detections_checked WHERE reason IS NULL"
+            "SELECT CAST(payload AS STRING) AS payload FROM detections_checked "
+            "WHERE reason IS NULL AND fact_candidate"
         )
     )
     fact_sources = [
-        (accepted, "detection"),
+        (fact_frames, "detection"),
         (stats_json.map(lambda row: row[1], output_type=Types.STRING()), "window"),
     ]
     if patterns.verdict_levels():  # only verdicts a pattern waits for become facts

@@ -96,7 +96,7 @@ def checked_sql(window_s: int, max_event_bytes: int = 1_048_576) -> str:
     window_ms = window_s * 1000
     return f"""
 SELECT payload, kafka_partition, kafka_offset, ts, d.camera_id, d.frame_id,
-  d.vehicles AS frame_vehicles, d.objects, d.group_count, CASE
+  d.vehicles AS frame_vehicles, d.objects, d.group_count, d.fact_candidate, CASE
     WHEN d.size_bytes > {max_event_bytes}
       THEN 'oversized: ' || CAST(d.size_bytes AS STRING) || ' bytes > {max_event_bytes}'
     WHEN d.error IS NOT NULL THEN d.error

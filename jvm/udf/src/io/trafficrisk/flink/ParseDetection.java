@@ -14,7 +14,8 @@ import org.apache.flink.types.Row;
  * event plus 6 per object in the job's SQL); one Jackson tree parse replaces them. A record
  * that breaks the contract gets a non-null {@code error} naming the field, with the same
  * wording as contract/codec.py, and goes to the dead-letter topic. {@code group_count} lets
- * SQL send only frames with groups to the Python risk stage.
+ * SQL send only frames with groups to the Python risk stage, {@code fact_candidate} only
+ * frames that may yield a pattern fact to the Python fact stage.
  */
 public class ParseDetection extends ScalarFunction {
 
@@ -24,7 +25,7 @@ public class ParseDetection extends ScalarFunction {
     private static final String RESULT =
             "ROW<error STRING, size_bytes INT, camera_id STRING, frame_id BIGINT, "
                     + "captured_at_ms BIGINT, vehicles INT, objects ARRAY<" + OBJECT + ">, "
-                    + "group_count INT>";
+                    + "group_count INT, fact_candidate BOOLEAN>";
 
     private transient ObjectMapper mapper;
 
@@ -68,6 +69,7 @@ public class ParseDetection extends ScalarFunction {
         }
         Row[] rows = new Row[objects.size()];
         int vehicles = 0;
+        boolean candidate = false;
         for (int i = 0; i < rows.length; i++) {
             JsonNode object = objects.get(i);
             JsonNode cls = object.get("class_name");
@@ -77,12 +79,13 @@ public class ParseDetection extends ScalarFunction {
             boolean vehicle = isVehicle(cls.asText());
             vehicles += vehicle ? 1 : 0;
             rows[i] = objectRow(object, cls.asText(), vehicle);
+            candidate = candidate || mayBeFact(object, vehicle || cls.asText().equals("bicycle"));
         }
         JsonNode groups = doc.get("groups");
         int groupCount = groups != null && groups.isArray() ? groups.size() : 0;
         return Row.of(
                 null, payload.length, camera.asText(), frameId, capturedAt, vehicles, rows,
-                groupCount);
+                groupCount, candidate || groupCount > 0);
     }
 
     private ObjectMapper mapper() {
@@ -104,6 +107,24 @@ public class ParseDetection extends ScalarFunction {
                 strings(object.get("zones")),
                 strings(object.get("crossed_lines")),
                 vehicle);
+    }
+
+    /**
+     * Whether the pattern stage could derive a fact from this object: a line crossing, or a
+     * tracked, moving road user inside some zone (a lane: wrong way). Frames with neither and
+     * no groups skip the Python fact stage.
+     */
+    private static boolean mayBeFact(JsonNode object, boolean roadUser) {
+        JsonNode crossed = object.get("crossed_lines");
+        if (crossed != null && crossed.isArray() && crossed.size() > 0) {
+            return true;
+        }
+        JsonNode zones = object.get("zones");
+        JsonNode velocity = object.get("velocity_px_s");
+        return roadUser
+                && object.get("track_id") != null
+                && zones != null && zones.isArray() && zones.size() > 0
+                && velocity != null && velocity.isArray() && velocity.size() == 2;
     }
 
     private static boolean isVehicle(String cls) {
@@ -130,6 +151,6 @@ public class ParseDetection extends ScalarFunction {
     }
 
     private static Row failed(String error, int sizeBytes) {
-        return Row.of(error, sizeBytes, null, null, null, null, null, null);
+        return Row.of(error, sizeBytes, null, null, null, null, null, null, null);
     }
 }
