@@ -159,10 +159,11 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
             "WHERE reason IS NULL AND fact_candidate"
         )
     )
-    fact_sources = [
-        (fact_frames, "detection"),
-        (stats_json.map(lambda row: row[1], output_type=Types.STRING()), "window"),
-    ]
+    fact_sources = [(fact_frames, "detection")]
+    if patterns.min_congestion_index() is not None:  # windows a congestion pattern counts
+        fact_sources.append(
+            (stats_json.map(lambda row: row[1], output_type=Types.STRING()), "window")
+        )
     if patterns.verdict_levels():  # only verdicts a pattern waits for become facts
         fact_sources.append((verdicts, "risk"))
     if cfg.signal_topic:
@@ -175,7 +176,12 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
         fact_sources.append((signals, "signal"))
     facts = [
         stream.flat_map(
-            ToFacts(kind, patterns.facts, patterns.verdict_levels() if kind == "risk" else None),
+            ToFacts(
+                kind,
+                patterns.facts,
+                levels=patterns.verdict_levels() if kind == "risk" else None,
+                min_congestion=patterns.min_congestion_index() if kind == "window" else None,
+            ),
             output_type=Types.STRING(),
         )
         .name(f"cep: {kind} facts")

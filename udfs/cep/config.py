@@ -109,6 +109,15 @@ class CepConfig(_Config):
                 levels |= {"high"} if pattern.min_level == "high" else {"medium", "high"}
         return frozenset(levels)
 
+    def min_congestion_index(self) -> float | None:
+        """Lowest index a congestion pattern counts; windows below it need not become facts
+        (the pattern requires back-to-back windows, so a dropped window breaks a run as a
+        window under the threshold would). None: no pattern reads windows."""
+        found = [
+            p.min_congestion_index for p in self.patterns if isinstance(p, SustainedCongestion)
+        ]
+        return min(found, default=None)
+
     @model_validator(mode="after")
     def _unique_names(self) -> CepConfig:
         names = [p.name for p in self.patterns]

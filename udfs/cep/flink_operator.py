@@ -80,10 +80,15 @@ class ToFacts(FlatMapFunction):
     (the job's parse stage dead-letters it before this point)."""
 
     def __init__(
-        self, source: facts.Source, rules: FactRules, levels: frozenset[str] | None = None
+        self,
+        source: facts.Source,
+        rules: FactRules,
+        levels: frozenset[str] | None = None,
+        min_congestion: float | None = None,
     ) -> None:
         self.source, self.rules = source, rules
         self.levels = levels  # for verdicts: only these risk levels become facts
+        self.min_congestion = min_congestion  # for windows: only these become facts
         self.invalid: Any = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
@@ -95,6 +100,10 @@ class ToFacts(FlatMapFunction):
             raw = value if isinstance(value, str) else value[0]
             if self.levels is not None and json.loads(raw).get("risk_level") not in self.levels:
                 return
+            if self.min_congestion is not None:
+                index = json.loads(raw).get("congestion_index")
+                if not isinstance(index, int | float) or index < self.min_congestion:
+                    return
             found = facts.from_message(self.source, raw, self.rules)
         except ContractError:
             self.invalid.inc()

@@ -198,3 +198,19 @@ def test_verdict_levels_are_those_a_pattern_waits_for() -> None:
     doc = config().model_dump()
     doc["patterns"] = [p for p in doc["patterns"] if p["type"] != "conflict_then_verdict"]
     assert CepConfig.model_validate(doc).verdict_levels() == frozenset()
+
+
+def test_windows_under_the_congestion_threshold_need_not_be_facts() -> None:
+    """Dropping them changes no alert: a run needs back-to-back windows."""
+    from tests.unit.cep.traffic_helpers import config
+
+    cfg = config()
+    assert cfg.min_congestion_index() == 0.6
+    jam = [window(0, 0.7), window(10, 0.7), window(20, 0.1), window(30, 0.7), window(40, 0.7)]
+    kept = [w for w in jam if json.loads(w[1])["congestion_index"] >= 0.6]
+    assert Harness(cfg).feed(jam).flush().patterns() == []
+    assert Harness(cfg).feed(kept).flush().patterns() == []
+    run = [*jam, window(50, 0.7)]
+    kept_run = [w for w in run if json.loads(w[1])["congestion_index"] >= 0.6]
+    assert Harness(cfg).feed(run).flush().patterns() == [JAM]
+    assert Harness(cfg).feed(kept_run).flush().patterns() == [JAM]
