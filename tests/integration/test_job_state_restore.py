@@ -71,6 +71,7 @@ def test_cooling_key_spend_and_partial_matches_survive_savepoint_restore(
         llm_base_url=stub + "/v1", llm_api_keys_file=keys_file,
     )  # fmt: skip
     client = redis.Redis.from_url(redis_url)
+    client.hdel(redis_keys.KEYPOOL_HEALTH, *(key_id_for(k) for k in TEST_KEYS))  # earlier runs
     post(stub + "/control", {"script": ["429"]})  # the first call: 429, Retry-After 3600 s
 
     special = {
