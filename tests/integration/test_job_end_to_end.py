@@ -107,6 +107,8 @@ def test_simulated_cameras_end_to_end_with_chaotic_llm(
     labels = read_labels(tmp_path / "truth.jsonl")
     assert {label.kind for label in labels} >= set(KIND_OF_PATTERN.values())
 
+    stale = redis.Redis.from_url(redis_url)  # key-pool health of earlier runs: not evidence
+    stale.hdel(redis_keys.KEYPOOL_HEALTH, *(key_id_for(k) for k in TEST_KEYS))
     risk_file, patterns_file = config_files(tmp_path)
     keys_file = tmp_path / "llm-keys.txt"
     keys_file.write_text("\n".join(TEST_KEYS) + "\n")
