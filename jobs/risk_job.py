@@ -140,26 +140,14 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
 
     # Risk: only frames with groups enter Python; every group leaves with one verdict.
     risk = cfg.risk()
-    framed = t_env.to_data_stream(
-        t_env.sql_query(
-            "SELECT CAST(payload AS STRING) AS payload FROM detections_checked "
-            "WHERE reason IS NULL AND group_count > 0"
-        )
-    )
-    verdicts = build_risk_stage(framed, risk)
+    verdicts = build_risk_stage(accepted_json(t_env, "group_count > 0"), risk)
     verdicts_keyed = verdicts.map(KeyVerdict(), output_type=KEYED_JSON).name("key verdicts")
     to_redis(verdicts_keyed, cfg.redis_url, "risk", "verdicts")
 
     # CEP: facts of every source, in event time, matched per camera. Only frames that may
     # hold a fact (a crossing, a tracked road user in a zone, a group) enter Python.
     patterns = cfg.cep()
-    fact_frames = t_env.to_data_stream(
-        t_env.sql_query(
-            "SELECT CAST(payload AS STRING) AS payload FROM detections_checked "
-            "WHERE reason IS NULL AND fact_candidate"
-        )
-    )
-    fact_sources = [(fact_frames, "detection")]
+    fact_sources = [(accepted_json(t_env, "fact_candidate"), "detection")]
     if patterns.min_congestion_index() is not None:  # windows a congestion pattern counts
         fact_sources.append(
             (stats_json.map(lambda row: row[1], output_type=Types.STRING()), "window")
@@ -224,6 +212,16 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
     ):
         sinks.add_insert(table, t_env.from_data_stream(stream))
     sinks.attach_as_datastream()
+
+
+def accepted_json(t_env: StreamTableEnvironment, condition: str) -> DataStream:
+    """Accepted detection events that meet `condition` (SQL), as JSON text for Python."""
+    return t_env.to_data_stream(
+        t_env.sql_query(
+            "SELECT CAST(payload AS STRING) AS payload FROM detections_checked "
+            f"WHERE reason IS NULL AND {condition}"
+        )
+    )
 
 
 def to_redis(stream: DataStream, redis_url: str, view: View, what: str) -> None:

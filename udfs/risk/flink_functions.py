@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any, get_args
@@ -81,12 +82,14 @@ class RouteGroups(ProcessFunction):
 # slot, and each slot belongs to exactly one gate subtask.
 _SETTLEMENTS: dict[int, list[str]] = {}
 _OUTSTANDING: dict[int, int] = {}  # slot -> tasks passed on by the gate, not yet reported
+_LOCK = threading.Lock()  # the async function reports from its event-loop thread
 HEALTH_EVERY_MS = 2_000
 
 
 def _report(slot: int, result_json: str) -> None:
-    _SETTLEMENTS.setdefault(slot, []).append(result_json)
-    _OUTSTANDING[slot] = _OUTSTANDING.get(slot, 1) - 1
+    with _LOCK:
+        _SETTLEMENTS.setdefault(slot, []).append(result_json)
+        _OUTSTANDING[slot] = _OUTSTANDING.get(slot, 1) - 1
 
 
 class KeyPoolGate(KeyedProcessFunction):
@@ -116,7 +119,9 @@ class KeyPoolGate(KeyedProcessFunction):
         return pool.restore(json.loads(raw) if raw else None)
 
     def _settle(self, slot: int, pool: KeyPool, now_ms: float) -> None:
-        finished = [records.RiskResult.model_validate_json(r) for r in _SETTLEMENTS.pop(slot, [])]
+        with _LOCK:
+            reported = _SETTLEMENTS.pop(slot, [])
+        finished = [records.RiskResult.model_validate_json(r) for r in reported]
         for result in finished:
             records.settle(pool, result, now_ms)
         self.state.update(json.dumps(pool.state()))
@@ -146,7 +151,8 @@ class KeyPoolGate(KeyedProcessFunction):
                 "reserved_tokens": tokens,
             }
         self._settle(task.slot, pool, now_ms)
-        _OUTSTANDING[task.slot] = _OUTSTANDING.get(task.slot, 0) + 1
+        with _LOCK:
+            _OUTSTANDING[task.slot] = _OUTSTANDING.get(task.slot, 0) + 1
         # Settle what finishes after the last task too (before the next checkpoint).
         ctx.timer_service().register_processing_time_timer(int(now_ms // 1000 + 1) * 1000)
         task = task.model_copy(update=update)
