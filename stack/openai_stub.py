@@ -8,6 +8,8 @@ request's text, after a controllable latency; a share of requests fault (429 wit
 per-key sliding-window rate limit. It checks the Authorization header, counts requests per key
 id (`k-` + 8 hex of the key's SHA-256, never the key) and reports them at GET /stats.
 POST /control {"script": ["429", "500", "hang", "malformed", "ok"]} forces the next outcomes;
+POST /control {"when_text_contains": {"Camera cam-3.": "500"}} forces the outcome of every request
+whose prompt text contains the string (a deterministic fault for one camera, say);
 POST /reset clears the counters. Prints `listening on HOST:PORT` once ready (`--port 0` picks one).
 """
 
@@ -48,6 +50,7 @@ class StubState:
     cfg: StubConfig
     rng: random.Random
     script: deque[str] = field(default_factory=deque)
+    text_rules: dict[str, str] = field(default_factory=dict)  # prompt substring -> outcome
     by_key: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     windows: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
@@ -131,7 +134,10 @@ def _rate_limited(state: StubState, kid: str) -> bool:
     return False
 
 
-def _pick_outcome(state: StubState) -> str:
+def _pick_outcome(state: StubState, text: str) -> str:
+    for needle, outcome in state.text_rules.items():
+        if needle in text:
+            return outcome
     if state.script:
         return state.script.popleft()
     if state.cfg.fault_rate and state.rng.random() < state.cfg.fault_rate:
@@ -149,7 +155,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     kid = key_id(secret)
     state.by_key[kid] += 1
     body = await request.json()
-    outcome = "429" if _rate_limited(state, kid) else _pick_outcome(state)
+    outcome = "429" if _rate_limited(state, kid) else _pick_outcome(state, _request_text(body))
     state.outcomes[outcome] += 1
     state.in_flight += 1
     state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
@@ -183,7 +189,8 @@ async def control(request: web.Request) -> web.Response:
     state: StubState = request.app[STATE]
     data = await request.json()
     state.script.extend(str(s) for s in data.get("script", []))
-    return web.json_response({"script": list(state.script)})
+    state.text_rules.update({str(k): str(v) for k, v in data.get("when_text_contains", {}).items()})
+    return web.json_response({"script": list(state.script), "when_text_contains": state.text_rules})
 
 
 async def reset(request: web.Request) -> web.Response:
@@ -192,6 +199,7 @@ async def reset(request: web.Request) -> web.Response:
     state.outcomes.clear()
     state.windows.clear()
     state.script.clear()
+    state.text_rules.clear()
     state.peak_in_flight = state.in_flight
     return web.json_response({"ok": True})
 

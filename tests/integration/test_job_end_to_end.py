@@ -3,7 +3,8 @@
 Simulator (20% of events out of order within 3 s) -> Kafka -> jobs/risk_job.py (mini cluster,
 bounded) -> read_committed topics and Redis. One run checks what the product promises end to end:
 - every group of every frame gets exactly one verdict; the stub saw exactly one successful
-  answer per `llm` verdict (cache hits made no call); chaos ends in explicit fallbacks;
+  answer per `llm` verdict (cache hits made no call); chaos ends in explicit fallbacks (one
+  camera's requests always fail, so fallbacks are certain, not left to chance);
 - every incident the simulator injected is alerted (recall 1.0 on its ground truth) and no
   alert of those patterns lacks a labelled incident (precision 1.0);
 - each high verdict is an alert of its own; Redis holds the live views;
@@ -29,7 +30,7 @@ import yaml
 from contract import RiskAssessment, TrafficAlert, parse, redis_keys, topics
 from simulator.scoring import read_labels, score, summary
 from stack.paths import REPO
-from tests.integration.llm_stub import get, running_stub
+from tests.integration.llm_stub import get, post, running_stub
 from tests.kafka_io import read_all
 from udfs.risk.keypool import key_id_for
 
@@ -102,6 +103,8 @@ def test_simulated_cameras_end_to_end_with_chaotic_llm(
     run = uuid.uuid4().hex[:6]
     prefix = f"e2e-{run}-"
     source, signals = fresh_topic(1), fresh_topic(1)
+    failing_camera = f"{prefix}0003"  # every request about it answers 500: it must fall back
+    post(chaotic_llm + "/control", {"when_text_contains": {f"Camera {failing_camera}.": "500"}})
     sim = simulate(kafka_bootstrap, source, prefix, tmp_path)
     assert sim["events"] == 2400 and sim["groups"] > 500
     labels = read_labels(tmp_path / "truth.jsonl")
@@ -142,10 +145,16 @@ def test_simulated_cameras_end_to_end_with_chaotic_llm(
     assert len(per_group) == sim["groups"] and set(per_group.values()) == {1}
     sources = Counter(v.source for v in verdicts)
     assert sources["heuristic"] > 0 and sources["llm"] > 0 and sources["cache"] > 0
-    assert sources["fallback"] > 0  # 30% faults: some groups exhaust their attempts
     for v in verdicts:
         if v.source == "fallback":
             assert "(" in v.reason and ")" in v.reason  # the cause is named
+    failing = Counter(v.source for v in verdicts if v.camera_id == failing_camera)
+    assert failing["fallback"] > 0 and failing["llm"] == 0, failing
+    assert all(
+        "LLM failed 3 times (server_error)" in v.reason
+        for v in verdicts
+        if v.camera_id == failing_camera and v.source == "fallback"
+    )
     stub = get(chaotic_llm + "/stats")
     assert stub["outcomes"]["ok"] == sources["llm"]  # cache hits made no call
     assert set(stub["outcomes"]) >= {"429", "500", "hang", "malformed"}

@@ -128,6 +128,20 @@ def test_500_is_retried_with_backoff_then_succeeds() -> None:
     assert outcomes(result) == [(KA, "server_error"), (KA, "server_error"), (KA, "ok")]
 
 
+def test_a_text_rule_fails_every_request_of_one_camera_until_fallback() -> None:
+    async def scenario(base: str, a: Assessor) -> tuple[RiskResult, RiskResult]:
+        camera = make_task().event.camera_id
+        await control(base, "/control", {"when_text_contains": {f"Camera {camera}.": "500"}})
+        other = make_task(event=detection().model_copy(update={"camera_id": "elsewhere"}))
+        return await a.assess(make_task()), await a.assess(other)
+
+    failing, other = run_with_stub(scenario)
+    assert failing.verdict.source == "fallback"
+    assert "LLM failed 3 times (server_error)" in failing.verdict.reason
+    assert outcomes(failing) == [(KA, "server_error")] * 3
+    assert other.verdict.source == "llm"
+
+
 def test_hang_times_out_and_is_retried() -> None:
     async def scenario(base: str, a: Assessor) -> RiskResult:
         await control(base, "/control", {"script": ["hang"]})
