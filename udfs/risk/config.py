@@ -91,6 +91,14 @@ class KeyPoolConfig(_Config):
     default_cooldown_s: float = Field(
         default=10.0, ge=0, description="Cooldown after a 429 that names no Retry-After."
     )
+    burst_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=30,
+        description="Catch-up allowance: a key that sat idle (a paused pipeline) may start up "
+        "to this many seconds of its budget at once. Its pace is slowed by 60 / (60 + burst_s) "
+        "so no 60 s window exceeds its per-minute limits; 0 = strict even pacing.",
+    )
     max_wait_s: dict[Tier, float] = Field(
         default_factory=lambda: dict(_MAX_WAIT_S),
         description="Longest a request of each tier may wait for key budget before fallback.",

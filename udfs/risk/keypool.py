@@ -5,9 +5,13 @@ key's SHA-256); the secret lives only in the `Secrets` mapping built at open() t
 part of `KeyPool.state()`, which is a plain JSON-able dict that Flink keeps in keyed state.
 
 Pacing is a GCRA (generic cell rate algorithm): a key's next request may start at its
-"theoretical arrival time" `tat`; each request moves `tat` on by 60 s / requests-per-minute, and
-by tokens x 60 s / tokens-per-minute for the token budget. `acquire` therefore returns a start
-time: a request waits (bounded by its tier's max wait) instead of hitting the provider's 429.
+"theoretical arrival time" `tat` less the burst tolerance `burst_s`; each request moves `tat` on
+by (60 s + burst_s + 1 ms) / requests-per-minute, and by tokens x (60 s + burst_s) / tokens-per-
+minute for the token budget. `acquire` therefore returns a start time: a request waits (bounded
+by its tier's max wait) instead of hitting the provider's 429. GCRA admits at most (t + burst_s)
+/ interval requests in any span t, so no 60 s window holds more than the per-minute limit, while
+a key whose schedule was missed (PyFlink drains its async operator at every bundle end, and the
+pipeline pauses meanwhile) catches up to `burst_s` of it instead of losing it.
 """
 
 from __future__ import annotations
@@ -150,7 +154,10 @@ class KeyPool:
         cap = spec.daily_spend_cap_usd * self.share
         if key.spend_usd + self._cost_usd(tokens) > cap:
             return None
-        return max(now_ms, key.cooldown_until_ms, key.tat_req_ms, key.tat_tok_ms)
+        slack_ms = self.cfg.burst_s * 1000
+        return max(
+            now_ms, key.cooldown_until_ms, key.tat_req_ms - slack_ms, key.tat_tok_ms - slack_ms
+        )
 
     def acquire(self, now_ms: float, tier: Tier, tokens: int) -> Lease | None:
         """Reserve the key that can start soonest, within the tier's max wait; None: no budget."""
@@ -169,8 +176,11 @@ class KeyPool:
 
     def _charge(self, key_id: str, start_ms: float, tokens: int) -> None:
         key, spec = self.keys[key_id], self.specs[key_id]
-        key.tat_req_ms = start_ms + MINUTE_MS / (spec.requests_per_min * self.share)
-        key.tat_tok_ms = max(key.tat_tok_ms, start_ms) + tokens * MINUTE_MS / (
+        span_ms = MINUTE_MS + self.cfg.burst_s * 1000
+        key.tat_req_ms = max(key.tat_req_ms, start_ms) + (span_ms + 1) / (  # +1: bound is strict
+            spec.requests_per_min * self.share
+        )
+        key.tat_tok_ms = max(key.tat_tok_ms, start_ms) + tokens * span_ms / (
             spec.tokens_per_min * self.share
         )
         key.spend_usd += self._cost_usd(tokens)

@@ -17,23 +17,60 @@ def pool(rpm: int = 60, tpm: int = 1_000_000, cap: float = 100.0, **cfg: object)
 
 
 def test_requests_are_paced_to_the_per_minute_budget() -> None:
-    p = pool(rpm=60)
+    p = pool(rpm=60, burst_s=0)
     starts = [p.acquire(T0, "high", 10) for _ in range(4)]
-    assert [(s.key_id, s.start_ms - T0) for s in starts if s] == [
-        ("a", 0.0),
-        ("b", 0.0),
-        ("a", 1000.0),
-        ("b", 1000.0),
+    assert [(s.key_id, round(s.start_ms - T0)) for s in starts if s] == [
+        ("a", 0),
+        ("b", 0),
+        ("a", 1000),  # (60 s + 1 ms) / 60
+        ("b", 1000),
     ]
 
 
 def test_token_budget_paces_too() -> None:
-    p = pool(rpm=6000, tpm=6000)  # 100 tokens/s
+    p = pool(rpm=6000, tpm=6000, burst_s=0)  # 100 tokens/s
     p.acquire(T0, "high", 500)
     p.acquire(T0, "high", 500)
     lease = p.acquire(T0, "high", 500)
     assert lease is not None
     assert lease.start_ms - T0 == pytest.approx(5000.0)
+
+
+def test_an_idle_key_catches_up_burst_s_of_its_budget_then_paces_slower() -> None:
+    p = pool(rpm=60, burst_s=2.0)  # one request per (60 + 2) / 60 s = 1.033 s
+    interval = 62_001 / 60
+    starts = [s.start_ms - T0 for _ in range(10) if (s := p.acquire(T0, "high", 1))]
+    per_key = sorted(starts)[::2]  # keys a and b alternate
+    assert per_key[:2] == [0.0, 0.0]  # 1 + burst_s // interval requests at once
+    assert per_key[2] == pytest.approx(2 * interval - 2000, abs=0.01)  # then the slowed pace
+    assert per_key[3] - per_key[2] == pytest.approx(interval, abs=0.01)
+    assert per_key[4] - per_key[3] == pytest.approx(interval, abs=0.01)
+
+
+@pytest.mark.parametrize("burst_s", [0.0, 1.0, 5.0])
+def test_no_sixty_second_window_exceeds_the_per_minute_limit(burst_s: float) -> None:
+    """Pauses (as when PyFlink drains its async operator) followed by floods: the starts of
+    each key, in any window (t - 60 s, t], never exceed requests_per_min (the stub's rule)."""
+    import random
+
+    rpm = 120
+    p = pool(rpm=rpm, burst_s=burst_s, max_wait_s={"high": 5.0, "medium": 5.0, "low": 5.0})
+    rng, now, starts = random.Random(4), T0, {"a": [], "b": []}
+    while now < T0 + 600_000:
+        now += rng.choice([100.0] * 9 + [4000.0])  # mostly busy, sometimes a pause
+        for _ in range(rng.randint(2, 6)):  # ~8 requests/s offered against 2 x 2 allowed
+            lease = p.acquire(now, "high", 1)
+            if lease is not None:
+                starts[lease.key_id].append(lease.start_ms)
+    for times in starts.values():
+        times.sort()
+        j = 0
+        for i, t in enumerate(times):
+            while times[j] <= t - 60_000:
+                j += 1
+            assert i - j + 1 <= rpm
+    total = sum(len(t) for t in starts.values())
+    assert total >= 0.9 * 2 * rpm * 10 * 60 / (60 + burst_s)  # and the budget is used
 
 
 def test_tier_max_wait_refuses_low_before_high() -> None:
