@@ -39,20 +39,25 @@ def job_vs_sql(r: dict) -> list[str]:
 def latency(r: dict) -> list[str]:
     sizes = " ".join(str(row["cameras"]) for row in r["rows"])
     lines = [
-        "## End-to-end latency and CPU versus cameras (LLM excluded)",
+        "## End-to-end latency and the scale curve (LLM excluded)",
         "",
         f"Command: `.venv/bin/python -m benchmarks.latency --cameras {sizes} "
-        f"--seconds {r['seconds']}`; measured {r['measured_at']}.",
+        f"--seconds {r['seconds']} --stop-when-saturated`; measured {r['measured_at']}.",
         f"How: {r['how']}; {r['window_s']} s windows, {r['watermark_bound_s']} s bound.",
         "",
-        "| cameras (events/s) | windows measured | p50 ms | p99 ms | machine CPU busy % |",
-        "|---|---|---|---|---|",
+        "| cameras (events/s) | windows expected | windows measured | p50 ms | p99 ms "
+        "| machine CPU busy % | keeps up |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in r["rows"]:
         lines.append(
-            f"| {row['cameras']} | {row['windows_measured']} | {row['latency_ms_p50']} | "
-            f"{row['latency_ms_p99']} | {row['cpu_busy_pct']} |"
+            f"| {row['cameras']} | {row.get('windows_expected', '-')} | "
+            f"{row['windows_measured']} | {row['latency_ms_p50']} | {row['latency_ms_p99']} | "
+            f"{row['cpu_busy_pct']} | {row.get('keeps_up', '-')} |"
         )
+    saturated = [row["cameras"] for row in r["rows"] if row.get("keeps_up") is False]
+    if saturated:
+        lines += ["", f"Saturation: this machine stops keeping up at {saturated[0]} cameras."]
     return [*lines, ""]
 
 
@@ -75,6 +80,11 @@ def reliability(r: dict) -> list[str]:
             notes = (f"{row['expected_verdicts']:,} groups -> verdicts by source "
                      f"{row['verdict_sources']}; LLM server outcomes {row['server_outcomes']}; "
                      "lost/duplicated count verdicts")  # fmt: skip
+        if "ground_truth" in row:
+            truth = row["ground_truth"]
+            notes = (f"simulator ground truth: windows {truth['windows']}; verdicts "
+                     f"{truth['verdicts']}; alerts {truth['alerts']} (missed = incident "
+                     "labels no alert found, false = alerts of no label)")  # fmt: skip
         if "malformed_sent" in row:
             notes = (f"{row['malformed_sent']} malformed sent, {row['dead_lettered']} "
                      f"dead-lettered: {row['reasons']}")  # fmt: skip

@@ -7,16 +7,48 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 from contract import WindowStats, parse, sha256_hex, topics
 from stack.flink_cli import job_status
+from stack.paths import REPO
 from tests.factories import CROP_BYTES, detection_dict
 from tests.kafka_io import read_all
 
 T = TypeVar("T")
 WINDOW_S = 10
 BASE_MS = 1_700_000_040_000  # a multiple of WINDOW_S
+# Alert pattern -> the simulator's ground-truth kind it detects (see simulator_patterns).
+KIND_OF_PATTERN = {
+    "red_light_run": "red_light_run",
+    "near_miss_ttc_1s": "near_miss",
+    "wrong_way_driving": "wrong_way",
+    "sustained_congestion_3_windows": "congestion",
+}
+
+
+def simulator_patterns(folder: Path) -> Path:
+    """flink-conf/patterns.yaml tuned to the simulator's scene: its near-miss threshold
+    (1.5 s), its wrong-way drivers (3-4 frames at 1 fps) and its jams (congestion index >= 0.3
+    with capacity 12 vehicles, free flow 100 px/s; pass those to the job), plus a pattern that
+    alerts every single red-light run. Returns the written file."""
+    patterns = yaml.safe_load((REPO / "flink-conf" / "patterns.yaml").read_text())
+    for pattern in patterns["cep"]["patterns"]:
+        if pattern["type"] == "near_miss":
+            pattern["max_ttc_s"] = 1.5
+        elif pattern["type"] == "wrong_way":
+            pattern["min_frames"] = 3
+        elif pattern["type"] == "sustained_congestion":
+            pattern["min_congestion_index"] = 0.3
+    patterns["cep"]["patterns"].append(
+        {"type": "red_light_runs", "name": "red_light_run", "count": 1, "severity": "warning"}
+    )
+    path = folder / "patterns.yaml"
+    path.write_text(yaml.safe_dump(patterns))
+    return path
 
 
 def frames(camera: str, first_s: int, last_s: int) -> list[tuple[bytes, bytes]]:

@@ -1,4 +1,6 @@
-"""Short runs of the benchmark and reliability suites, so they cannot rot."""
+"""Short runs of the benchmark and reliability suites, so they cannot rot (figures only, no
+timing goals): `benchmarks.run_all --smoke` runs every benchmark at tiny sizes (the LLM one on
+its asyncio driver only: the Flink risk stage runs in the job's end-to-end test already)."""
 
 from __future__ import annotations
 
@@ -13,13 +15,19 @@ from stack.paths import REPO
 
 pytestmark = pytest.mark.integration
 
+KEY_MARK = "-SECRET"  # every made-up benchmark key ends so; none may be printed
+
 
 def test_benchmarks_smoke_writes_a_report_with_figures(flink_cluster, redis_url):
     done = subprocess.run([sys.executable, "-m", "benchmarks.run_all", "--smoke"], cwd=REPO,
                           capture_output=True, text=True, timeout=900)  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    results = done.stdout.strip().splitlines()[-1].split()[2].rstrip(",")
-    folder = Path(results)
+    assert KEY_MARK not in done.stdout + done.stderr
+    folder = Path(done.stdout.strip().splitlines()[-1].split("results in ")[1].split(",")[0])
+    timings = json.loads((folder / "run_all.json").read_text())
+    assert set(timings["benchmarks"]) == {
+        "job_vs_sql", "latency", "simulator_rate", "risk_llm", "cep_throughput", "detector_fps"
+    }  # fmt: skip
     throughput = json.loads((folder / "job_vs_sql.json").read_text())
     assert throughput["job_events_per_s"] > 0 and throughput["sql_events_per_s"] > 0
     latency = json.loads((folder / "latency.json").read_text())["rows"][0]
@@ -27,8 +35,44 @@ def test_benchmarks_smoke_writes_a_report_with_figures(flink_cluster, redis_url)
     simulator = json.loads((folder / "simulator_rate.json").read_text())["sinks"]
     assert all(simulator[sink]["events"] == 200 for sink in ("null", "jsonl", "kafka"))
     assert simulator["kafka"]["events_per_s"] > 0
+    assert_risk_llm(json.loads((folder / "risk_llm.json").read_text()))
+    assert_cep(json.loads((folder / "cep_throughput.json").read_text()))
+    (ssd, *_) = json.loads((folder / "detector_fps.json").read_text())["rows"]
+    assert ssd["bare"]["fps"] > 0 and ssd["service"]["fps"] > 0
     report = (folder / "BENCHMARKS.md").read_text()
     assert "Ratio job / SQL" in report and (folder / "latency.png").stat().st_size > 1000
+    for section in ("LLM stage", "Pattern operator", "Detector service", "scale curve"):
+        assert section in report, section
+
+
+def assert_risk_llm(report: dict) -> None:
+    runs = report["concurrency"]["runs"]
+    assert {r["path"] for r in runs} == {"asyncio"}
+    for row in runs:
+        assert row["requests"] == row["tasks"] > 0
+        assert row["achieved_req_per_s"] > 0 and row["peak_in_flight"] > 0
+        assert row["verdict_sources"].get("llm", 0) > 0
+    for row in report["key_pool"]["runs"]:
+        assert row["requests"] > 0 and row["achieved_req_per_s"] > 0
+        assert 0 <= row["share_429"] <= 1
+        assert sum(row["verdict_sources"].values()) == row["tasks"]
+    (fc,) = report["filter_cache"]["runs"]
+    assert fc["groups"] > 0 and fc["verdicts"] == fc["groups"]
+    assert 0 < fc["calls_made"] <= fc["llm_worthy_groups"] <= fc["groups"]
+    assert (
+        fc["incident_groups"] == fc["incident_groups_llm_path"] + fc["incident_groups_not_llm_path"]
+    )
+
+
+def assert_cep(result: dict) -> None:
+    pure, flink = result["variants"]["pure_engine"], result["variants"]["flink_operator"]
+    assert pure["facts_per_s"] > 0 and pure["detection_events_per_s"] > 0
+    assert flink["detection_events_per_s"] > 0 and flink["processing_s"] > 0
+    patterns = set(result["config"]["patterns"])
+    for variant in (pure, flink):
+        assert set(variant["alerts_per_pattern"]) == patterns
+        assert variant["alerts"] == sum(variant["alerts_per_pattern"].values()) > 0
+    assert pure["late"] == 0
 
 
 def test_reliability_smoke_dead_letters_every_fuzzed_message(flink_cluster, tmp_path):

@@ -30,6 +30,7 @@ import yaml
 from contract import RiskAssessment, TrafficAlert, parse, redis_keys, topics
 from simulator.scoring import read_labels, score, summary
 from stack.paths import REPO
+from tests.integration.job_harness import KIND_OF_PATTERN, simulator_patterns
 from tests.integration.llm_stub import get, post, running_stub
 from tests.kafka_io import read_all
 from udfs.risk.keypool import key_id_for
@@ -37,40 +38,19 @@ from udfs.risk.keypool import key_id_for
 pytestmark = pytest.mark.integration
 
 TEST_KEYS = ["sk-e2e-SECRET-aaaa1111", "sk-e2e-SECRET-bbbb2222"]
-# Pattern -> ground-truth kind; the test config alerts every single red-light run.
-KIND_OF_PATTERN = {
-    "red_light_run": "red_light_run",
-    "near_miss_ttc_1s": "near_miss",
-    "wrong_way_driving": "wrong_way",
-    "sustained_congestion_3_windows": "congestion",
-}
 
 
-def config_files(tmp_path: Path) -> tuple[Path, Path]:
-    """Risk YAML (fast timeouts, generous key budgets) and patterns tuned to the simulator's
-    scene: its near-miss threshold (1.5 s), its wrong-way drivers (3-4 frames at 1 fps) and
-    its jams (congestion index >= 0.3 with capacity 12 vehicles, free flow 100 px/s)."""
+def risk_config(tmp_path: Path) -> Path:
+    """Fast timeouts, generous key budgets."""
     risk = {
         "risk": {
             "llm": {"timeout_s": 2, "backoff_s": 0.05, "operator_timeout_s": 30},
             "pool": {"default_key": {"requests_per_min": 100_000, "tokens_per_min": 10**9}},
         }
     }
-    patterns = yaml.safe_load((REPO / "flink-conf" / "patterns.yaml").read_text())
-    for pattern in patterns["cep"]["patterns"]:
-        if pattern["type"] == "near_miss":
-            pattern["max_ttc_s"] = 1.5
-        elif pattern["type"] == "wrong_way":
-            pattern["min_frames"] = 3
-        elif pattern["type"] == "sustained_congestion":
-            pattern["min_congestion_index"] = 0.3
-    patterns["cep"]["patterns"].append(
-        {"type": "red_light_runs", "name": "red_light_run", "count": 1, "severity": "warning"}
-    )
-    risk_file, patterns_file = tmp_path / "risk.yaml", tmp_path / "patterns.yaml"
-    risk_file.write_text(yaml.safe_dump(risk))
-    patterns_file.write_text(yaml.safe_dump(patterns))
-    return risk_file, patterns_file
+    path = tmp_path / "risk.yaml"
+    path.write_text(yaml.safe_dump(risk))
+    return path
 
 
 @pytest.fixture
@@ -112,7 +92,7 @@ def test_simulated_cameras_end_to_end_with_chaotic_llm(
 
     stale = redis.Redis.from_url(redis_url)  # key-pool health of earlier runs: not evidence
     stale.hdel(redis_keys.KEYPOOL_HEALTH, *(key_id_for(k) for k in TEST_KEYS))
-    risk_file, patterns_file = config_files(tmp_path)
+    risk_file, patterns_file = risk_config(tmp_path), simulator_patterns(tmp_path)
     keys_file = tmp_path / "llm-keys.txt"
     keys_file.write_text("\n".join(TEST_KEYS) + "\n")
     logs = tmp_path / "flink-logs"
