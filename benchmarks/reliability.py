@@ -160,6 +160,17 @@ def fuzz(count: int, seed: int = 3) -> dict[str, Any]:
             **score(bootstrap, run)}  # fmt: skip
 
 
+def simulate(work: Path, prefix: str, cameras: int, duration_s: int, *options: str) -> Any:
+    """Run the simulator (ground truth to work/truth.jsonl); its report as a dict."""
+    subprocess.run(
+        [sys.executable, "-m", "simulator", "--cameras", str(cameras), "--duration",
+         f"{duration_s}s", "--camera-prefix", prefix, "--truth", str(work / "truth.jsonl"),
+         "--report-json", str(work / "sim.json"), "--no-progress", *options],
+        cwd=REPO, check=True, capture_output=True,
+    )  # fmt: skip
+    return json.loads((work / "sim.json").read_text())
+
+
 def llm_chaos(cameras: int = 4, duration_s: int = 180) -> dict[str, Any]:
     """Simulator cameras through the job while the LLM server fails 30% of calls (429, 500,
     hangs, garbage): every group must end with exactly one verdict, LLM or explicit fallback."""
@@ -169,14 +180,9 @@ def llm_chaos(cameras: int = 4, duration_s: int = 180) -> dict[str, Any]:
     ensure_topics(bootstrap, {topic: 2})
     with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
         work = Path(tmp)
-        subprocess.run(
-            [sys.executable, "-m", "simulator", "--cameras", str(cameras), "--duration",
-             f"{duration_s}s", "--camera-prefix", prefix, "--seed", "5", "--sink", "kafka",
-             "--bootstrap", bootstrap, "--topic", topic, "--truth", str(work / "truth.jsonl"),
-             "--report-json", str(work / "sim.json"), "--no-progress"],
-            cwd=REPO, check=True, capture_output=True,
-        )  # fmt: skip
-        groups = json.loads((work / "sim.json").read_text())["groups"]
+        sim = simulate(work, prefix, cameras, duration_s, "--seed", "5", "--sink", "kafka",
+                       "--bootstrap", bootstrap, "--topic", topic)  # fmt: skip
+        groups = sim["groups"]
         keys = work / "keys.txt"
         keys.write_text("sk-chaos-1\nsk-chaos-2\n")
         risk = work / "risk.yaml"
@@ -218,20 +224,17 @@ def taskmanager_killed_simulated(cameras: int = 4, duration_s: int = 360) -> dic
     ensure_topics(bootstrap, {topic: 2})
     with tempfile.TemporaryDirectory(prefix="tmk-") as tmp:
         work = Path(tmp)
-        subprocess.run(
-            [sys.executable, "-m", "simulator", "--cameras", str(cameras), "--duration",
-             f"{duration_s}s", "--camera-prefix", prefix, "--seed", "9", "--red-light-rate",
-             "30", "--near-miss-rate", "30", "--wrong-way-rate", "20", "--congestion-rate", "6",
-             "--congestion-length", "60", "--sink", "jsonl", "--out", str(work / "events.jsonl"),
-             "--truth", str(work / "truth.jsonl"), "--report-json", str(work / "sim.json"),
-             "--no-progress"],
-            cwd=REPO, check=True, capture_output=True,
-        )  # fmt: skip
+        sim = simulate(work, prefix, cameras, duration_s, "--seed", "9", "--red-light-rate",
+                       "30", "--near-miss-rate", "30", "--wrong-way-rate", "20",
+                       "--congestion-rate", "6", "--congestion-length", "60", "--sink", "jsonl",
+                       "--out", str(work / "events.jsonl"))  # fmt: skip
         labels = read_labels(work / "truth.jsonl")
-        groups = json.loads((work / "sim.json").read_text())["groups"]
-        docs = [json.loads(line) for line in (work / "events.jsonl").read_text().splitlines()]
+        groups = sim["groups"]
+        lines = (work / "events.jsonl").read_text().splitlines()
+        values = [json.loads(line)["value"].encode() for line in lines]  # {"key", "value"}
+        docs = [json.loads(value) for value in values]
         patterns = simulator_patterns(work)
-        records = [(d["camera_id"].encode(), json.dumps(d).encode()) for d in docs]
+        records = [(d["camera_id"].encode(), v) for d, v in zip(docs, values, strict=True)]
         first_ms = min(d["captured_at_ms"] for d in docs)
         last_ms = max(d["captured_at_ms"] for d in docs)
         split_ms = first_ms + (last_ms - first_ms) // 2
