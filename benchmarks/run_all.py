@@ -41,7 +41,7 @@ SMOKE = {
     "simulator_rate": ["--cameras", "10", "--duration-s", "20", "--no-job"],
     "risk_llm": ["--smoke", "--paths", "asyncio"],
     "cep_throughput": ["--smoke"],
-    "detector_fps": ["--frames", "5", "--yolo-frames", "0"],
+    "detector_fps": ["--frames", "5", "--yolo-frames", "0", "--paced-s", "3"],
 }
 
 

@@ -67,6 +67,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="YOLO weights path or model name (e.g. yolo11n.pt)")
     p.add_argument("--device", help="YOLO torch device: cpu, cuda, cuda:0")
     p.add_argument("--tracker", choices=["bytetrack", "iou"], help="tracker (default bytetrack)")
+    p.add_argument("--workers", type=int, help="inference workers (default: one per CPU)")
     p.add_argument("--bootstrap", help="Kafka bootstrap servers [TRAFFIC_KAFKA_BOOTSTRAP]")
     p.add_argument("--topic", help=f"output topic (default {topics.DETECTION_RESULTS})")
     p.add_argument("--crops", choices=["inline", "redis", "none"], help="group crop storage")
@@ -104,6 +105,7 @@ def build_config(args: argparse.Namespace) -> cfg.Service:
             model[key] = getattr(args, key)
     data["model"] = model
     _override(data, "tracker", {"type": args.tracker})
+    _override(data, "inference", {"workers": args.workers})
     _override(data, "output", {"bootstrap": args.bootstrap, "topic": args.topic,
                                "crops": args.crops, "redis_url": args.redis_url})  # fmt: skip
     for key in ("annotate_dir", "start_ms"):

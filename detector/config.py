@@ -118,6 +118,12 @@ class Camera(_Strict):
     scene: Scene = Field(default_factory=Scene, description="Lines, zones, traffic light.")
     reconnect: Reconnect = Field(default_factory=Reconnect, description="Stream reconnection.")
     limit: int | None = Field(default=None, ge=1, description="Stop after this many frames.")
+    pace: bool = Field(
+        default=False,
+        description="Files and folders: deliver frames at sample_fps on the wall clock, like a "
+        "live camera (event time = wall clock; a sample replaced before it was analysed counts "
+        "as dropped `behind`). Streams are always paced.",
+    )
 
 
 class SsdModel(_Strict):
@@ -157,6 +163,21 @@ class Tracker(_Strict):
     match_thresh: float = Field(default=0.8, gt=0, le=1, description="ByteTrack match cost.")
 
 
+class Inference(_Strict):
+    """Parallel inference: model instances, each called by its own worker thread."""
+
+    workers: int | None = Field(
+        default=None, ge=1, le=256,
+        description="Model instances (one worker thread each); null: one per CPU the process "
+        "may use.",
+    )  # fmt: skip
+    threads: int | None = Field(
+        default=None, ge=1, le=256,
+        description="Threads one model call may use (OpenCV / torch, process-wide); null: "
+        "CPUs // workers, at least 1.",
+    )  # fmt: skip
+
+
 class Output(_Strict):
     """Where events and crops go."""
 
@@ -188,6 +209,7 @@ class Service(_Strict):
     cameras: tuple[Camera, ...] = Field(min_length=1, description="The inputs.")
     model: ModelConfig = Field(default_factory=lambda: SsdModel(type="ssd"), description="Model.")
     tracker: Tracker = Field(default_factory=Tracker, description="Tracker.")
+    inference: Inference = Field(default_factory=Inference, description="Worker pool.")
     output: Output = Field(default_factory=Output, description="Kafka and crops.")
     proximity: float = Field(default=1.0, gt=0, description="Group gap / smaller box size.")
     metrics_port: int | None = Field(

@@ -13,6 +13,7 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
+AGE_BUCKETS = (0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 class Metrics:
@@ -39,6 +40,18 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.frame_age = Histogram(
+            "traffic_detector_frame_age_seconds",
+            "Wall time from sampling a frame to handing its event to the producer (live and "
+            "paced inputs only): queueing for a worker, model, tracker, groups.",
+            ["camera"],
+            buckets=AGE_BUCKETS,
+            registry=r,
+        )
+        self.workers = Gauge(
+            "traffic_detector_inference_workers", "Model instances in the worker pool.",
+            registry=r,
+        )  # fmt: skip
         self.dropped = Counter(
             "traffic_detector_frames_dropped",
             "Frames or events dropped: corrupt (unreadable frame), behind (a live stream "

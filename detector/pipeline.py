@@ -14,7 +14,7 @@ from contract import Box, DetectedObject, DetectionEvent, FrameSize
 from detector.config import Scene
 from detector.crops import CropStore
 from detector.grouping import build_groups
-from detector.models import Detector
+from detector.models import Detector, RawDetection
 from detector.scene import SceneGeometry, ground_point
 from detector.signal import signal_state
 from detector.tracking import IouTracker, TrackedDetection, Tracker
@@ -32,8 +32,9 @@ class Timing:
 class CameraPipeline:
     """Per-camera state (tracker, scene memory) around a model that cameras may share.
 
-    ``model_lock`` serialises calls into a shared model (OpenCV's net and torch modules
-    are not safe to call from several threads at once).
+    ``model_lock`` serialises `process` calls into a shared model (OpenCV's net and torch
+    modules are not safe to call from several threads at once); the service instead runs
+    the model in its worker pool and calls `finish` with the boxes, in frame order.
     """
 
     camera_id: str
@@ -49,10 +50,20 @@ class CameraPipeline:
         self._geometry = SceneGeometry(self.scene)
 
     def process(self, frame_bgr: np.ndarray, frame_id: int, captured_at_ms: int) -> DetectionEvent:
+        """Model and the rest in the caller's thread (the service splits them: `finish`)."""
         started = time.perf_counter()
         with self.model_lock:
             boxes = self.model.detect(frame_bgr)
-        self.timing.model_s = time.perf_counter() - started
+        return self.finish(
+            frame_bgr, frame_id, captured_at_ms, boxes, time.perf_counter() - started
+        )
+
+    def finish(
+        self, frame_bgr: np.ndarray, frame_id: int, captured_at_ms: int,
+        boxes: list[RawDetection], model_s: float,
+    ) -> DetectionEvent:  # fmt: skip
+        """Everything after the model; call in frame order (tracker and scene memory)."""
+        started = time.perf_counter()
         height, width = frame_bgr.shape[:2]
         objects = tuple(self._object(t) for t in self.tracker.update(boxes, captured_at_ms))
         self._geometry.end_frame()
@@ -67,7 +78,8 @@ class CameraPipeline:
             signal_state=signal_state(frame_bgr, self.scene.traffic_light),
             detector=self.model.name,
         )
-        self.timing.total_s = time.perf_counter() - started
+        self.timing.model_s = model_s
+        self.timing.total_s = model_s + time.perf_counter() - started
         return event
 
     def _object(self, tracked: TrackedDetection) -> DetectedObject:

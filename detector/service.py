@@ -1,8 +1,13 @@
-"""The detector service: many cameras in one process, one thread each, one shared model.
+"""The detector service: many cameras in one process, a pool of model workers.
 
-The main thread serves Kafka delivery reports until every camera has ended (files) or a
-stop is requested (SIGTERM/SIGINT in the CLI), then flushes the producer. A camera whose
-input cannot be read logs a clear error and ends; the others go on.
+Each camera's thread reads and decodes its frames and submits them to the inference pool
+(`detector.workers`): one model instance per worker thread, so inference spreads over the
+cores. Each camera's results go through its `Sequencer`, which runs tracking, scene,
+groups, crops and the Kafka publish strictly in frame order, in whichever worker finished
+the frame that is next in line. The main thread serves Kafka delivery reports until every
+camera has ended (files) or a stop is requested (SIGTERM/SIGINT in the CLI), then lets the
+frames in flight finish and flushes the producer. A camera whose input cannot be read logs
+a clear error and ends; the others go on.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tqdm import tqdm
@@ -19,12 +25,13 @@ from contract import DetectionEvent
 from detector import config as cfg
 from detector.annotate import VideoOut, draw
 from detector.crops import CropStore, InlineCrops, NoCrops, RedisCrops
-from detector.models import Detector, build_detector
+from detector.models import Detector, RawDetection, build_detector
 from detector.observability import Metrics
 from detector.pipeline import CameraPipeline
 from detector.publisher import Publisher
-from detector.sources import SourceError, open_source
+from detector.sources import Frame, SourceError, is_stream, open_source
 from detector.tracking import make_tracker
+from detector.workers import InferencePool, Sequencer, resolve_threads, resolve_workers
 
 log = logging.getLogger("traffic-detector")
 
@@ -44,6 +51,16 @@ class ServiceResult:
     tracker: str
 
 
+@dataclass(frozen=True)
+class _Analysed:
+    """A frame back from the pool: its boxes, or the model's error."""
+
+    frame: Frame
+    boxes: list[RawDetection] | None
+    error: BaseException | None
+    model_s: float
+
+
 def crop_store(output: cfg.Output, metrics: Metrics) -> CropStore:
     if output.crops == "redis":
         return RedisCrops(output.redis_url, output.crop_ttl_s, metrics)
@@ -53,26 +70,40 @@ def crop_store(output: cfg.Output, metrics: Metrics) -> CropStore:
 
 
 class DetectorService:
-    """Build with a validated config; `run()` blocks; `stop()` may come from any thread."""
+    """Build with a validated config; `run()` blocks; `stop()` may come from any thread.
+
+    Models: ``models`` (one per worker), else ``model`` (a single worker: a given instance
+    cannot be cloned), else ``inference.workers`` instances built from the config.
+    """
 
     def __init__(
         self, config: cfg.Service, metrics: Metrics | None = None, quiet: bool = False,
         model: Detector | None = None, publisher: Publisher | None = None,
+        models: Sequence[Detector] | None = None,
     ) -> None:  # fmt: skip
         self.config = config
         self.metrics = metrics or Metrics()
         self.quiet = quiet or not sys.stderr.isatty()
         self._stop = threading.Event()
-        self.model = model or build_detector(config.model)
+        if models is None:
+            if model is not None:
+                models = [model]
+            else:
+                count = resolve_workers(config.inference.workers)
+                models = [build_detector(config.model) for _ in range(count)]
+        self.models = list(models)
+        self.model = self.models[0]
+        self.threads = resolve_threads(len(self.models), config.inference.threads)
+        for m in self.models:
+            m.set_threads(self.threads)
         crops = crop_store(config.output, self.metrics)
-        lock = threading.Lock()
         # Every tracker before any frame: BYTETracker's constructor resets a global counter.
         self.pipelines = {
             cam.id: CameraPipeline(
                 cam.id, self.model, config.proximity,
                 make_tracker(config.tracker.type, config.tracker.track_buffer,
                              config.tracker.match_thresh),
-                cam.scene, crops, lock,
+                cam.scene, crops,
             )
             for cam in config.cameras
         }  # fmt: skip
@@ -93,8 +124,11 @@ class DetectorService:
         log.info(
             "detector starting",
             extra={"cameras": len(self.config.cameras), "model": self.model.name,
+                   "workers": len(self.models), "threads_per_worker": self.threads,
                    "tracker": self.tracker_name, "topic": self.config.output.topic},
         )  # fmt: skip
+        self.metrics.workers.set(len(self.models))
+        self.pool = InferencePool(self.models)
         threads = [
             threading.Thread(target=self._camera, args=(cam, start_ms, n), name=f"cam-{cam.id}")
             for n, cam in enumerate(self.config.cameras)
@@ -103,6 +137,7 @@ class DetectorService:
             thread.start()
         while any(t.is_alive() for t in threads):
             self.publisher.poll(0.2)
+        self.pool.close()  # cameras drained their frames in flight; this joins the workers
         undelivered = self.publisher.close(self.config.output.flush_timeout_s)
         return ServiceResult(
             self.results, self.publisher.delivered, undelivered, self.publisher.dropped,
@@ -136,22 +171,63 @@ class DetectorService:
             if self.config.annotate_dir else None  # fmt: skip
         bar = tqdm(total=total, desc=cam.id, unit="frame", position=position,
                    disable=self.quiet or total is None, leave=False)  # fmt: skip
-        try:
-            for frame in frames:
-                event = pipeline.process(frame.image, frame.index, frame.captured_at_ms)
+        live = is_stream(cam.source) or cam.pace
+        failure: list[BaseException] = []
+
+        def handle(done: _Analysed) -> None:
+            """In frame order, in a worker thread: tracker, scene, groups, publish."""
+            if failure:
+                return  # the camera failed on an earlier frame; the rest are dropped
+            try:
+                if done.error is not None:
+                    raise done.error
+                frame = done.frame
+                event = pipeline.finish(frame.image, frame.index, frame.captured_at_ms,
+                                        done.boxes or [], done.model_s)  # fmt: skip
                 self._record(cam.id, event, pipeline)
                 self.publisher.publish(cam.id, event.key, event.to_json())
+                if live:
+                    m.frame_age.labels(cam.id).observe(
+                        max(0.0, time.time() - frame.captured_at_ms / 1000)
+                    )
                 if video:
                     video.write(draw(frame.image, event, cam.scene))
                 result.frames += 1
                 bar.update()
-                if cam.limit is not None and result.frames >= cam.limit:
+            except Exception as err:
+                failure.append(err)
+
+        # A live input takes the newest sample only once the previous one is done; a file
+        # may keep every worker busy on its own.
+        sequencer: Sequencer[_Analysed] = Sequencer(handle, 1 if live else len(self.models))
+        submitted = 0
+        try:
+            for frame in frames:
+                if failure:
+                    break
+                seq = sequencer.reserve()
+                self._submit(sequencer, seq, frame)
+                submitted += 1
+                if cam.limit is not None and submitted >= cam.limit:
                     break
         finally:
+            sequencer.drain()  # every submitted frame handled (published) before the end
             bar.close()
             if video:
                 video.close()
+        if failure:
+            raise failure[0]
         log.info("camera ended", extra={"camera": cam.id, "frames": result.frames})
+
+    def _submit(self, sequencer: Sequencer[_Analysed], seq: int, frame: Frame) -> None:
+        def done(boxes: list[RawDetection] | None, error: BaseException | None,
+                 model_s: float) -> None:  # fmt: skip
+            sequencer.complete(seq, _Analysed(frame, boxes, error, model_s))
+
+        try:
+            self.pool.submit(frame.image, done)
+        except RuntimeError as err:  # pool closed: settle the slot so drain() returns
+            done(None, err, 0.0)
 
     def _record(self, camera: str, event: DetectionEvent, pipeline: CameraPipeline) -> None:
         m = self.metrics

@@ -118,22 +118,20 @@ def video_file(
         capture.release()
 
 
-class LiveSource:
-    """A stream or webcam read by a thread; the consumer gets the newest sample."""
+class _NewestSample:
+    """A producer thread fills a one-frame slot; the consumer always gets the newest sample.
 
-    def __init__(
-        self, source: str, fps: float, reconnect: Reconnect, on_drop: OnDrop,
-        on_reconnect: Callable[[], None], stop: threading.Event,
-        opener: Callable[[str], Capture] = open_capture,
-    ) -> None:  # fmt: skip
-        self._source, self._period = source, 1 / fps
-        self._reconnect, self._stop = reconnect, stop
-        self._on_drop, self._on_reconnect, self._opener = on_drop, on_reconnect, opener
+    A sample replaced before the consumer took it counts as dropped (`behind`). An error
+    raised by the producer is re-raised to the consumer once the slot is empty.
+    """
+
+    def __init__(self, name: str, on_drop: OnDrop, stop: threading.Event) -> None:
+        self._on_drop, self._stop = on_drop, stop
         self._slot: Frame | None = None
         self._cond = threading.Condition()
         self._done = False
-        self.error: str | None = None
-        self._thread = threading.Thread(target=self._run, name=f"read-{source}", daemon=True)
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def __iter__(self) -> Iterator[Frame]:
         self._thread.start()
@@ -145,6 +143,8 @@ class LiveSource:
             if frame is not None:
                 yield frame
             elif self._done or self._stop.is_set():
+                if self._failure is not None:
+                    raise self._failure
                 return
 
     def _put(self, frame: Frame) -> None:
@@ -156,11 +156,58 @@ class LiveSource:
 
     def _run(self) -> None:
         try:
-            self._read_with_reconnects()
+            self._produce()
+        except Exception as err:  # handed to the consumer's thread
+            self._failure = err
         finally:
             with self._cond:
                 self._done = True
                 self._cond.notify()
+
+    def _produce(self) -> None:
+        raise NotImplementedError
+
+
+class PacedSource(_NewestSample):
+    """A file or folder replayed on the wall clock, one sample every 1/fps s, as a live
+    camera would deliver it: benchmarks and rehearsals see real-time drops and lag.
+
+    Decoding happens in this thread ahead of the due time; event time = wall clock.
+    """
+
+    def __init__(
+        self, frames: Iterator[Frame], fps: float, on_drop: OnDrop, stop: threading.Event,
+        name: str = "paced",
+    ) -> None:  # fmt: skip
+        super().__init__(f"read-{name}", on_drop, stop)
+        self._frames, self._period = frames, 1 / fps
+
+    def _produce(self) -> None:
+        next_due = time.monotonic()
+        for frame in self._frames:
+            wait = next_due - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                return
+            self._put(Frame(frame.index, int(time.time() * 1000), frame.image))
+            next_due += self._period
+
+
+class LiveSource(_NewestSample):
+    """A stream or webcam read by a thread; the consumer gets the newest sample."""
+
+    def __init__(
+        self, source: str, fps: float, reconnect: Reconnect, on_drop: OnDrop,
+        on_reconnect: Callable[[], None], stop: threading.Event,
+        opener: Callable[[str], Capture] = open_capture,
+    ) -> None:  # fmt: skip
+        super().__init__(f"read-{source}", on_drop, stop)
+        self._source, self._period = source, 1 / fps
+        self._reconnect = reconnect
+        self._on_reconnect, self._opener = on_reconnect, opener
+        self.error: str | None = None
+
+    def _produce(self) -> None:
+        self._read_with_reconnects()
 
     def _read_with_reconnects(self) -> None:
         waits = backoff(self._reconnect.initial_s, self._reconnect.factor, self._reconnect.max_s)
@@ -216,14 +263,18 @@ def open_source(
                           on_reconnect, stop)  # fmt: skip
         return iter(live), None
     path = Path(camera.source)
+    frames: Iterator[Frame]
     if path.is_dir():
-        count = sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        return image_folder(path, camera.sample_fps, start_ms, on_drop, stop), count
-    if not path.exists():
+        count: int | None = sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        frames = image_folder(path, camera.sample_fps, start_ms, on_drop, stop)
+    elif not path.exists():
         raise SourceError(f"no such file, folder or stream: {camera.source}")
-    return video_file(path, camera.sample_fps, start_ms, on_drop, stop), _video_samples(
-        path, camera
-    )
+    else:
+        count = _video_samples(path, camera)
+        frames = video_file(path, camera.sample_fps, start_ms, on_drop, stop)
+    if camera.pace:
+        frames = iter(PacedSource(frames, camera.sample_fps, on_drop, stop, camera.id))
+    return frames, count
 
 
 def _video_samples(path: Path, camera: Camera) -> int | None:
