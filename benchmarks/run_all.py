@@ -26,7 +26,7 @@ from pathlib import Path
 from benchmarks.report import OUT, RESULTS
 from stack.paths import REPO
 
-SCALE_CURVE = ["100", "1000", "2000", "3000", "4000"]
+SCALE_CURVE = ["100", "500", "1000", "1500", "2000", "3000", "4000"]
 FULL = {
     "job_vs_sql": ["--cameras", "1000", "--seconds", "300", "--rounds", "1"],
     "latency": ["--cameras", *SCALE_CURVE, "--seconds", "45", "--stop-when-saturated"],

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,20 @@ def job_status(job_id: str, rest: str = "http://127.0.0.1:8081") -> dict[str, An
         return json.load(response)
 
 
-def cancel(job_id: str, rest: str = "http://127.0.0.1:8081") -> None:
+TERMINAL = {"CANCELED", "FAILED", "FINISHED"}
+
+
+def cancel(job_id: str, rest: str = "http://127.0.0.1:8081", wait_s: float = 60) -> None:
+    """Cancel and wait until the job is over and, when no other job runs, its slots are free
+    again: a job submitted right after a cancel otherwise fails for want of slots."""
     request = urllib.request.Request(f"{rest}/jobs/{job_id}?mode=cancel", method="PATCH")
     urllib.request.urlopen(request, timeout=5).close()
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and job_status(job_id, rest)["state"] not in TERMINAL:
+        time.sleep(0.2)
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{rest}/overview", timeout=5) as response:
+            overview = json.load(response)
+        if overview["jobs-running"] or overview["slots-available"] >= overview["slots-total"]:
+            return
+        time.sleep(0.2)
