@@ -408,6 +408,15 @@ class Flink(Service):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/overview", timeout=2) as r:
             return json.load(r).get("taskmanagers", 0) >= 1
 
+    def start(self, timeout_s: float = 60) -> str:
+        """As every service; and when this stack's JobManager is up without a TaskManager (one
+        was seen to die of a native crash while a job was cancelled), start a TaskManager."""
+        if self.running() and port_open(self.port) and not self.healthy():
+            self.start_taskmanager()
+            wait_until(self.healthy, timeout_s, self.name, self.log)
+            return f"{self.name}: TaskManager restarted (pid {' '.join(map(str, self.pids()))})"
+        return super().start(timeout_s)
+
     def stop(self, timeout_s: float = 30) -> str:
         result = super().stop(timeout_s)
         for pid_file in self.home.glob("flink-*.pid"):

@@ -92,7 +92,8 @@ def test_killed_taskmanager_recovers_with_every_window_exactly_once(
             two_cameras(run, SECOND) + two_cameras(run, CLOSE),
             by_camera_number,
         )
-        cluster.start_taskmanager()
+        # `traffic-stack start` notices the JobManager without a TaskManager and adds one.
+        assert "TaskManager restarted" in cluster.start()
         wait_running(job_id, timeout_s=180)
         assert job_status(job_id)["state"] == "RUNNING"
         expected = expected_for(run)
