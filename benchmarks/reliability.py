@@ -190,8 +190,18 @@ def llm_chaos(cameras: int = 4, duration_s: int = 180) -> dict[str, Any]:
             "risk:\n  llm: {timeout_s: 2, backoff_s: 0.05}\n"
             "  pool: {default_key: {requests_per_min: 100000, tokens_per_min: 1000000000}}\n"
         )
-        with running_stub("--latency-ms", "50", "--fault-rate", "0.3", "--faults",
-                          "429,500,hang,malformed", "--hang-s", "5", "--seed", "11") as url:
+        with running_stub(
+            "--latency-ms",
+            "50",
+            "--fault-rate",
+            "0.3",
+            "--faults",
+            "429,500,hang,malformed",
+            "--hang-s",
+            "5",
+            "--seed",
+            "11",
+        ) as url:
             started = time.monotonic()
             flink_run(
                 job_args(topic, run, bounded=True, signal_topic="", risk_config=risk,
@@ -347,7 +357,9 @@ def main() -> None:
         print(service().start())
     chosen = args.only or [*SCENARIOS, *extra]
     rows = []
+    suite_started = time.monotonic()
     for name in chosen:
+        began = time.monotonic()
         try:
             if name == "fuzz":
                 row = fuzz(args.fuzz_count)
@@ -360,6 +372,7 @@ def main() -> None:
         except (AssertionError, RuntimeError) as err:  # a failed scenario is a result too
             row = {"scenario": name, "error": str(err)[:300], "recovery_s": None,
                    "expected_windows": None, "lost": None, "duplicated": None}  # fmt: skip
+        row["wall_s"] = round(time.monotonic() - began, 1)  # the whole scenario, setup included
         print(json.dumps(row), flush=True)
         rows.append(row)
     # A partial run (--only) replaces its scenarios' rows and keeps the others.
@@ -368,6 +381,8 @@ def main() -> None:
     names = {row["scenario"] for row in rows}
     merged = [row for row in old if row["scenario"] not in names] + rows
     result = {"benchmark": "reliability", "rows": merged,
+              "suite_wall_s": round(time.monotonic() - suite_started, 1),
+              "scenarios_run": chosen,
               "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
     args.results_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")

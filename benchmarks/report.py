@@ -65,7 +65,14 @@ def reliability(r: dict) -> list[str]:
     lines = [
         "## Reliability: faults injected into a running job",
         "",
-        f"Command: `.venv/bin/python -m benchmarks.reliability`; measured {r['measured_at']}.",
+        f"Command: `./dev reliability` (`.venv/bin/python -m benchmarks.reliability`); "
+        f"measured {r['measured_at']}"
+        + (
+            f"; the run of {len(r['scenarios_run'])} scenarios took {r['suite_wall_s']:,.0f} s"
+            if "suite_wall_s" in r
+            else ""
+        )
+        + ".",
         "How: known frames of two cameras on a fresh topic; the fault is injected after the "
         "first windows are on Kafka; read_committed output scored against the expected "
         "windows. Recovery: fault until the first window that closed after it is on Kafka "
@@ -180,9 +187,9 @@ def risk_llm(r: dict) -> list[str]:
         "",
         f"Command: `.venv/bin/python -m benchmarks.risk_llm`; measured {r['measured_at']}.",
         "How: the real stub server (`stack/openai_stub.py`) with set latency and per-key "
-        "limits; drivers side by side in one run: " + "; ".join(
-            f"**{k}** = {v}" for k, v in r["paths"].items()
-        ) + ".",
+        "limits; drivers side by side in one run: "
+        + "; ".join(f"**{k}** = {v}" for k, v in r["paths"].items())
+        + ".",
         "",
         "| measurement | driver | tasks | achieved req/s | ideal bound | ratio | 429 share | "
         "fallbacks | goal met |",
@@ -256,6 +263,26 @@ SECTIONS = {
 }
 
 
+def suite_times(results: Path) -> list[str]:
+    """How long each benchmark of the last `benchmarks.run_all` took (its run_all.json)."""
+    path = results / "run_all.json"
+    if not path.exists():
+        return []
+    timings = json.loads(path.read_text())["benchmarks"]
+    total = sum(t["wall_s"] for t in timings.values())
+    lines = [
+        "## How long the suite takes",
+        "",
+        f"`./dev bench` (`python -m benchmarks.run_all`): {total:,.0f} s in all "
+        f"({total / 60:.1f} min), per benchmark as last run:",
+        "",
+        "| benchmark | command | wall s |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {name} | `{t['command']}` | {t['wall_s']} |" for name, t in timings.items()]
+    return [*lines, ""]
+
+
 def plots(results: Path) -> list[str]:
     """PNG charts of the results that have a shape worth seeing."""
     import matplotlib
@@ -296,6 +323,7 @@ def main() -> None:
         "Machine: 2 cores, shared; ratios are measured side by side in one run.",
         "",
     ]
+    lines += suite_times(args.results_dir)
     for name, render in SECTIONS.items():
         path = args.results_dir / name
         if path.exists():
