@@ -65,7 +65,7 @@ class SchedulerConfig(_Config):
         default=0.8, gt=0, le=1, description="Most of max_in_flight that tier medium may hold."
     )
     queue_waves: int = Field(
-        default=4,
+        default=2,
         ge=1,
         le=10,
         description="Tasks the async operator holds, in multiples of max_in_flight. PyFlink "
