@@ -64,14 +64,6 @@ class SchedulerConfig(_Config):
     medium_share: float = Field(
         default=0.8, gt=0, le=1, description="Most of max_in_flight that tier medium may hold."
     )
-    queue_waves: int = Field(
-        default=2,
-        ge=1,
-        le=10,
-        description="Tasks the async operator holds, in multiples of max_in_flight. PyFlink "
-        "waits for all of them at every bundle end and checkpoint, so more waves mean fewer "
-        "refill gaps (throughput) but longer checkpoint waits (about one LLM latency each).",
-    )
 
 
 class KeySpec(_Config):

@@ -278,7 +278,7 @@ def build_risk_stage(detections: DataStream, cfg: RiskConfig) -> DataStream:
         leased,
         AssessAsync(cfg),
         Time.milliseconds(int(cfg.llm.operator_timeout_s * 1000)),
-        capacity=max(cfg.scheduler.max_in_flight * cfg.scheduler.queue_waves, 2),
+        capacity=max(cfg.scheduler.max_in_flight * 2, 2),
         output_type=Types.STRING(),
     ).uid("risk-llm-async")
     llm_verdicts = (
