@@ -76,7 +76,8 @@ def reliability(r: dict) -> list[str]:
         "How: known frames of two cameras on a fresh topic; the fault is injected after the "
         "first windows are on Kafka; read_committed output scored against the expected "
         "windows. Recovery: fault until the first window that closed after it is on Kafka "
-        "(for fuzz: the whole bounded run). Goal: nothing lost or duplicated, < 60 s.",
+        "(for fuzz and LLM chaos: the whole bounded run, job start included). Goal: nothing lost "
+        "or duplicated, < 60 s.",
         "",
         "| scenario | recovery s | expected windows | lost | duplicated | notes |",
         "|---|---|---|---|---|---|",

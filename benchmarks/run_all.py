@@ -33,7 +33,7 @@ FULL = {
     "simulator_rate": ["--cameras", "1000", "--duration-s", "60"],
     "risk_llm": [],
     "cep_throughput": ["--cameras", "1000", "--duration-s", "60"],
-    "detector_fps": ["--frames", "100", "--yolo-frames", "50"],
+    "detector_fps": ["--frames", "200", "--yolo-frames", "100"],
 }
 SMOKE = {
     "job_vs_sql": ["--cameras", "20", "--seconds", "30", "--rounds", "1"],
