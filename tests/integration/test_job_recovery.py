@@ -92,7 +92,8 @@ def test_killed_taskmanager_recovers_with_every_window_exactly_once(
             two_cameras(run, SECOND) + two_cameras(run, CLOSE),
             by_camera_number,
         )
-        # `traffic-stack start` notices the JobManager without a TaskManager and adds one.
+        # Once the JobManager has noticed the loss, `traffic-stack start` adds a TaskManager.
+        wait_for(lambda: not cluster.healthy(), 60, "the JobManager noticing the lost TaskManager")
         assert "TaskManager restarted" in cluster.start()
         wait_running(job_id, timeout_s=180)
         assert job_status(job_id)["state"] == "RUNNING"
