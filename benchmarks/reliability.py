@@ -46,6 +46,7 @@ from tests.integration.job_harness import (
     expected_windows,
     frames,
     job_args,
+    out_topic,
     simulator_patterns,
     wait_for,
     wait_running,
@@ -64,7 +65,7 @@ def cameras_frames(run: str, span: tuple[int, int]) -> list[tuple[bytes, bytes]]
 def score(bootstrap: str, run: str) -> dict[str, int]:
     cameras = {f"r1-{run}", f"r2-{run}"}
     expected = expected_windows(cameras_frames(run, (BEFORE[0], AFTER[1])))
-    got = by_window(committed_windows(bootstrap, cameras))
+    got = by_window(committed_windows(bootstrap, cameras, run))
     return {
         "expected_windows": len(expected),
         "lost": len(set(expected) - set(got)),
@@ -83,20 +84,20 @@ def scenario(name: str, fault: Callable[[str, str], str | None]) -> dict[str, An
     produce(bootstrap, topic, cameras_frames(run, BEFORE), by_camera_number)
     job_id = flink_run(job_args(topic, run, restart_attempts=30), detached=True)
     wait_running(job_id)
-    wait_for(lambda: len(committed_windows(bootstrap, cameras)) >= 4, 120, "first windows")
+    wait_for(lambda: len(committed_windows(bootstrap, cameras, run)) >= 4, 120, "first windows")
     fault_at = time.monotonic()
     job_id = fault(job_id, topic) or job_id
     produce(
         bootstrap, topic, cameras_frames(run, AFTER) + cameras_frames(run, CLOSE), by_camera_number
     )
-    wait_for(lambda: (f"r1-{run}", 60) in by_window(committed_windows(bootstrap, cameras)),
+    wait_for(lambda: (f"r1-{run}", 60) in by_window(committed_windows(bootstrap, cameras, run)),
              300, f"{name}: windows after the fault")  # fmt: skip
     recovery_s = round(time.monotonic() - fault_at, 1)
     expected = set(expected_windows(cameras_frames(run, (BEFORE[0], AFTER[1]))))
     # The other camera's last windows may sit in the next checkpoint's transaction; what
     # is still missing after a minute is scored below as lost.
     with contextlib.suppress(AssertionError):
-        wait_for(lambda: expected <= set(by_window(committed_windows(bootstrap, cameras))),
+        wait_for(lambda: expected <= set(by_window(committed_windows(bootstrap, cameras, run))),
                  60, f"{name}: every expected window")  # fmt: skip
     time.sleep(3)  # one more checkpoint: duplicates would show now
     cancel(job_id)
@@ -149,7 +150,8 @@ def fuzz(count: int, seed: int = 3) -> dict[str, Any]:
     started = time.monotonic()
     produce(bootstrap, topic, mixed)
     job_id = flink_run(job_args(topic, run, bounded=True, watermark_bound_s=200), detached=False)
-    letters = [parse(DeadLetter, v) for _k, v in read_all(bootstrap, topics.DEAD_LETTER, idle_s=3)]
+    dead_letters = read_all(bootstrap, out_topic(run, topics.DEAD_LETTER), idle_s=3)
+    letters = [parse(DeadLetter, v) for _k, v in dead_letters]
     mine = [d for d in letters if d.source_topic == topic]
     reasons: dict[str, int] = {}
     for letter in mine:
@@ -212,7 +214,7 @@ def llm_chaos(cameras: int = 4, duration_s: int = 180) -> dict[str, Any]:
             server = get(url + "/stats")
     verdicts = [
         parse(RiskAssessment, v)
-        for _k, v in read_all(bootstrap, topics.RISK_ASSESSMENT_RESULTS, idle_s=3)
+        for _k, v in read_all(bootstrap, out_topic(run, topics.RISK_ASSESSMENT_RESULTS), idle_s=3)
     ]
     mine = Counter((v.camera_id, v.frame_id, v.group_id) for v in verdicts
                    if v.camera_id.startswith(prefix))  # fmt: skip
@@ -269,7 +271,7 @@ def taskmanager_killed_simulated(cameras: int = 4, duration_s: int = 360) -> dic
         wait_running(job_id)
 
         def windows() -> list[WindowStats]:
-            return committed_windows(bootstrap, set(ids))
+            return committed_windows(bootstrap, set(ids), run)
 
         wait_for(lambda: len(windows()) >= 4, 180, "first windows")
         fault_at = time.monotonic()
@@ -291,12 +293,12 @@ def taskmanager_killed_simulated(cameras: int = 4, duration_s: int = 360) -> dic
     verdicts = Counter(
         (v.camera_id, v.frame_id, v.group_id)
         for v in (parse(RiskAssessment, value) for _, value in
-                  read_all(bootstrap, topics.RISK_ASSESSMENT_RESULTS, idle_s=3))
+                  read_all(bootstrap, out_topic(run, topics.RISK_ASSESSMENT_RESULTS), idle_s=3))
         if v.camera_id.startswith(prefix)
     )  # fmt: skip
     alerts = [
         a for a in (parse(TrafficAlert, value) for _, value in
-                    read_all(bootstrap, topics.TRAFFIC_ALERTS, idle_s=3))
+                    read_all(bootstrap, out_topic(run, topics.TRAFFIC_ALERTS), idle_s=3))
         if a.camera_id.startswith(prefix)
     ]  # fmt: skip
     unique = list({a.alert_id: a for a in alerts}.values())

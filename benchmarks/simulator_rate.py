@@ -26,6 +26,7 @@ from contract import WindowStats, parse, topics
 from stack.config import Endpoints
 from stack.paths import REPO
 from stack.topics import ensure_topics
+from tests.integration.job_harness import out_topic, output_args
 from tests.kafka_io import read_all
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -57,7 +58,7 @@ def consume(bootstrap: str, topic: str, prefix: str, work: Path) -> dict[str, An
          "--source-topic", topic, "--signal-topic", "", "--group-id", f"simbench-{run}",
          "--window-s", "10", "--checkpoint-interval-s", "5", "--parallelism", "2",
          "--transactional-id-prefix", f"simbench-{run}", "--job-name", f"simbench-{run}",
-         "--restart-attempts", "0"],
+         "--restart-attempts", "0", *output_args(run)],
         cwd=REPO, check=True, timeout=3600, stdout=(work / "job.log").open("w"),
         stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -65,7 +66,8 @@ def consume(bootstrap: str, topic: str, prefix: str, work: Path) -> dict[str, An
     windows = [
         s
         for s in (
-            parse(WindowStats, v) for _, v in read_all(bootstrap, topics.TRAFFIC_WINDOW_STATS)
+            parse(WindowStats, v)
+            for _, v in read_all(bootstrap, out_topic(run, topics.TRAFFIC_WINDOW_STATS))
         )
         if s.camera_id.startswith(prefix)
     ]

@@ -19,7 +19,9 @@ def stats_series(camera_id: str) -> str:
 
 
 STATS_SERIES_MAX = 1440  # one day of 60 s windows
-CAMERAS = "cameras"  # SET of camera ids seen by the job
+# Camera ids seen by the job: ZSET, score = end ms of the camera's newest window (only ever
+# raised), so the dashboard can show the most recently active cameras of thousands.
+CAMERAS_ACTIVE = "cameras:active"
 
 # Recent alerts / verdicts: ZSET, score = event time ms, member = JSON; bounded.
 ALERTS_RECENT = "alerts:recent"

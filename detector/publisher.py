@@ -25,7 +25,9 @@ LIBRDKAFKA_QUEUE_KBYTES = 16 * 1024
 
 
 def producer_config(bootstrap: str, queue_kbytes: int = LIBRDKAFKA_QUEUE_KBYTES) -> dict:
-    """Idempotent, compressed; per-camera order survives retries and broker restarts."""
+    """Idempotent, compressed; per-camera order survives retries and broker restarts.
+    librdkafka's own messages (e.g. "connection refused" while the broker is down) go to the
+    service's JSON log, served on poll, instead of raw lines on stderr."""
     return {
         "bootstrap.servers": bootstrap,
         "enable.idempotence": True,
@@ -35,6 +37,7 @@ def producer_config(bootstrap: str, queue_kbytes: int = LIBRDKAFKA_QUEUE_KBYTES)
         "queue.buffering.max.kbytes": queue_kbytes,
         "message.timeout.ms": 0,  # infinite: wait for the broker instead of failing
         "log_level": 3,
+        "logger": logging.getLogger("traffic-detector.kafka"),
     }
 
 

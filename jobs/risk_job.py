@@ -33,7 +33,6 @@ from pyflink.common import Configuration, Types
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.table import Schema, StreamTableEnvironment
 
-from contract import topics
 from stack.paths import job_jars
 from udfs import stats_sql
 from udfs.cep.flink_operator import ToFacts, build_cep
@@ -92,12 +91,7 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
     for ddl in stats_sql.functions_ddl():
         t_env.execute_sql(ddl)
     t_env.execute_sql(stats_sql.source_ddl(source, cfg.watermark_bound_s + cfg.allowed_lateness_s))
-    for table, topic in (
-        ("window_stats_out", topics.TRAFFIC_WINDOW_STATS),
-        ("risk_out", topics.RISK_ASSESSMENT_RESULTS),
-        ("alerts_out", topics.TRAFFIC_ALERTS),
-        ("dead_letter_out", topics.DEAD_LETTER),
-    ):
+    for table, topic in cfg.sink_topics().items():
         t_env.execute_sql(
             stats_sql.kafka_sink_ddl(
                 table, topic, cfg.kafka_bootstrap, cfg.transactional_id_prefix, cfg.kafka_properties

@@ -50,6 +50,19 @@ class JobConfig:
     llm_api_keys_file: str | None = None
     patterns: str = str(DEFAULT_PATTERNS)
     signal_topic: str = SIGNAL_STATES_TOPIC
+    window_stats_topic: str = topics.TRAFFIC_WINDOW_STATS
+    risk_topic: str = topics.RISK_ASSESSMENT_RESULTS
+    alerts_topic: str = topics.TRAFFIC_ALERTS
+    dead_letter_topic: str = topics.DEAD_LETTER
+
+    def sink_topics(self) -> dict[str, str]:
+        """Sink table -> Kafka topic of every output (the contract's names by default)."""
+        return {
+            "window_stats_out": self.window_stats_topic,
+            "risk_out": self.risk_topic,
+            "alerts_out": self.alerts_topic,
+            "dead_letter_out": self.dead_letter_topic,
+        }
 
     def risk(self) -> RiskConfig:
         """The risk stage's settings: the YAML file (if any), then the LLM flags; the verdict
@@ -238,6 +251,19 @@ def parser() -> argparse.ArgumentParser:
         help="topic of traffic-controller signal changes joined by event time; empty string: "
         "no controller feed [TRAFFIC_SIGNAL_TOPIC]",
     )
+    outputs = (
+        ("window-stats", topics.TRAFFIC_WINDOW_STATS, "per-camera window statistics"),
+        ("risk", topics.RISK_ASSESSMENT_RESULTS, "one risk verdict per group"),
+        ("alerts", topics.TRAFFIC_ALERTS, "CEP pattern alerts"),
+        ("dead-letter", topics.DEAD_LETTER, "rejected input with the reason"),
+    )
+    for flag, default, what in outputs:
+        env = f"{flag.upper().replace('-', '_')}_TOPIC"
+        p.add_argument(
+            f"--{flag}-topic",
+            default=_env(env, default),
+            help=f"output topic of {what} [TRAFFIC_{env}]",
+        )
     return p
 
 
@@ -278,4 +304,8 @@ def from_args(argv: list[str] | None = None) -> JobConfig:
         llm_api_keys_file=args.llm_api_keys_file,
         patterns=args.patterns,
         signal_topic=args.signal_topic,
+        window_stats_topic=args.window_stats_topic,
+        risk_topic=args.risk_topic,
+        alerts_topic=args.alerts_topic,
+        dead_letter_topic=args.dead_letter_topic,
     )

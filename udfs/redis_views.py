@@ -128,7 +128,7 @@ class StatsViewWriter(_BacklogWriter[WindowStats]):
         pipe.zremrangebyscore(series, stats.window_start_ms, stats.window_start_ms)
         pipe.zadd(series, {doc: stats.window_start_ms})
         pipe.zremrangebyrank(series, 0, -redis_keys.STATS_SERIES_MAX - 1)
-        pipe.sadd(redis_keys.CAMERAS, stats.camera_id)
+        pipe.zadd(redis_keys.CAMERAS_ACTIVE, {stats.camera_id: stats.window_end_ms}, gt=True)
         self._set_if_newer(
             keys=[redis_keys.stats_latest(stats.camera_id)],
             args=[doc, stats.window_start_ms],

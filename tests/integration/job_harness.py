@@ -78,9 +78,7 @@ def frame_at(camera: str, second: int, **fields: Any) -> tuple[bytes, bytes]:
     return camera.encode(), json.dumps(doc).encode()
 
 
-def red_light_crossing(
-    camera: str, second: int, track: int, **fields: Any
-) -> tuple[bytes, bytes]:
+def red_light_crossing(camera: str, second: int, track: int, **fields: Any) -> tuple[bytes, bytes]:
     """Track `track` crosses the stop line while the camera sees red (unless `fields` say)."""
     box = {"x1": 10, "y1": 20, "x2": 110, "y2": 90}
     car = {"class_name": "car", "confidence": 0.9, "track_id": track, "box": box,
@@ -115,9 +113,31 @@ def expected_windows(records: list[tuple[bytes, bytes]]) -> dict[tuple[str, int]
     return {k: (frames_in[k], vehicles_in[k]) for k in frames_in}
 
 
-def committed_windows(bootstrap: str, cameras: set[str]) -> list[WindowStats]:
-    """Every read_committed window record of ``cameras``, duplicates included."""
-    records = read_all(bootstrap, topics.TRAFFIC_WINDOW_STATS, idle_s=2)
+# Job flag -> contract topic of each output. Each run writes its own copies (out_topic): a
+# transaction another job left open would hold read_committed readers of a shared topic back
+# for 15 minutes (docs/operations.md, "Output topics and open transactions").
+OUTPUT_FLAGS = {
+    "--window-stats-topic": topics.TRAFFIC_WINDOW_STATS,
+    "--risk-topic": topics.RISK_ASSESSMENT_RESULTS,
+    "--alerts-topic": topics.TRAFFIC_ALERTS,
+    "--dead-letter-topic": topics.DEAD_LETTER,
+}
+
+
+def out_topic(run: str, topic: str) -> str:
+    """The run's own copy of the output ``topic`` (what job_args points the job at)."""
+    return f"it-{run}-{topic}"
+
+
+def output_args(run: str) -> list[str]:
+    """Flags that send every output of a job to the run's own topics."""
+    return [x for flag, topic in OUTPUT_FLAGS.items() for x in (flag, out_topic(run, topic))]
+
+
+def committed_windows(bootstrap: str, cameras: set[str], run: str) -> list[WindowStats]:
+    """Every read_committed window record of ``cameras`` in the run's topic, duplicates
+    included."""
+    records = read_all(bootstrap, out_topic(run, topics.TRAFFIC_WINDOW_STATS), idle_s=2)
     found = [parse(WindowStats, value) for _key, value in records]
     return [s for s in found if s.camera_id in cameras]
 
@@ -147,16 +167,18 @@ def wait_running(job_id: str, timeout_s: float = 120) -> dict[str, Any]:
 
 
 def job_args(topic: str, run: str, **extra: object) -> list[str]:
-    """Options for a test job. The idle timeout exceeds every injected pause: a split that
-    turned idle during a pause would let the watermark run ahead of it, and its records
-    would then reach already-fired windows (docs/architecture.md). So every partition must
-    carry data: publish with `by_camera_number` on a two-partition topic."""
+    """Options for a test job; its outputs go to the run's own topics (out_topic). The idle
+    timeout exceeds every injected pause: a split that turned idle during a pause would let
+    the watermark run ahead of it, and its records would then reach already-fired windows
+    (docs/architecture.md). So every partition must carry data: publish with
+    `by_camera_number` on a two-partition topic."""
     options: dict[str, object] = {
         "--source-topic": topic, "--group-id": f"it-{run}", "--start": "earliest",
         "--window-s": WINDOW_S, "--watermark-bound-s": 5, "--idle-timeout-s": 60,
         "--checkpoint-interval-s": 1, "--parallelism": 2,
         "--transactional-id-prefix": f"it-{run}", "--job-name": f"traffic-risk-it-{run}",
     }  # fmt: skip
+    options.update({flag: out_topic(run, topic) for flag, topic in OUTPUT_FLAGS.items()})
     options.update({f"--{k.replace('_', '-')}": v for k, v in extra.items()})
     # A value of True is a bare flag (e.g. --bounded).
     return [str(x) for flag, v in options.items() for x in ([flag] if v is True else [flag, v])]

@@ -153,7 +153,7 @@ def seed(client: redis.Redis, camera: str, run: str, now: int) -> tuple[str, str
         start = now - (4 - i) * 60_000
         client.zadd(redis_keys.stats_series(camera), {stats_json(camera, start, vehicles): start})
         client.set(redis_keys.stats_latest(camera), stats_json(camera, start, vehicles))
-    client.sadd(redis_keys.CAMERAS, camera)
+    client.zadd(redis_keys.CAMERAS_ACTIVE, {camera: now - 60_000})  # the newest window's end
     image = np.zeros((48, 64, 3), np.uint8)
     image[:, :32] = (0, 0, 255)
     jpeg = cv2.imencode(".jpg", image)[1].tobytes()
@@ -174,7 +174,7 @@ def seed(client: redis.Redis, camera: str, run: str, now: int) -> tuple[str, str
 def cleanup(client: redis.Redis, camera: str, run: str, sha: str, members: dict[str, list]) -> None:
     client.delete(redis_keys.stats_series(camera), redis_keys.stats_latest(camera),
                   redis_keys.crop(sha))  # fmt: skip
-    client.srem(redis_keys.CAMERAS, camera)
+    client.zrem(redis_keys.CAMERAS_ACTIVE, camera)
     client.hdel(redis_keys.KEYPOOL_HEALTH, f"key-{run}")
     for key, values in members.items():
         if values:

@@ -30,7 +30,12 @@ import yaml
 from contract import RiskAssessment, TrafficAlert, parse, redis_keys, topics
 from simulator.scoring import read_labels, score, summary
 from stack.paths import REPO
-from tests.integration.job_harness import KIND_OF_PATTERN, simulator_patterns
+from tests.integration.job_harness import (
+    KIND_OF_PATTERN,
+    out_topic,
+    output_args,
+    simulator_patterns,
+)
 from tests.integration.llm_stub import get, post, running_stub
 from tests.kafka_io import read_all
 from udfs.risk.keypool import key_id_for
@@ -109,14 +114,16 @@ def test_simulated_cameras_end_to_end_with_chaotic_llm(
              "--llm-base-url", chaotic_llm + "/v1", "--llm-model", "stub-vl",
              "--llm-api-keys-file", str(keys_file), "--patterns", str(patterns_file),
              "--congestion-capacity", "12", "--free-flow-speed-px-s", "100",
-             "--restart-attempts", "0"],
+             "--restart-attempts", "0", *output_args(run)],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, timeout=600,
             env={**os.environ, "FLINK_LOG_DIR": str(logs)},
         )  # fmt: skip
     assert job.returncode == 0, job_log.read_text()[-4000:]
 
     # Verdicts: exactly one per group; sources as the chaos and the cache imply.
-    verdict_records = read_all(kafka_bootstrap, topics.RISK_ASSESSMENT_RESULTS, idle_s=3)
+    verdict_records = read_all(
+        kafka_bootstrap, out_topic(run, topics.RISK_ASSESSMENT_RESULTS), idle_s=3
+    )
     verdicts = [
         v for v in (parse(RiskAssessment, value) for _, value in verdict_records)
         if v.camera_id.startswith(prefix)
@@ -141,7 +148,7 @@ def test_simulated_cameras_end_to_end_with_chaotic_llm(
     assert set(stub["by_key"]) == {key_id_for(k) for k in TEST_KEYS}
 
     # Alerts: recall and precision 1.0 on the simulator's ground truth.
-    alert_records = read_all(kafka_bootstrap, topics.TRAFFIC_ALERTS, idle_s=3)
+    alert_records = read_all(kafka_bootstrap, out_topic(run, topics.TRAFFIC_ALERTS), idle_s=3)
     alerts = [
         a for a in (parse(TrafficAlert, value) for _, value in alert_records)
         if a.camera_id.startswith(prefix)

@@ -160,7 +160,7 @@ def scraped(flink_cluster, kafka_bootstrap, redis_url, llm, tmp_path_factory) ->
         views = redis.Redis.from_url(redis_url)  # leave no test camera on the dashboard
         for cam in (camera, blind):
             views.delete(redis_keys.stats_latest(cam), redis_keys.stats_series(cam))
-            views.srem(redis_keys.CAMERAS, cam)
+            views.zrem(redis_keys.CAMERAS_ACTIVE, cam)
     names = sorted({n for values in found.values() for n in values})
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "scraped-metric-names.txt").write_text("\n".join(names) + "\n")

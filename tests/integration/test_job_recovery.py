@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import uuid
+from functools import partial
 
 import pytest
 import redis
@@ -49,10 +50,11 @@ def test_savepoint_stop_and_restore_continue_without_loss_or_duplicates(
 ):
     topic, run = fresh_topic(2), uuid.uuid4().hex[:6]
     cameras = {f"c1-{run}", f"c2-{run}"}
+    windows = partial(committed_windows, kafka_bootstrap, cameras, run)
     produce(kafka_bootstrap, topic, two_cameras(run, FIRST), by_camera_number)
     job_id = flink_run(job_args(topic, run), detached=True)
     wait_running(job_id)
-    wait_for(lambda: len(committed_windows(kafka_bootstrap, cameras)) >= 4, 120, "first windows")
+    wait_for(lambda: len(windows()) >= 4, 120, "first windows")
 
     savepoint = stop_with_savepoint(job_id, f"file://{tmp_path}/savepoints")
     assert job_status(job_id)["state"] == "FINISHED"
@@ -64,10 +66,10 @@ def test_savepoint_stop_and_restore_continue_without_loss_or_duplicates(
         wait_running(restored)
         expected = expected_for(run)
         wait_for(
-            lambda: set(by_window(committed_windows(kafka_bootstrap, cameras))) >= set(expected),
+            lambda: set(by_window(windows())) >= set(expected),
             120, "all windows after restore",
         )  # fmt: skip
-        assert_exactly_once(committed_windows(kafka_bootstrap, cameras), expected)
+        assert_exactly_once(windows(), expected)
     finally:
         cancel(restored)
 
@@ -77,14 +79,13 @@ def test_killed_taskmanager_recovers_with_every_window_exactly_once(
 ):
     topic, run = fresh_topic(2), uuid.uuid4().hex[:6]
     cameras = {f"c1-{run}", f"c2-{run}"}
+    windows = partial(committed_windows, kafka_bootstrap, cameras, run)
     produce(kafka_bootstrap, topic, two_cameras(run, FIRST), by_camera_number)
     job_id = flink_run(job_args(topic, run, restart_attempts=20), detached=True)
     cluster = Flink()
     try:
         wait_running(job_id)
-        wait_for(
-            lambda: len(committed_windows(kafka_bootstrap, cameras)) >= 4, 120, "first windows"
-        )
+        wait_for(lambda: len(windows()) >= 4, 120, "first windows")
         assert cluster.kill_taskmanagers(), "no TaskManager to kill"
         produce(
             kafka_bootstrap,
@@ -99,10 +100,10 @@ def test_killed_taskmanager_recovers_with_every_window_exactly_once(
         assert job_status(job_id)["state"] == "RUNNING"
         expected = expected_for(run)
         wait_for(
-            lambda: set(by_window(committed_windows(kafka_bootstrap, cameras))) >= set(expected),
+            lambda: set(by_window(windows())) >= set(expected),
             180, "all windows after recovery",
         )  # fmt: skip
-        assert_exactly_once(committed_windows(kafka_bootstrap, cameras), expected)
+        assert_exactly_once(windows(), expected)
     finally:
         cancel(job_id)
         if not cluster.taskmanager_pids():
@@ -116,6 +117,7 @@ def test_redis_outage_keeps_job_running_and_views_catch_up(
         pytest.fail("redis-server missing: ./dev setup installs it")
     topic, run = fresh_topic(2), uuid.uuid4().hex[:6]
     cameras = {f"c1-{run}", f"c2-{run}"}
+    windows = partial(committed_windows, kafka_bootstrap, cameras, run)
     port = free_port()
     server: subprocess.Popen = start_redis(port, tmp_path)
     url = f"redis://127.0.0.1:{port}/0"
@@ -129,7 +131,7 @@ def test_redis_outage_keeps_job_running_and_views_catch_up(
         server.wait(10)
         produce(kafka_bootstrap, topic, two_cameras(run, SECOND), by_camera_number)
         # Windows up to [50, 60) close while Redis is down: Kafka must get them anyway.
-        on_kafka = lambda: by_window(committed_windows(kafka_bootstrap, cameras))  # noqa: E731
+        on_kafka = lambda: by_window(windows())  # noqa: E731
         wait_for(lambda: (f"c1-{run}", 50) in on_kafka(), 120, "windows on Kafka in the outage")
         assert job_status(job_id)["state"] == "RUNNING"
 
@@ -146,7 +148,7 @@ def test_redis_outage_keeps_job_running_and_views_catch_up(
         wait_for(caught_up, 120, "Redis catching up after the outage")
         latest = parse(WindowStats, client.get(redis_keys.stats_latest(f"c1-{run}")))
         assert (latest.window_start_ms - BASE_MS) // 1000 == 60
-        assert_exactly_once(committed_windows(kafka_bootstrap, cameras), expected)
+        assert_exactly_once(windows(), expected)
     finally:
         cancel(job_id)
         server.terminate()

@@ -26,6 +26,7 @@ from tests.integration.job_harness import (
     frame_at,
     job_args,
     llm_worthy,
+    out_topic,
     red_light_crossing,
     wait_for,
     wait_running,
@@ -66,6 +67,7 @@ def test_cooling_key_spend_and_partial_matches_survive_savepoint_restore(
     keys_file.write_text("\n".join(TEST_KEYS) + "\n")
     budget = {"requests_per_min": 100_000, "tokens_per_min": 10**9}
     risk_file.write_text(yaml.safe_dump({"risk": {"pool": {"default_key": budget}}}))
+    verdicts_topic = out_topic(run, topics.RISK_ASSESSMENT_RESULTS)
     args = job_args(
         topic, run, signal_topic="", redis_url=redis_url, risk_config=risk_file,
         llm_base_url=stub + "/v1", llm_api_keys_file=keys_file,
@@ -89,7 +91,7 @@ def test_cooling_key_spend_and_partial_matches_survive_savepoint_restore(
 
     before = wait_for(cooled, 120, "the 429 settled into the key pool")
     wait_for(
-        lambda: committed(kafka_bootstrap, topics.RISK_ASSESSMENT_RESULTS, RiskAssessment, camera),
+        lambda: committed(kafka_bootstrap, verdicts_topic, RiskAssessment, camera),
         60, "the first verdict",
     )  # fmt: skip
     time.sleep(3)  # the watermark (30 s - 5 s bound) has passed both crossings: partial match
@@ -98,7 +100,7 @@ def test_cooling_key_spend_and_partial_matches_survive_savepoint_restore(
     cooled_key = next(k for k, h in before.items() if h["rate_limited"] == 1)
     other_key = next(k for k in before if k != cooled_key)
     assert before[cooled_key]["cooldown_until_ms"] > time.time() * 1000 + 3_000_000
-    early = committed(kafka_bootstrap, topics.TRAFFIC_ALERTS, TrafficAlert, camera)
+    early = committed(kafka_bootstrap, out_topic(run, topics.TRAFFIC_ALERTS), TrafficAlert, camera)
     assert RED_LIGHTS not in {a.pattern for a in early}  # two runs: a partial match only
 
     post(stub + "/reset", {})
@@ -114,7 +116,9 @@ def test_cooling_key_spend_and_partial_matches_survive_savepoint_restore(
         wait_running(restored)
 
         def red_light_alerts() -> list[TrafficAlert]:
-            alerts = committed(kafka_bootstrap, topics.TRAFFIC_ALERTS, TrafficAlert, camera)
+            alerts = committed(
+                kafka_bootstrap, out_topic(run, topics.TRAFFIC_ALERTS), TrafficAlert, camera
+            )
             return [a for a in alerts if a.pattern == RED_LIGHTS]
 
         alerts = wait_for(red_light_alerts, 120, "the red-light alert completed after restore")
@@ -124,7 +128,10 @@ def test_cooling_key_spend_and_partial_matches_survive_savepoint_restore(
 
         def llm_verdicts() -> list[RiskAssessment]:
             found = committed(
-                kafka_bootstrap, topics.RISK_ASSESSMENT_RESULTS, RiskAssessment, camera
+                kafka_bootstrap,
+                out_topic(run, topics.RISK_ASSESSMENT_RESULTS),
+                RiskAssessment,
+                camera,
             )
             return [v for v in found if v.source == "llm" and v.frame_id in (45, 50)]
 

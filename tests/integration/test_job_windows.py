@@ -18,6 +18,7 @@ import redis
 from contract import DeadLetter, WindowStats, parse, redis_keys, topics
 from stack.paths import REPO
 from tests.factories import detection_dict
+from tests.integration.job_harness import out_topic, output_args
 from tests.kafka_io import produce, read_all
 
 pytestmark = pytest.mark.integration
@@ -62,9 +63,9 @@ def wait_for(predicate, timeout_s: float, what: str, job: subprocess.Popen, log_
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def stats_of(bootstrap: str, cameras: set[str]) -> dict[tuple[str, int], WindowStats]:
+def stats_of(bootstrap: str, cameras: set[str], run: str) -> dict[tuple[str, int], WindowStats]:
     found = {}
-    for _key, value in read_all(bootstrap, topics.TRAFFIC_WINDOW_STATS, idle_s=2):
+    for _key, value in read_all(bootstrap, out_topic(run, topics.TRAFFIC_WINDOW_STATS), idle_s=2):
         stats = parse(WindowStats, value)
         if stats.camera_id in cameras:
             found[(stats.camera_id, (stats.window_start_ms - BASE_MS) // 1000)] = stats
@@ -112,13 +113,13 @@ def test_exact_windows_with_disorder_late_and_malformed_input(
     }  # fmt: skip
     job = subprocess.Popen(
         [sys.executable, str(REPO / "jobs" / "risk_job.py"),
-         *(str(x) for pair in options.items() for x in pair)],
+         *(str(x) for pair in options.items() for x in pair), *output_args(run)],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
         env={**os.environ, "FLINK_LOG_DIR": str(tmp_path)},
     )  # fmt: skip
     try:
         wait_for(
-            lambda: (cam_a, 0) in stats_of(kafka_bootstrap, {cam_a}),
+            lambda: (cam_a, 0) in stats_of(kafka_bootstrap, {cam_a}, run),
             120,
             "first window of camera A",
             job,
@@ -136,7 +137,9 @@ def test_exact_windows_with_disorder_late_and_malformed_input(
         )
         expected_keys = {(cam_a, 0), (cam_a, 10), (cam_a, 20), (cam_b, 0), (cam_b, 10)}
         stats = wait_for(
-            lambda: (s := stats_of(kafka_bootstrap, {cam_a, cam_b})).keys() >= expected_keys and s,
+            lambda: (
+                (s := stats_of(kafka_bootstrap, {cam_a, cam_b}, run)).keys() >= expected_keys and s
+            ),
             90,
             "all windows",
             job,
@@ -173,7 +176,10 @@ def test_exact_windows_with_disorder_late_and_malformed_input(
     assert stats[(cam_b, 10)].class_counts == {"bus": 2}
     assert stats[(cam_b, 10)].congestion_index == 0.1  # 2 vehicles per frame / 20, no speed
 
-    letters = [parse(DeadLetter, v) for _k, v in read_all(kafka_bootstrap, topics.DEAD_LETTER)]
+    letters = [
+        parse(DeadLetter, v)
+        for _k, v in read_all(kafka_bootstrap, out_topic(run, topics.DEAD_LETTER))
+    ]
     mine = {base64.b64decode(d.original_b64): d for d in letters if d.source_topic == topic}
     assert mine[b"{not json"].reason == "parse: not a JSON object"
     assert mine[b"{not json"].offset == 9
@@ -189,4 +195,8 @@ def test_exact_windows_with_disorder_late_and_malformed_input(
     assert latest == stats[(cam_a, 20)]
     series = client.zrange(redis_keys.stats_series(cam_a), 0, -1)
     assert [parse(WindowStats, m) for m in series] == [stats[(cam_a, w)] for w in (0, 10, 20)]
-    assert {cam_a.encode(), cam_b.encode()} <= client.smembers(redis_keys.CAMERAS)
+    newest_end = {cam: client.zscore(redis_keys.CAMERAS_ACTIVE, cam) for cam in (cam_a, cam_b)}
+    assert newest_end == {
+        cam_a: stats[(cam_a, 20)].window_end_ms,
+        cam_b: stats[(cam_b, 10)].window_end_ms,
+    }

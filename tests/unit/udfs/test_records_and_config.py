@@ -74,6 +74,23 @@ def test_options_come_from_flags_then_environment(monkeypatch):
     assert from_args(["--window-s", "10"]).window_s == 10
 
 
+def test_output_topics_default_to_the_contract_and_can_be_moved(monkeypatch):
+    assert from_args([]).sink_topics() == {
+        "window_stats_out": "traffic-window-stats",
+        "risk_out": "risk-assessment-results",
+        "alerts_out": "traffic-alerts",
+        "dead_letter_out": "dead-letter",
+    }
+    monkeypatch.setenv("TRAFFIC_DEAD_LETTER_TOPIC", "staging-dlq")
+    cfg = from_args(["--risk-topic", "staging-verdicts", "--alerts-topic", "staging-alerts"])
+    assert cfg.sink_topics() == {
+        "window_stats_out": "traffic-window-stats",
+        "risk_out": "staging-verdicts",
+        "alerts_out": "staging-alerts",
+        "dead_letter_out": "staging-dlq",
+    }
+
+
 def test_bad_kafka_property_is_a_clear_error(capsys):
     with pytest.raises(SystemExit):
         from_args(["--kafka-property", "novalue"])
