@@ -4,6 +4,7 @@
 
 const MAX_ITEMS = 50;
 const SERIES_POINTS = 30;
+const MAX_CAMERAS = 100; // as the server's snapshot: the cameras with the newest windows
 const SVG_NS = "http://www.w3.org/2000/svg";
 const token = new URLSearchParams(location.search).get("token");
 const state = {
@@ -48,6 +49,10 @@ function addStats(stats) {
   while (cam.series.size > SERIES_POINTS) cam.series.delete(Math.min(...cam.series.keys()));
   if (!cam.latest || cam.latest.window_start_ms <= stats.window_start_ms) cam.latest = stats;
   state.cameras.set(stats.camera_id, cam);
+  if (state.cameras.size <= MAX_CAMERAS) return;
+  const stalest = [...state.cameras.entries()]
+    .sort((a, b) => a[1].latest.window_end_ms - b[1].latest.window_end_ms)[0];
+  state.cameras.delete(stalest[0]);
 }
 
 function applySnapshot(snap) {

@@ -1,27 +1,43 @@
 """Session fixtures: the real Kafka broker, Redis and Flink cluster of the local stack.
 
 A service that is already running (e.g. started by .ci/run) is reused; one that this
-session starts is stopped again at the end.
+session starts is stopped again at the end, unless pytest-xdist workers share it (the other
+worker may still need it; `./dev stack stop` then).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from stack.config import Endpoints
+from stack.paths import STATE
 from stack.services import Flink, Kafka, Redis, Service
 from stack.topics import ensure_topics
 
 
+@contextlib.contextmanager
+def _one_worker_at_a_time() -> Iterator[None]:
+    """Two xdist workers must not both start the same service."""
+    lock = STATE / "fixtures.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def _running(service: Service) -> Iterator[Service]:
-    started = not (service.running() and service.healthy())
-    if started:
-        print(service.start(120))
+    with _one_worker_at_a_time():
+        started = not (service.running() and service.healthy())
+        if started:
+            print(service.start(120))
     yield service
-    if started:
+    if started and "PYTEST_XDIST_WORKER" not in os.environ:
         service.stop()
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 import yaml
 
 from contract import WindowStats, parse, sha256_hex, topics
@@ -19,6 +20,10 @@ from tests.factories import CROP_BYTES, detection_dict
 from tests.kafka_io import read_all
 
 T = TypeVar("T")
+# `./dev test` runs two pytest-xdist workers: one runs every test that uses the shared Flink
+# session cluster, one after another (its slots, TaskManager kills); the other runs the rest
+# (mini-cluster jobs, detector, dashboard, unit tests) beside it.
+ON_SESSION_CLUSTER = pytest.mark.xdist_group("flink-session")
 WINDOW_S = 10
 BASE_MS = 1_700_000_040_000  # a multiple of WINDOW_S
 # Alert pattern -> the simulator's ground-truth kind it detects (see simulator_patterns).

@@ -246,6 +246,14 @@ async def drive(browser: Chromium, client: redis.Redis, servers: list[subprocess
         client.publish(redis_keys.CHANNEL_STATS, stats_json(camera, now - 60_000, 40))
         await browser.wait_js(f"{cam}.querySelectorAll('svg rect').length === 4", 2, "new window")
 
+        # More cameras report live than the page holds: it keeps the 100 with the newest windows.
+        newer = [f"dash-{run}-x{n:03}" for n in range(100)]
+        for other in newer:
+            client.publish(redis_keys.CHANNEL_STATS, stats_json(other, now, 5))
+        cards = "[...document.querySelectorAll('[data-camera-id]')].map(e => e.dataset.cameraId)"
+        await browser.wait_js(f"{cards}.includes('{newer[-1]}')", 5, "the 100th new camera")
+        assert await browser.js(cards) == newer  # the older camera made room
+
         # Reconnect: the server goes away, an alert lands in Redis meanwhile, the page
         # reconnects to the restarted server and catches up from Redis.
         stop(servers[0])

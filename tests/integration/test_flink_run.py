@@ -8,8 +8,9 @@ import uuid
 import pytest
 
 from stack.flink_cli import cancel, flink_run, job_status
+from tests.integration.job_harness import ON_SESSION_CLUSTER
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_SESSION_CLUSTER]
 
 
 def test_job_submitted_with_flink_run_is_running_with_readable_names(flink_cluster, fresh_topic):

@@ -27,6 +27,7 @@ from stack.topics import ensure_topics
 from tests.factories import detection_dict
 from tests.integration.job_harness import (
     BASE_MS,
+    ON_SESSION_CLUSTER,
     frame_at,
     frames,
     job_args,
@@ -41,7 +42,7 @@ from tests.unit.dashboard.promql import dashboard_metric_names
 from udfs.cep.signals import SignalChange
 from udfs.risk.keypool import key_id_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_SESSION_CLUSTER]
 
 PROM_PORTS = range(9250, 9261)  # flink-conf: one port per JobManager/TaskManager, first free
 OP = "flink_taskmanager_job_task_operator_"

@@ -16,6 +16,7 @@ from stack.flink_cli import cancel, flink_run, job_status, stop_with_savepoint
 from stack.services import Flink
 from tests.integration.job_harness import (
     BASE_MS,
+    ON_SESSION_CLUSTER,
     assert_exactly_once,
     by_camera_number,
     by_window,
@@ -29,7 +30,7 @@ from tests.integration.job_harness import (
 from tests.integration.test_redis_outage import free_port, start_redis
 from tests.kafka_io import produce
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_SESSION_CLUSTER]
 
 # Cameras send seconds 0..34, then 35..69 after the disruption, then one frame at 100 s
 # that closes every window up to [80, 90). Expected: windows 0..60 of each camera.

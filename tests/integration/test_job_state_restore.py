@@ -23,6 +23,7 @@ from contract import RiskAssessment, TrafficAlert, parse, redis_keys, topics
 from stack.flink_cli import cancel, flink_run, job_status, stop_with_savepoint
 from tests.integration.job_harness import (
     BASE_MS,
+    ON_SESSION_CLUSTER,
     frame_at,
     job_args,
     llm_worthy,
@@ -35,7 +36,7 @@ from tests.integration.llm_stub import get, post, running_stub
 from tests.kafka_io import produce, read_all
 from udfs.risk.keypool import key_id_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_SESSION_CLUSTER]
 
 TEST_KEYS = ["sk-restore-SECRET-0001", "sk-restore-SECRET-0002"]
 RED_LIGHTS = "red_light_runs_3_in_60s"
