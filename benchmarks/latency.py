@@ -39,7 +39,7 @@ from stack.flink_cli import cancel, flink_run
 from stack.paths import REPO
 from stack.services import SERVICES
 from stack.topics import ensure_topics
-from tests.integration.job_harness import wait_running
+from tests.integration.job_harness import output_args, wait_running
 
 RESULTS = REPO / "benchmarks" / "results"
 WINDOW_S, BOUND_S = 10, 2
@@ -107,7 +107,9 @@ def run(cameras: int, seconds: int) -> dict[str, Any]:
         ["--source-topic", topic, "--group-id", f"lat-{run_id}", "--start", "earliest",
          "--window-s", str(WINDOW_S), "--watermark-bound-s", str(BOUND_S),
          "--transactional-id-prefix", f"lat-{run_id}", "--job-name", f"latency-{cameras}",
-         "--restart-attempts", "0"], detached=True,
+         "--restart-attempts", "0",
+         *output_args(run_id)],  # cancelled at the end: keep its open transactions to itself
+        detached=True,
     )  # fmt: skip
     wait_running(job_id)
     seen: list[tuple[int, int]] = []

@@ -36,8 +36,8 @@ FULL = {
     "detector_fps": ["--frames", "200", "--yolo-frames", "100"],
 }
 SMOKE = {
-    "job_vs_sql": ["--cameras", "20", "--seconds", "30", "--rounds", "1"],
-    "latency": ["--cameras", "20", "--seconds", "15"],
+    "job_vs_sql": ["--cameras", "20", "--seconds", "10", "--rounds", "1"],
+    "latency": ["--cameras", "20", "--seconds", "10"],
     "simulator_rate": ["--cameras", "10", "--duration-s", "20", "--no-job"],
     "risk_llm": ["--smoke", "--paths", "asyncio"],
     "cep_throughput": ["--smoke"],

@@ -132,7 +132,7 @@ def scraped(flink_cluster, kafka_bootstrap, redis_url, llm, tmp_path_factory) ->
                        llm_base_url=llm + "/v1", llm_api_keys_file=keys)  # fmt: skip
     job_id = flink_run(options, detached=True, timeout_s=120)
     try:
-        wait_running(job_id, 60)
+        submitted = wait_running(job_id, 60)
 
         def emitted() -> float:
             found = scrape().get("taskmanager", {})
@@ -165,7 +165,19 @@ def scraped(flink_cluster, kafka_bootstrap, redis_url, llm, tmp_path_factory) ->
     names = sorted({n for values in found.values() for n in values})
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "scraped-metric-names.txt").write_text("\n".join(names) + "\n")
-    return {"job_id": job_id, "names": set(names), **found}
+    return {"job_id": job_id, "names": set(names), "submitted": submitted, "run": run, **found}
+
+
+def test_job_submitted_with_flink_run_has_readable_names(scraped):
+    """`flink run -d -py jobs/risk_job.py` (stack.flink_cli): the web UI names the job and
+    its operators as the docs do."""
+    status = scraped["submitted"]
+    assert status["state"] == "RUNNING"
+    assert status["name"] == f"traffic-risk-it-{scraped['run']}"
+    names = " | ".join(v["name"] for v in status["vertices"])
+    for readable in ("detections_raw", "encode window stats", "redis: window stats views",
+                     "encode dead letters", "window_stats_out", "dead_letter_out"):  # fmt: skip
+        assert readable in names
 
 
 def test_job_metrics_have_the_values_the_input_implies(scraped):
