@@ -10,24 +10,60 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 # Inline crops are size-capped so one detection event stays well under Kafka's default
 # 1 MiB message limit even with several groups; larger crops go by reference (claim check).
 MAX_INLINE_CROP_BYTES = 64 * 1024
+# Integers land in SQL BIGINT columns and Java longs: the contract says so, so a larger
+# number is a contract error everywhere instead of an overflow somewhere.
+INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
+
+# Rules JSON Schema cannot say are declared once here as `x-` keywords of the generated
+# schema; the Python validators below read these same declarations, and the job's JVM
+# check (jvm/udf ContractSchema.java) interprets the keywords from the schema file:
+#   x-ordered        [[a, b], ...]: field a <= field b in the same object
+#   x-index-into     "/objects": every integer is a valid index into that root array
+#   x-max-decoded-bytes  n: a base64 string (standard alphabet, padded) decodes to <= n bytes
+#   x-vehicle-classes    annotation only: which class names count as vehicles
+BOX_ORDERED_PAIRS: tuple[tuple[str, str], ...] = (("x1", "x2"), ("y1", "y2"))
+GROUP_MEMBERS_INDEX_INTO = "/objects"
 
 ObjectClass = Literal["person", "bicycle", "car", "motorcycle", "bus", "truck", "traffic light"]
 VEHICLE_CLASSES: frozenset[str] = frozenset({"car", "motorcycle", "bus", "truck"})
+# Names of zones and lines, ids within a frame: short, non-empty (they become metric labels
+# and Redis hash fields).
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 SignalState = Literal["red", "yellow", "green", "unknown"]
 RiskLevel = Literal["none", "low", "medium", "high"]
 
 
-class _Message(BaseModel):
-    """Immutable, strict base: unknown fields are an error, not silently kept."""
+def _exact_int(value: Any) -> Any:
+    """JSON `true` and `1.0` are not the integer 1 (pydantic's Literal[1] would take them)."""
+    if isinstance(value, bool | float):
+        raise ValueError("schema_version must be the JSON integer 1")
+    return value
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+
+SchemaVersion1 = Annotated[Literal[1], BeforeValidator(_exact_int)]
+
+
+class _Message(BaseModel):
+    """Immutable, strict base: unknown fields are an error, not silently kept; NaN and
+    Infinity are not numbers (JSON has neither)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     def to_json(self) -> bytes:
         """Compact UTF-8 JSON, the wire form on Kafka and in Redis."""
@@ -35,12 +71,14 @@ class _Message(BaseModel):
 
 
 class FrameSize(_Message):
-    width: int = Field(gt=0, description="Frame width in pixels.")
-    height: int = Field(gt=0, description="Frame height in pixels.")
+    width: int = Field(gt=0, le=INT32_MAX, description="Frame width in pixels.")
+    height: int = Field(gt=0, le=INT32_MAX, description="Frame height in pixels.")
 
 
 class Box(_Message):
     """Axis-aligned box in pixels of the full frame, (x1, y1) top-left."""
+
+    model_config = ConfigDict(json_schema_extra={"x-ordered": [list(p) for p in BOX_ORDERED_PAIRS]})
 
     x1: float = Field(ge=0, description="Left edge in pixels.")
     y1: float = Field(ge=0, description="Top edge in pixels.")
@@ -49,25 +87,32 @@ class Box(_Message):
 
     @model_validator(mode="after")
     def _ordered(self) -> Box:
-        if self.x2 < self.x1 or self.y2 < self.y1:
-            raise ValueError("box corners out of order: need x1 <= x2 and y1 <= y2")
+        for low, high in BOX_ORDERED_PAIRS:
+            if getattr(self, high) < getattr(self, low):
+                raise ValueError(f"box corners out of order: need {low} <= {high}")
         return self
 
 
 class DetectedObject(_Message):
-    class_name: ObjectClass = Field(description="Road-user class (COCO name).")
+    class_name: ObjectClass = Field(
+        description="Road-user class (COCO name).",
+        json_schema_extra={"x-vehicle-classes": sorted(VEHICLE_CLASSES)},
+    )
     confidence: float = Field(ge=0, le=1, description="Detector score in [0, 1].")
     box: Box = Field(description="Bounding box in frame pixels.")
     track_id: int | None = Field(
-        default=None, ge=0, description="Tracker id, stable across frames; absent when untracked."
+        default=None,
+        ge=0,
+        le=INT64_MAX,
+        description="Tracker id, stable across frames; absent when untracked.",
     )
     velocity_px_s: tuple[float, float] | None = Field(
         default=None, description="Track velocity (vx, vy) in pixels per second, when tracked."
     )
-    zones: tuple[str, ...] = Field(
+    zones: tuple[Name, ...] = Field(
         default=(), description="Names of scene zones (lanes, crosswalk) the object is in."
     )
-    crossed_lines: tuple[str, ...] = Field(
+    crossed_lines: tuple[Name, ...] = Field(
         default=(), description="Names of scene lines crossed since the previous frame."
     )
 
@@ -75,7 +120,13 @@ class DetectedObject(_Message):
 class InlineCrop(_Message):
     kind: Literal["inline"] = Field(description="The crop bytes travel in the event.")
     media_type: Literal["image/jpeg"] = Field(description="Encoding of the crop bytes.")
-    data_b64: str = Field(description="Base64 of the encoded crop, at most 64 KiB decoded.")
+    data_b64: str = Field(
+        description="Base64 of the encoded crop, at most 64 KiB decoded.",
+        json_schema_extra={
+            "contentEncoding": "base64",
+            "x-max-decoded-bytes": MAX_INLINE_CROP_BYTES,
+        },
+    )
 
     @field_validator("data_b64")
     @classmethod
@@ -96,7 +147,9 @@ class CropRef(_Message):
     kind: Literal["ref"] = Field(description="The crop is stored elsewhere (claim check).")
     media_type: Literal["image/jpeg"] = Field(description="Encoding of the stored crop.")
     ref: str = Field(
-        min_length=1, description="Where the crop lies, e.g. a Redis key `crop:<sha256>`."
+        min_length=1,
+        max_length=512,
+        description="Where the crop lies, e.g. a Redis key `crop:<sha256>`."
     )
 
 
@@ -122,9 +175,11 @@ class GroupFeatures(_Message):
 
 
 class Group(_Message):
-    group_id: str = Field(min_length=1, description="Id unique within the frame.")
-    member_indices: tuple[int, ...] = Field(
-        min_length=1, description="Indices into the event's `objects` of the group's members."
+    group_id: Name = Field(description="Id unique within the frame.")
+    member_indices: tuple[Annotated[int, Field(ge=0, le=INT64_MAX)], ...] = Field(
+        min_length=1,
+        description="Indices into the event's `objects` of the group's members.",
+        json_schema_extra={"x-index-into": GROUP_MEMBERS_INDEX_INTO},
     )
     box: Box = Field(description="Union box of the members, where the crop was cut.")
     crop: Crop | None = Field(
@@ -143,11 +198,13 @@ class Group(_Message):
 class DetectionEvent(_Message):
     """One analysed frame of one camera; topic `detection-results`, keyed by camera id."""
 
-    schema_version: Literal[1] = Field(description="Contract version of this message.")
+    schema_version: SchemaVersion1 = Field(description="Contract version of this message.")
     camera_id: str = Field(min_length=1, max_length=128, description="Camera identifier.")
-    frame_id: int = Field(ge=0, description="Frame sequence number within the camera's stream.")
+    frame_id: int = Field(
+        ge=0, le=INT64_MAX, description="Frame sequence number within the camera's stream."
+    )
     captured_at_ms: int = Field(
-        ge=0, description="Capture time, epoch milliseconds UTC: the event time."
+        ge=0, le=INT64_MAX, description="Capture time, epoch milliseconds UTC: the event time."
     )
     frame: FrameSize = Field(description="Size of the analysed frame.")
     objects: tuple[DetectedObject, ...] = Field(description="Road users found in the frame.")
@@ -156,14 +213,16 @@ class DetectionEvent(_Message):
         default=None, description="Traffic-light state seen by this camera, when known."
     )
     detector: str = Field(
-        min_length=1, description="Model that produced the objects, e.g. `ssd-mobilenet-v2-coco`."
+        min_length=1,
+        max_length=128,
+        description="Model that produced the objects, e.g. `ssd-mobilenet-v2-coco`."
     )
 
     @model_validator(mode="after")
     def _members_exist(self) -> DetectionEvent:
-        count = len(self.objects)
+        count = len(getattr(self, GROUP_MEMBERS_INDEX_INTO.strip("/")))
         for group in self.groups:
-            bad = [i for i in group.member_indices if i < 0 or i >= count]
+            bad = [i for i in group.member_indices if i >= count]
             if bad:
                 raise ValueError(f"group {group.group_id} refers to missing objects {bad}")
         return self
@@ -177,7 +236,7 @@ class DetectionEvent(_Message):
 class WindowStats(_Message):
     """Per-camera tumbling event-time window statistics; topic `traffic-window-stats`."""
 
-    schema_version: Literal[1] = Field(description="Contract version of this message.")
+    schema_version: SchemaVersion1 = Field(description="Contract version of this message.")
     camera_id: str = Field(min_length=1, description="Camera identifier.")
     window_start_ms: int = Field(ge=0, description="Window start, epoch ms (inclusive).")
     window_end_ms: int = Field(ge=0, description="Window end, epoch ms (exclusive).")
@@ -213,7 +272,7 @@ class WindowStats(_Message):
 class RiskAssessment(_Message):
     """A risk verdict for one group; topic `risk-assessment-results`."""
 
-    schema_version: Literal[1] = Field(description="Contract version of this message.")
+    schema_version: SchemaVersion1 = Field(description="Contract version of this message.")
     camera_id: str = Field(min_length=1, description="Camera identifier.")
     frame_id: int = Field(ge=0, description="Frame the group came from.")
     group_id: str = Field(min_length=1, description="Group within that frame.")
@@ -240,7 +299,7 @@ class RiskAssessment(_Message):
 class TrafficAlert(_Message):
     """A matched traffic pattern; topic `traffic-alerts`."""
 
-    schema_version: Literal[1] = Field(description="Contract version of this message.")
+    schema_version: SchemaVersion1 = Field(description="Contract version of this message.")
     alert_id: str = Field(min_length=1, description="Deterministic id: replays give the same id.")
     pattern: str = Field(min_length=1, description="Pattern name, e.g. `red_light_runs_3_in_60s`.")
     camera_id: str = Field(min_length=1, description="Camera identifier.")
@@ -252,15 +311,36 @@ class TrafficAlert(_Message):
 
 
 class DeadLetter(_Message):
-    """A message the job could not use; topic `dead-letter`. Nothing is dropped silently."""
+    """A message the job could not use; topic `dead-letter`. Nothing is dropped silently.
 
-    schema_version: Literal[1] = Field(description="Contract version of this message.")
+    The original travels base64-encoded and cut to the job's cap (`--dead-letter-max-original-
+    bytes`), so a dead letter never outgrows the producer's limit however large the record
+    was; its full size and SHA-256 identify it (the source offset finds the whole record)."""
+
+    schema_version: SchemaVersion1 = Field(description="Contract version of this message.")
     source_topic: str = Field(description="Topic the message was read from.")
     partition: int | None = Field(default=None, description="Source partition, when known.")
     offset: int | None = Field(default=None, description="Source offset, when known.")
     reason: str = Field(description="Why it was rejected (first validation error).")
+    reason_code: str = Field(
+        default="parse",
+        description="Machine-readable class of `reason`: `null_value`, `parse`, `contract`, "
+        "`oversized`, `clock` or `late` (docs/operations.md).",
+    )
     stage: str = Field(description="Pipeline stage that rejected it, e.g. `parse`.")
-    original_b64: str = Field(description="Base64 of the original message bytes, untouched.")
+    original_b64: str | None = Field(
+        description="Base64 of the original message bytes (the first `original_kept_bytes` "
+        "of them), untouched; null when the record's value was null (a tombstone)."
+    )
+    original_size_bytes: int = Field(
+        default=0, ge=0, description="Size of the whole original value in bytes."
+    )
+    original_kept_bytes: int = Field(
+        default=0, ge=0, description="How many of those bytes `original_b64` holds."
+    )
+    original_sha256: str | None = Field(
+        default=None, description="SHA-256 of the whole original value (hex); null for null."
+    )
     rejected_at_ms: int = Field(ge=0, description="Wall-clock time of rejection, epoch ms.")
 
 
