@@ -24,7 +24,7 @@ def main(argv: list[str]) -> None:
     )  # fmt: skip
     for ddl in stats_sql.functions_ddl():
         t_env.execute_sql(ddl)
-    t_env.execute_sql(stats_sql.source_ddl(source, cfg.watermark_bound_s))
+    t_env.execute_sql(stats_sql.source_ddl(source, cfg.watermark_bound_s, cfg.clock_skew()))
     t_env.execute_sql(stats_sql.kafka_sink_ddl(
         "window_stats_out", f"{topics.TRAFFIC_WINDOW_STATS}-sql-baseline",
         cfg.kafka_bootstrap, cfg.transactional_id_prefix,

@@ -17,6 +17,7 @@ from collections import deque
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from contract import limits
 from detector.observability import Metrics
 
 log = logging.getLogger("traffic-detector.publisher")
@@ -33,7 +34,7 @@ def producer_config(bootstrap: str, queue_kbytes: int = LIBRDKAFKA_QUEUE_KBYTES)
         "enable.idempotence": True,
         "compression.type": "lz4",
         "linger.ms": 20,
-        "message.max.bytes": 2_000_000,
+        "message.max.bytes": limits.PRODUCER_MAX_REQUEST_BYTES,
         "queue.buffering.max.kbytes": queue_kbytes,
         "message.timeout.ms": 0,  # infinite: wait for the broker instead of failing
         "log_level": 3,

@@ -10,13 +10,14 @@ ARG JDK_IMAGE=eclipse-temurin:17-jdk
 
 FROM ${UV_IMAGE} AS uv
 
-# The job's Java functions (jvm/udf: one-pass JSON parsing), compiled against Flink's lib/.
+# The job's Java functions (jvm/udf: one-pass JSON parsing and the contract check), compiled against Flink's lib/.
 FROM ${FLINK_IMAGE} AS flink-dist
 FROM ${JDK_IMAGE} AS udf-build
 COPY --from=flink-dist /opt/flink/lib /opt/flink/lib
 COPY jvm/udf/src /src
-RUN mkdir /classes \
- && javac --release 11 -cp "/opt/flink/lib/*" -d /classes $(find /src -name '*.java') \
+# The contract's schema drives the JVM check (ContractSchema.java): packaged beside it.
+COPY contract/schemas/detection-results.v1.json /classes/io/trafficrisk/flink/
+RUN javac --release 17 -cp "/opt/flink/lib/*" -d /classes $(find /src -name '*.java') \
  && jar cf /traffic-risk-udfs.jar -C /classes .
 
 FROM ${FLINK_IMAGE}

@@ -1,8 +1,10 @@
 """The traffic risk PyFlink job.
 
     Kafka `detection-results` (raw bytes, partition, offset)
-      -> [SQL] event time from `captured_at_ms`, bounded out-of-orderness watermark, idleness
-      -> [SQL] check once in the JVM (PARSE_DETECTION): contract fields, size, late?
+      -> [SQL] event time from `captured_at_ms` if within the clock skew, bounded
+               out-of-orderness watermark, idleness
+      -> [SQL] check once in the JVM (PARSE_DETECTION: the contract's JSON Schema),
+               null value, size, clock, late?
            |-- rejected -> [Py] DeadLetter JSON -> Kafka `dead-letter`
            '-- accepted
                 |-> [SQL] per-camera TUMBLE windows -> [Py] WindowStats -> `traffic-window-stats`
@@ -15,7 +17,8 @@
                        + window facts + verdict facts + Kafka `signal-states` facts
                        -> key_by(camera) CEP patterns (keyed state, event time)
                        -> `traffic-alerts` + Redis alerts views
-    Every Kafka sink is exactly-once (transactions commit with checkpoints).
+    Every Kafka sink is exactly-once (transactions commit with checkpoints), behind a size
+    guard that names the sink if a record could not be produced.
 
 Bulk per-event work stays in the JVM (Flink SQL); Python sees window results, rejected
 records, and the accepted events the risk and pattern stages need (docs/architecture.md).
@@ -33,12 +36,14 @@ from pyflink.common import Configuration, Types
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.table import Schema, StreamTableEnvironment
 
+from contract import limits
 from stack.paths import job_jars
 from udfs import stats_sql
 from udfs.cep.flink_operator import ToFacts, build_cep
 from udfs.flink_functions import (
     EncodeDeadLetter,
     EncodeWindowStats,
+    GuardSize,
     HighRiskAlerts,
     KeyAlert,
     KeyVerdict,
@@ -90,7 +95,11 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
     # Allowed lateness widens the watermark delay: each window emits once, complete.
     for ddl in stats_sql.functions_ddl():
         t_env.execute_sql(ddl)
-    t_env.execute_sql(stats_sql.source_ddl(source, cfg.watermark_bound_s + cfg.allowed_lateness_s))
+    t_env.execute_sql(
+        stats_sql.source_ddl(
+            source, cfg.watermark_bound_s + cfg.allowed_lateness_s, cfg.clock_skew()
+        )
+    )
     for table, topic in cfg.sink_topics().items():
         t_env.execute_sql(
             stats_sql.kafka_sink_ddl(
@@ -187,24 +196,32 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
 
     rejected = t_env.to_data_stream(
         t_env.sql_query(
-            "SELECT payload, kafka_partition, kafka_offset, reason "
+            "SELECT payload, kafka_partition, kafka_offset, reason, reason_code "
             "FROM detections_checked WHERE reason IS NOT NULL"
         )
     )
     dead_json = (
-        rejected.map(EncodeDeadLetter(cfg.source_topic), output_type=KEYED_JSON)
+        rejected.map(
+            EncodeDeadLetter(cfg.source_topic, cfg.dead_letter_max_original_bytes),
+            output_type=KEYED_JSON,
+        )
         .name("encode dead letters")
         .uid("encode-dead-letters")
     )
 
     sinks = t_env.create_statement_set()
+    topic_of = cfg.sink_topics()
     for table, stream in (
         ("window_stats_out", stats_json),
         ("risk_out", verdicts_keyed),
         ("alerts_out", alerts),
         ("dead_letter_out", dead_json),
     ):
-        sinks.add_insert(table, t_env.from_data_stream(stream))
+        guarded = stream.map(
+            GuardSize(table, topic_of[table], limits.PRODUCER_MAX_REQUEST_BYTES),
+            output_type=KEYED_JSON,
+        ).name(f"size guard: {table}")
+        sinks.add_insert(table, t_env.from_data_stream(guarded))
     sinks.attach_as_datastream()
 
 

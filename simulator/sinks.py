@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import IO, Literal, Protocol
 
+from contract import limits
+
 log = logging.getLogger("traffic-sim.sinks")
 
 Compression = Literal["lz4", "zstd", "gzip", "snappy", "none"]
@@ -86,7 +88,7 @@ def producer_config(
         "batch.num.messages": 10_000,
         "queue.buffering.max.messages": 500_000,
         "queue.buffering.max.kbytes": 512 * 1024,
-        "message.max.bytes": 2_000_000,
+        "message.max.bytes": limits.PRODUCER_MAX_REQUEST_BYTES,
         "log_level": 3,
     }
 

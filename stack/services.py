@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from contract import limits
 from stack import paths
 from stack.config import (
     DEFAULT_FLINK_REST_PORT,
@@ -194,7 +195,7 @@ class Kafka(Service):
                 "share.coordinator.state.topic.replication.factor=1",
                 "share.coordinator.state.topic.min.isr=1",
                 "group.initial.rebalance.delay.ms=0",
-                "message.max.bytes=2097152",
+                f"message.max.bytes={limits.BROKER_MAX_MESSAGE_BYTES}",
                 "log.retention.hours=24",
                 "",
             ]

@@ -38,26 +38,55 @@ class EncodeDeadLetter(MapFunction):
     """Rejected source row -> ("partition:offset" key, DeadLetter JSON with original bytes).
 
     Counts rejections per stage (`dead_letters_parse`, `dead_letters_late`,
-    `dead_letters_oversized`) so late and malformed input is visible in metrics.
+    `dead_letters_oversized`, `dead_letters_clock`) so bad input is visible in metrics. The
+    original is cut to ``max_original_bytes``, so a dead letter always fits the producer.
     """
 
-    def __init__(self, source_topic: str) -> None:
+    def __init__(self, source_topic: str, max_original_bytes: int) -> None:
         self.source_topic = source_topic
+        self.max_original_bytes = max_original_bytes
         self.counters: dict[str, Counter] = {}
 
     def open(self, runtime_context: RuntimeContext) -> None:
         group = runtime_context.get_metrics_group()
         self.counters = {
             stage: group.counter(f"dead_letters_{stage}")
-            for stage in ("parse", "late", "oversized")
+            for stage in sorted(set(records.STAGE_OF_REASON.values()))
         }
 
     def map(self, value: Row) -> Row:
-        payload, partition, offset, reason = value
-        letter = records.rejected_detection(payload, reason, partition, offset, self.source_topic)
+        payload, partition, offset, reason, reason_code = value
+        letter = records.rejected_detection(
+            payload, reason, reason_code, partition, offset, self.source_topic,
+            self.max_original_bytes,
+        )  # fmt: skip
         if letter.stage in self.counters:
             self.counters[letter.stage].inc()
         return Row(f"{partition}:{offset}", letter.to_json().decode())
+
+
+class GuardSize(MapFunction):
+    """Fails the job, naming the sink, the record's key and the limit, when a record would
+    exceed the producer's request limit: the Kafka writer would fail on it inside a
+    transaction, and a failure while closing that writer has taken whole TaskManagers down.
+    Contract messages are bounded far below the limit, so this fires only on a defect."""
+
+    def __init__(self, sink: str, topic: str, limit: int) -> None:
+        self.sink, self.topic, self.limit = sink, topic, limit
+
+    def map(self, value: Row) -> Row:
+        size = len(value[1].encode()) + len((value[0] or "").encode())
+        if size > self.limit:
+            raise SinkRecordTooLarge(
+                f"sink {self.sink} (topic {self.topic}): record with key {value[0]!r} is "
+                f"{size} bytes, over the producer limit max.request.size={self.limit} "
+                "(contract/limits.py)"
+            )
+        return value
+
+
+class SinkRecordTooLarge(RuntimeError):
+    """A record no producer of the product may send (see GuardSize)."""
 
 
 View = Literal["stats", "risk", "alerts"]

@@ -11,13 +11,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from contract import topics
+from contract import limits, topics
+from contract.codec import DEAD_LETTER_MAX_ORIGINAL_BYTES
 from stack.config import Endpoints
 from udfs.cep import config as cep_config
 from udfs.cep.config import CepConfig
 from udfs.cep.signals import SIGNAL_STATES_TOPIC
 from udfs.risk import config as risk_config
 from udfs.risk.config import RiskConfig
+from udfs.stats_sql import ClockSkew
 
 DEFAULT_PATTERNS = Path(__file__).resolve().parents[1] / "flink-conf" / "patterns.yaml"
 
@@ -35,6 +37,9 @@ class JobConfig:
     watermark_bound_s: float = 5.0
     allowed_lateness_s: float = 0.0
     max_event_bytes: int = 1_048_576
+    max_clock_ahead_s: float = ClockSkew.max_ahead_s
+    max_clock_behind_s: float = ClockSkew.max_behind_s
+    dead_letter_max_original_bytes: int = DEAD_LETTER_MAX_ORIGINAL_BYTES
     congestion_capacity: float = 20.0
     free_flow_speed_px_s: float = 50.0
     idle_timeout_s: float = 10.0
@@ -63,6 +68,9 @@ class JobConfig:
             "alerts_out": self.alerts_topic,
             "dead_letter_out": self.dead_letter_topic,
         }
+
+    def clock_skew(self) -> ClockSkew:
+        return ClockSkew(self.max_clock_ahead_s, self.max_clock_behind_s)
 
     def risk(self) -> RiskConfig:
         """The risk stage's settings: the YAML file (if any), then the LLM flags; the verdict
@@ -158,6 +166,29 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=int(_env("MAX_EVENT_BYTES", "1048576") or 1048576),
         help="larger detection events are dead-lettered as oversized [TRAFFIC_MAX_EVENT_BYTES]",
+    )
+    p.add_argument(
+        "--max-clock-ahead-s",
+        type=float,
+        default=float(_env("MAX_CLOCK_AHEAD_S", "") or ClockSkew.max_ahead_s),
+        help="events whose captured_at_ms is further ahead of this machine's clock are "
+        "dead-lettered (reason code clock) and never move the watermark "
+        "[TRAFFIC_MAX_CLOCK_AHEAD_S]",
+    )
+    p.add_argument(
+        "--max-clock-behind-s",
+        type=float,
+        default=float(_env("MAX_CLOCK_BEHIND_S", "") or ClockSkew.max_behind_s),
+        help="same, for event times further in the past (default 10 years: replays work, a "
+        "clock reset to 1970 or 2000 is caught) [TRAFFIC_MAX_CLOCK_BEHIND_S]",
+    )
+    p.add_argument(
+        "--dead-letter-max-original-bytes",
+        type=int,
+        default=int(_env("DEAD_LETTER_MAX_ORIGINAL_BYTES", "") or DEAD_LETTER_MAX_ORIGINAL_BYTES),
+        help="a dead letter keeps at most this many bytes of the original record (with its "
+        f"full size and SHA-256); at most {limits.MAX_RECORD_BYTES // 2} so the base64 "
+        "fits a record [TRAFFIC_DEAD_LETTER_MAX_ORIGINAL_BYTES]",
     )
     p.add_argument(
         "--congestion-capacity",
@@ -288,6 +319,11 @@ def from_args(argv: list[str] | None = None) -> JobConfig:
         idle_timeout_s=args.idle_timeout_s,
         allowed_lateness_s=args.allowed_lateness_s,
         max_event_bytes=args.max_event_bytes,
+        max_clock_ahead_s=args.max_clock_ahead_s,
+        max_clock_behind_s=args.max_clock_behind_s,
+        dead_letter_max_original_bytes=min(
+            args.dead_letter_max_original_bytes, limits.MAX_RECORD_BYTES // 2
+        ),
         congestion_capacity=args.congestion_capacity,
         free_flow_speed_px_s=args.free_flow_speed_px_s,
         checkpoint_interval_s=args.checkpoint_interval_s,

@@ -3,13 +3,17 @@
 This runs entirely in the JVM (10-30x cheaper per record than a Python function, see
 docs/architecture.md); Python sees only the window results and the rejected records.
 Each event is parsed once by the Java function PARSE_DETECTION (jvm/udf), which checks the
-fields the statistics read; the Python stages validate the full contract for the groups
-they handle.
+whole contract by interpreting its generated JSON Schema, so SQL and the Python contract
+accept exactly the same events (tests/integration/test_contract_differential.py).
 """
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
+
+from contract import limits
+from contract.models import DetectedObject
 
 
 @dataclass(frozen=True)
@@ -47,12 +51,30 @@ class KafkaSourceOptions:
         return ",\n  ".join(f"'{k}' = '{v}'" for k, v in options.items())
 
 
-def source_ddl(options: KafkaSourceOptions, watermark_bound_s: float) -> str:
+@dataclass(frozen=True)
+class ClockSkew:
+    """How far a camera's clock may be from this machine's before its events are refused.
+
+    Ahead: a few minutes of drift (an event from the future would move the watermark and
+    close every other camera's windows early). Behind: generous, so replays and backfills of
+    archived events work, yet a clock reset to 1970 or 2000 is caught."""
+
+    max_ahead_s: float = 300.0
+    max_behind_s: float = 10 * 365.25 * 86400
+
+    def sql_args(self) -> str:
+        return f"{int(self.max_ahead_s * 1000)}, {int(self.max_behind_s * 1000)}"
+
+
+def source_ddl(
+    options: KafkaSourceOptions, watermark_bound_s: float, skew: ClockSkew = ClockSkew()
+) -> str:
     """Raw bytes plus Kafka position; event time read from the JSON.
 
     The bytes stay untouched so a rejected record reaches the dead-letter topic as it came.
-    A record without a readable event time gets epoch 0, so garbage never moves the
-    watermark (a wall-clock fallback would make every valid event after it late).
+    A record without a readable or plausible event time (see ClockSkew) gets epoch 0, so
+    garbage never moves the watermark (a wall-clock fallback would make every valid event
+    after it late); checked_sql() dead-letters it.
     """
     bound_ms = int(watermark_bound_s * 1000)
     return f"""
@@ -60,7 +82,8 @@ CREATE TEMPORARY TABLE detections_raw (
   `payload` BYTES,
   `kafka_partition` INT METADATA FROM 'partition' VIRTUAL,
   `kafka_offset` BIGINT METADATA FROM 'offset' VIRTUAL,
-  `ts` AS COALESCE(TO_TIMESTAMP_LTZ(EVENT_TIME_MS(`payload`), 3), TO_TIMESTAMP_LTZ(0, 3)),
+  `ts` AS COALESCE(
+    TO_TIMESTAMP_LTZ(EVENT_TIME_MS(`payload`, {skew.sql_args()}), 3), TO_TIMESTAMP_LTZ(0, 3)),
   WATERMARK FOR `ts` AS `ts` - INTERVAL '{bound_ms / 1000:.3f}' SECOND(3)
 ) WITH (
   {options.with_options()}
@@ -86,37 +109,56 @@ CREATE TEMPORARY TABLE signals_raw (
 )"""
 
 
-def checked_sql(window_s: int, max_event_bytes: int = 1_048_576) -> str:
-    """Every record with its fields and a rejection reason (NULL when usable).
+EPOCH = "TO_TIMESTAMP_LTZ(0, 3)"
 
-    A record is late when its window may already have fired (window end <= watermark);
-    such records never reach the window operator, so each one is counted exactly once:
-    either in a window or in the dead-letter output.
+
+def checked_sql(window_s: int, max_event_bytes: int = 1_048_576) -> str:
+    """Every record with its fields, a rejection reason and reason code (NULL when usable).
+
+    Codes, in the order they are decided: `null_value` (a tombstone), `oversized` (over
+    `max_event_bytes`), `parse` (not JSON), `contract` (breaks the schema), `clock` (event
+    time outside the source's ClockSkew: its `ts` is epoch 0 although the contract accepted
+    the time), `late` (its window may already have fired: window end <= watermark). Late
+    records never reach the window operator, so each one is counted exactly once: either in
+    a window or in the dead-letter output.
     """
     window_ms = window_s * 1000
     return f"""
 SELECT payload, kafka_partition, kafka_offset, ts, d.camera_id, d.frame_id,
-  d.vehicles AS frame_vehicles, d.objects, d.group_count, d.fact_candidate, CASE
+  d.vehicles AS frame_vehicles, d.objects, d.group_count, d.fact_candidate,
+  CASE
+    WHEN d.error_code = 'null_value' THEN d.error
     WHEN d.size_bytes > {max_event_bytes}
       THEN 'oversized: ' || CAST(d.size_bytes AS STRING) || ' bytes > {max_event_bytes}'
     WHEN d.error IS NOT NULL THEN d.error
+    WHEN ts = {EPOCH}
+      THEN 'clock: captured_at_ms ' || CAST(d.captured_at_ms AS STRING) || ' is too far '
+        || CASE WHEN d.captured_at_ms > UNIX_TIMESTAMP() * 1000 THEN 'ahead of' ELSE 'behind' END
+        || ' this machine''s clock (see --max-clock-ahead-s / --max-clock-behind-s)'
     WHEN TO_TIMESTAMP_LTZ(
         d.captured_at_ms - MOD(d.captured_at_ms, {window_ms}) + {window_ms} - 1, 3
       ) <= CURRENT_WATERMARK(ts)
       THEN 'late: its window already closed'
     ELSE CAST(NULL AS STRING)
-  END AS reason
+  END AS reason,
+  CASE
+    WHEN d.error_code = 'null_value' THEN d.error_code
+    WHEN d.size_bytes > {max_event_bytes} THEN 'oversized'
+    WHEN d.error IS NOT NULL THEN d.error_code
+    WHEN ts = {EPOCH} THEN 'clock'
+    WHEN TO_TIMESTAMP_LTZ(
+        d.captured_at_ms - MOD(d.captured_at_ms, {window_ms}) + {window_ms} - 1, 3
+      ) <= CURRENT_WATERMARK(ts)
+      THEN 'late'
+    ELSE CAST(NULL AS STRING)
+  END AS reason_code
 FROM (SELECT *, PARSE_DETECTION(payload) AS d FROM detections_raw)"""
 
 
+# One count column per class the contract knows (`n_traffic_light` for "traffic light").
 CLASS_COLUMNS: dict[str, str] = {
-    "person": "n_person",
-    "bicycle": "n_bicycle",
-    "car": "n_car",
-    "motorcycle": "n_motorcycle",
-    "bus": "n_bus",
-    "truck": "n_truck",
-    "traffic light": "n_traffic_light",
+    name: "n_" + name.replace(" ", "_")
+    for name in typing.get_args(DetectedObject.model_fields["class_name"].annotation)
 }
 
 # Column order of window_stats_sql(): udfs.records.window_stats takes them positionally.
@@ -190,7 +232,10 @@ def kafka_sink_ddl(
     """A keyed, exactly-once Kafka sink of (key, JSON value) rows.
 
     Records become visible to read_committed consumers when the checkpoint that covers
-    them completes; the transaction timeout must exceed the checkpoint interval.
+    them completes; the transaction timeout must exceed the checkpoint interval. The
+    producer's request limit is the product's one message limit (contract.limits), the same
+    the local broker and the k8s topics allow; records are checked against it before they
+    reach the producer (udfs.flink_functions.GuardSize).
     """
     props = "".join(f",\n  'properties.{k}' = '{v}'" for k, v in extra_properties)
     return f"""
@@ -202,6 +247,7 @@ CREATE TEMPORARY TABLE {table} (
   'topic' = '{topic}',
   'properties.bootstrap.servers' = '{bootstrap}',
   'properties.transaction.timeout.ms' = '900000',
+  'properties.max.request.size' = '{limits.PRODUCER_MAX_REQUEST_BYTES}',
   'key.format' = 'raw',
   'key.fields' = 'k',
   'value.format' = 'raw',

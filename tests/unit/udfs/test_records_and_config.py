@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import re
 from datetime import datetime
 
 import pytest
@@ -54,15 +56,36 @@ def test_congestion_index_is_density_times_slowness(mean_vehicles, speed, expect
 
 def test_rejected_bytes_are_kept_untouched_with_stage():
     raw = b"\xff\xfe not utf-8"
-    letter = records.rejected_detection(raw, "late: its window already closed", 3, 99, "t")
+    letter = records.rejected_detection(raw, "late: its window already closed", "late", 3, 99, "t")
     assert base64.b64decode(letter.original_b64) == raw
-    assert (letter.stage, letter.partition, letter.offset, letter.source_topic) == (
-        "late",
-        3,
-        99,
-        "t",
+    assert (letter.stage, letter.reason_code, letter.partition, letter.offset) == (
+        "late", "late", 3, 99)  # fmt: skip
+    assert letter.source_topic == "t"
+    parse_error = records.rejected_detection(b"x", "frame.width: nope", "contract", None, None)
+    assert (parse_error.stage, parse_error.reason_code) == ("parse", "contract")
+
+
+def test_a_tombstone_becomes_a_dead_letter_without_original():
+    letter = records.rejected_detection(None, "null value: ...", "null_value", 0, 5)
+    assert letter.original_b64 is None and letter.original_sha256 is None
+    assert (letter.original_size_bytes, letter.stage) == (0, "parse")
+
+
+def test_a_huge_record_is_cut_to_the_cap_with_its_size_and_hash_kept():
+    raw = bytes(range(256)) * 8192  # 2 MiB
+    letter = records.rejected_detection(
+        raw, "oversized: ...", "oversized", 1, 7, max_original_bytes=1000
     )
-    assert records.rejected_detection(b"x", "parse: nope", None, None).stage == "parse"
+    assert base64.b64decode(letter.original_b64) == raw[:1000]
+    assert (letter.original_size_bytes, letter.original_kept_bytes) == (len(raw), 1000)
+    assert letter.original_sha256 == hashlib.sha256(raw).hexdigest()
+    assert len(letter.to_json()) < 2000
+
+
+def test_every_reason_code_of_the_sql_check_has_a_stage():
+    codes = set(re.findall(r"THEN '([a-z_]+)'", stats_sql.checked_sql(60)))
+    codes |= {"parse", "contract", "null_value"}  # what PARSE_DETECTION's error_code holds
+    assert codes <= set(records.STAGE_OF_REASON)
 
 
 def test_options_come_from_flags_then_environment(monkeypatch):

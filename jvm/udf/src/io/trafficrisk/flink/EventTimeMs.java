@@ -6,17 +6,39 @@ import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonToken;
 import org.apache.flink.table.functions.ScalarFunction;
 
 /**
- * The top-level {@code captured_at_ms} of a detection event, or null: the source's event
- * time. Streams over the tokens and skips nested values, so it costs a fraction of a parse.
+ * The top-level {@code captured_at_ms} of a detection event when it is a plausible clock
+ * reading, else null: the source's event time, which drives the watermark.
+ *
+ * <p>A time more than {@code maxFutureMs} ahead of this machine's clock or more than
+ * {@code maxPastMs} behind it is null, so a camera whose clock jumped to 2099 or back to 1970
+ * cannot move the watermark (the job dead-letters such events with reason code {@code clock}).
+ * Streams over the tokens and skips nested values, so it costs a fraction of a parse; the
+ * last occurrence of a duplicated key wins, as in the contract's parser.
  */
 public class EventTimeMs extends ScalarFunction {
 
     private static final JsonFactory FACTORY = new JsonFactory();
 
-    public Long eval(byte[] payload) {
+    public Long eval(byte[] payload, long maxFutureMs, long maxPastMs) {
+        Long capturedAt = capturedAt(payload);
+        if (capturedAt == null) {
+            return null;
+        }
+        long now = System.currentTimeMillis();
+        boolean plausible = capturedAt <= now + maxFutureMs && capturedAt >= now - maxPastMs;
+        return plausible ? capturedAt : null;
+    }
+
+    @Override
+    public boolean isDeterministic() {
+        return false; // reads the wall clock
+    }
+
+    static Long capturedAt(byte[] payload) {
         if (payload == null) {
             return null;
         }
+        Long found = null;
         try (JsonParser parser = FACTORY.createParser(payload)) {
             if (parser.nextToken() != JsonToken.START_OBJECT) {
                 return null;
@@ -25,15 +47,15 @@ public class EventTimeMs extends ScalarFunction {
                 String field = parser.currentName();
                 JsonToken value = parser.nextToken();
                 if ("captured_at_ms".equals(field)) {
-                    return value == JsonToken.VALUE_NUMBER_INT && parser.getLongValue() >= 0
-                            ? parser.getLongValue()
-                            : null;
+                    found = value == JsonToken.VALUE_NUMBER_INT
+                            && parser.getNumberType() != JsonParser.NumberType.BIG_INTEGER
+                            && parser.getLongValue() >= 0 ? parser.getLongValue() : null;
                 }
                 parser.skipChildren();
             }
         } catch (Exception e) {
             return null;
         }
-        return null;
+        return found;
     }
 }

@@ -1,21 +1,30 @@
 package io.trafficrisk.flink;
 
+import java.util.HashSet;
+import java.util.Set;
+
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.StreamReadFeature;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.DeserializationFeature;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.json.JsonMapper;
 import org.apache.flink.table.annotation.DataTypeHint;
-import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.ScalarFunction;
 import org.apache.flink.types.Row;
 
 /**
- * Parses a detection event once, in the JVM, into the fields the window statistics read.
+ * Checks a detection event against the contract and parses it once, in the JVM, into the
+ * fields the window statistics read.
  *
- * <p>Flink's JSON_VALUE/JSON_QUERY re-parse the whole document on every call (8 calls per
- * event plus 6 per object in the job's SQL); one Jackson tree parse replaces them. A record
- * that breaks the contract gets a non-null {@code error} naming the field, with the same
- * wording as contract/codec.py, and goes to the dead-letter topic. {@code group_count} lets
- * SQL send only frames with groups to the Python risk stage, {@code fact_candidate} only
- * frames that may yield a pattern fact to the Python fact stage.
+ * <p>The check is the contract's own JSON Schema (contract/schemas/detection-results.v1.json,
+ * generated from contract/models.py and packaged in this jar), interpreted by
+ * {@link ContractSchema}: no rule is restated here, and a differential test
+ * (tests/integration/test_contract_differential.py) holds this function and the Python
+ * contract to the same verdict on every generated case. A record that breaks the contract
+ * gets a non-null {@code error} ("field.path: what") and an {@code error_code}
+ * ({@code null_value}, {@code parse} or {@code contract}) and goes to the dead-letter topic.
+ * {@code group_count} lets SQL send only frames with groups to the Python risk stage,
+ * {@code fact_candidate} only frames that may yield a pattern fact to the Python fact stage.
  */
 public class ParseDetection extends ScalarFunction {
 
@@ -23,82 +32,71 @@ public class ParseDetection extends ScalarFunction {
             "ROW<class_name STRING, track_id BIGINT, vx DOUBLE, vy DOUBLE, "
                     + "zones ARRAY<STRING>, crossed_lines ARRAY<STRING>, is_vehicle BOOLEAN>";
     private static final String RESULT =
-            "ROW<error STRING, size_bytes INT, camera_id STRING, frame_id BIGINT, "
-                    + "captured_at_ms BIGINT, vehicles INT, objects ARRAY<" + OBJECT + ">, "
-                    + "group_count INT, fact_candidate BOOLEAN>";
+            "ROW<error STRING, error_code STRING, size_bytes INT, camera_id STRING, "
+                    + "frame_id BIGINT, captured_at_ms BIGINT, vehicles INT, "
+                    + "objects ARRAY<" + OBJECT + ">, group_count INT, fact_candidate BOOLEAN>";
 
-    private transient ObjectMapper mapper;
-
-    @Override
-    public void open(FunctionContext context) {
-        mapper = new ObjectMapper();
+    /** Loaded once per class loader: the schema is immutable and shared by all subtasks. */
+    private static final class Contract {
+        static final ContractSchema SCHEMA = ContractSchema.resource("detection-results.v1.json");
+        static final Set<String> VEHICLES = vehicleClasses(SCHEMA);
     }
+
+    /**
+     * JSON as the contract reads it: the last of duplicate keys wins (as in pydantic and
+     * Python's json), nothing may follow the document, and NaN/Infinity are not numbers.
+     */
+    private static final ObjectMapper MAPPER = JsonMapper.builder()
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .disable(StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION)
+            .build();
 
     public @DataTypeHint(RESULT) Row eval(byte[] payload) {
         if (payload == null) {
-            return failed("parse: empty message", 0);
+            return failed("null value: the record has no value (a tombstone)", "null_value", 0);
         }
         JsonNode doc;
         try {
-            doc = mapper().readTree(payload);
+            doc = MAPPER.readTree(payload);
         } catch (Exception e) {
-            return failed("parse: not a JSON object", payload.length);
+            return failed("parse: not valid JSON", "parse", payload.length);
         }
-        if (doc == null || !doc.isObject()) {
-            return failed("parse: not a JSON object", payload.length);
+        if (doc == null || doc.isMissingNode()) {
+            return failed("parse: empty message", "parse", payload.length);
         }
-        JsonNode version = doc.get("schema_version");
-        if (version == null || !version.isIntegralNumber() || version.asLong() != 1) {
-            return failed("schema_version: expected 1", payload.length);
+        String violation = Contract.SCHEMA.validate(doc);
+        if (violation != null) {
+            return failed(violation, "contract", payload.length);
         }
-        JsonNode camera = doc.get("camera_id");
-        if (camera == null || !camera.isTextual() || camera.asText().isEmpty()) {
-            return failed("camera_id: missing or empty", payload.length);
-        }
-        Long capturedAt = nonNegativeLong(doc.get("captured_at_ms"));
-        if (capturedAt == null) {
-            return failed("captured_at_ms: missing or not a non-negative integer", payload.length);
-        }
-        Long frameId = nonNegativeLong(doc.get("frame_id"));
-        if (frameId == null) {
-            return failed("frame_id: missing or negative", payload.length);
-        }
+        return fields(doc, payload.length);
+    }
+
+    /** The window and routing fields of a document the contract accepted. */
+    private static Row fields(JsonNode doc, int sizeBytes) {
         JsonNode objects = doc.get("objects");
-        if (objects == null || !objects.isArray()) {
-            return failed("objects: missing or not an array", payload.length);
-        }
         Row[] rows = new Row[objects.size()];
         int vehicles = 0;
         boolean candidate = false;
         for (int i = 0; i < rows.length; i++) {
             JsonNode object = objects.get(i);
-            JsonNode cls = object.get("class_name");
-            if (!object.isObject() || cls == null || !cls.isTextual()) {
-                return failed("objects." + i + ".class_name: missing", payload.length);
-            }
-            boolean vehicle = isVehicle(cls.asText());
+            String cls = object.get("class_name").asText();
+            boolean vehicle = Contract.VEHICLES.contains(cls);
             vehicles += vehicle ? 1 : 0;
-            rows[i] = objectRow(object, cls.asText(), vehicle);
-            candidate = candidate || mayBeFact(object, vehicle || cls.asText().equals("bicycle"));
+            rows[i] = objectRow(object, cls, vehicle);
+            candidate = candidate || mayBeFact(object, vehicle || cls.equals("bicycle"));
         }
         JsonNode groups = doc.get("groups");
-        int groupCount = groups != null && groups.isArray() ? groups.size() : 0;
+        int groupCount = groups != null ? groups.size() : 0;
         return Row.of(
-                null, payload.length, camera.asText(), frameId, capturedAt, vehicles, rows,
-                groupCount, candidate || groupCount > 0);
-    }
-
-    private ObjectMapper mapper() {
-        if (mapper == null) {
-            mapper = new ObjectMapper(); // constant folding calls eval() before open()
-        }
-        return mapper;
+                null, null, sizeBytes, doc.get("camera_id").asText(),
+                doc.get("frame_id").asLong(), doc.get("captured_at_ms").asLong(), vehicles,
+                rows, groupCount, candidate || groupCount > 0);
     }
 
     private static Row objectRow(JsonNode object, String cls, boolean vehicle) {
         JsonNode track = object.get("track_id");
         JsonNode velocity = object.get("velocity_px_s");
-        boolean hasVelocity = velocity != null && velocity.isArray() && velocity.size() == 2;
+        boolean hasVelocity = velocity != null && velocity.isArray();
         return Row.of(
                 cls,
                 track != null && track.isIntegralNumber() ? track.asLong() : null,
@@ -116,20 +114,27 @@ public class ParseDetection extends ScalarFunction {
      */
     private static boolean mayBeFact(JsonNode object, boolean roadUser) {
         JsonNode crossed = object.get("crossed_lines");
-        if (crossed != null && crossed.isArray() && crossed.size() > 0) {
+        if (crossed != null && crossed.size() > 0) {
             return true;
         }
         JsonNode zones = object.get("zones");
         JsonNode velocity = object.get("velocity_px_s");
+        JsonNode track = object.get("track_id");
         return roadUser
-                && object.get("track_id") != null
-                && zones != null && zones.isArray() && zones.size() > 0
-                && velocity != null && velocity.isArray() && velocity.size() == 2;
+                && track != null && !track.isNull()
+                && zones != null && zones.size() > 0
+                && velocity != null && velocity.isArray();
     }
 
-    private static boolean isVehicle(String cls) {
-        return cls.equals("car") || cls.equals("motorcycle") || cls.equals("bus")
-                || cls.equals("truck");
+    private static Set<String> vehicleClasses(ContractSchema schema) {
+        JsonNode classes = schema.document()
+                .at("/$defs/DetectedObject/properties/class_name/x-vehicle-classes");
+        if (!classes.isArray() || classes.isEmpty()) {
+            throw new IllegalStateException("the schema names no x-vehicle-classes");
+        }
+        Set<String> out = new HashSet<>();
+        classes.forEach(c -> out.add(c.asText()));
+        return Set.copyOf(out);
     }
 
     private static String[] strings(JsonNode array) {
@@ -143,14 +148,7 @@ public class ParseDetection extends ScalarFunction {
         return out;
     }
 
-    private static Long nonNegativeLong(JsonNode node) {
-        if (node == null || !node.isIntegralNumber() || node.asLong() < 0) {
-            return null;
-        }
-        return node.asLong();
-    }
-
-    private static Row failed(String error, int sizeBytes) {
-        return Row.of(error, sizeBytes, null, null, null, null, null, null, null);
+    private static Row failed(String error, String code, int sizeBytes) {
+        return Row.of(error, code, sizeBytes, null, null, null, null, null, null, null);
     }
 }
