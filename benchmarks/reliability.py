@@ -12,6 +12,7 @@ Writes benchmarks/results/reliability.json. Goal: nothing lost, < 60 s.
     .venv/bin/python -m benchmarks.reliability            # all scenarios
     .venv/bin/python -m benchmarks.reliability --only fuzz --fuzz-count 1000   # smoke
     .venv/bin/python -m benchmarks.reliability --only llm-chaos                 # LLM faults
+    .venv/bin/python -m benchmarks.reliability --only poison-pills --pill-rounds 1
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ from contract import DeadLetter, RiskAssessment, TrafficAlert, WindowStats, pars
 from simulator.scoring import read_labels
 from simulator.scoring import score as score_alerts
 from stack.config import Endpoints
-from stack.flink_cli import cancel, flink_run, stop_with_savepoint
+from stack.flink_cli import cancel, flink_run, restarts, stop_with_savepoint
 from stack.paths import REPO
 from stack.services import SERVICES, Flink, Kafka, Redis
 from stack.topics import ensure_topics
+from tests import poison
 from tests.integration.job_harness import (
     KIND_OF_PATTERN,
     by_camera_number,
@@ -159,6 +161,45 @@ def fuzz(count: int, seed: int = 3) -> dict[str, Any]:
     return {"scenario": f"fuzz {count} malformed", "job": job_id,
             "recovery_s": round(time.monotonic() - started, 1),
             "malformed_sent": count, "dead_lettered": len(mine), "reasons": reasons,
+            **score(bootstrap, run)}  # fmt: skip
+
+
+def poison_pills(rounds: int) -> dict[str, Any]:
+    """Every class of poison pill (tests/poison.py), ``rounds`` times, between the good frames
+    of two cameras, into an unbounded job that may restart: windows exact, every pill
+    dead-lettered exactly once with an expected reason code, and no restart."""
+    bootstrap = Endpoints.from_env().kafka_bootstrap
+    run = uuid.uuid4().hex[:6]
+    topic = f"poison-{run}"
+    ensure_topics(bootstrap, {topic: 2})
+    cameras = {f"r1-{run}", f"r2-{run}"}
+    produce(bootstrap, topic, cameras_frames(run, BEFORE), by_camera_number)
+    job_id = flink_run(job_args(topic, run, restart_attempts=30), detached=True)
+    wait_running(job_id)
+    wait_for(lambda: len(committed_windows(bootstrap, cameras, run)) >= 4, 120, "first windows")
+    sent = [pill for n in range(rounds) for pill in poison.pills(f"p{n}-{run}")]
+    keys = [f"r{1 + i % 2}-{run}".encode() for i in range(len(sent))]
+    fault_at = time.monotonic()
+    produce(bootstrap, topic, [(k, p.value) for k, p in zip(keys, sent, strict=True)],
+            by_camera_number)  # fmt: skip
+    produce(
+        bootstrap, topic, cameras_frames(run, AFTER) + cameras_frames(run, CLOSE), by_camera_number
+    )
+    wait_for(lambda: (f"r1-{run}", 60) in by_window(committed_windows(bootstrap, cameras, run)),
+             300, "poison pills: windows after the pills")  # fmt: skip
+    recovery_s = round(time.monotonic() - fault_at, 1)
+    expected = set(expected_windows(cameras_frames(run, (BEFORE[0], AFTER[1]))))
+    with contextlib.suppress(AssertionError):
+        wait_for(lambda: expected <= set(by_window(committed_windows(bootstrap, cameras, run))),
+                 60, "poison pills: every expected window")  # fmt: skip
+    time.sleep(3)  # one more checkpoint: duplicates would show now
+    restarted = restarts(job_id)
+    cancel(job_id)
+    letters = [parse(DeadLetter, v)
+               for _k, v in read_all(bootstrap, out_topic(run, topics.DEAD_LETTER), idle_s=3)]
+    verdict = poison.score(sent, [d for d in letters if d.source_topic == topic])
+    return {"scenario": f"poison pills ({len(sent)}: {len(sent) // rounds} classes x {rounds})",
+            "recovery_s": recovery_s, "restarts": restarted, **verdict,
             **score(bootstrap, run)}  # fmt: skip
 
 
@@ -350,9 +391,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    extra = ["taskmanager-killed-simulator", "fuzz", "llm-chaos"]
+    extra = ["taskmanager-killed-simulator", "fuzz", "poison-pills", "llm-chaos"]
     parser.add_argument("--only", nargs="*", choices=[*SCENARIOS, *extra], default=None)
     parser.add_argument("--fuzz-count", type=int, default=10_000)
+    parser.add_argument("--pill-rounds", type=int, default=20,
+                        help="how often every poison-pill class is sent (CI: 1)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where to write")
     args = parser.parse_args()
     for service in SERVICES.values():
@@ -365,13 +408,16 @@ def main() -> None:
         try:
             if name == "fuzz":
                 row = fuzz(args.fuzz_count)
+            elif name == "poison-pills":
+                row = poison_pills(args.pill_rounds)
             elif name == "llm-chaos":
                 row = llm_chaos()
             elif name == "taskmanager-killed-simulator":
                 row = taskmanager_killed_simulated()
             else:
                 row = scenario(name, SCENARIOS[name])
-        except (AssertionError, RuntimeError) as err:  # a failed scenario is a result too
+        except (AssertionError, RuntimeError, ValueError) as err:  # a failed scenario is a
+            # result too (ValueError: an output that breaks the contract)
             row = {"scenario": name, "error": str(err)[:300], "recovery_s": None,
                    "expected_windows": None, "lost": None, "duplicated": None}  # fmt: skip
         row["wall_s"] = round(time.monotonic() - began, 1)  # the whole scenario, setup included

@@ -329,6 +329,7 @@ class DeadLetter(_Message):
     )
     stage: str = Field(description="Pipeline stage that rejected it, e.g. `parse`.")
     original_b64: str | None = Field(
+        default=None,
         description="Base64 of the original message bytes (the first `original_kept_bytes` "
         "of them), untouched; null when the record's value was null (a tombstone)."
     )

@@ -67,6 +67,16 @@ def job_status(job_id: str, rest: str = "http://127.0.0.1:8081") -> dict[str, An
         return json.load(response)
 
 
+def restarts(job_id: str, rest: str = "http://127.0.0.1:8081") -> int:
+    """How often the job has restarted (Flink's `numRestarts` job metric)."""
+    url = f"{rest}/jobs/{job_id}/metrics?get=numRestarts"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        found = json.load(response)
+    if not found:
+        raise RuntimeError(f"job {job_id} reports no numRestarts metric")
+    return int(float(found[0]["value"]))
+
+
 TERMINAL = {"CANCELED", "FAILED", "FINISHED"}
 
 

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 
 from confluent_kafka import Consumer, Producer
 
+from contract import limits
+
 
 def produce(
     bootstrap: str,
@@ -22,6 +24,7 @@ def produce(
             "enable.idempotence": True,
             "linger.ms": 20,
             "compression.type": "lz4",
+            "message.max.bytes": limits.PRODUCER_MAX_REQUEST_BYTES,  # poison pills up to it
             "log_level": 3,
         }
     )

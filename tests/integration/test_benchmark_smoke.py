@@ -107,3 +107,19 @@ def test_reliability_smoke_dead_letters_every_fuzzed_message(flink_cluster, tmp_
     (row,) = json.loads((tmp_path / "reliability.json").read_text())["rows"]
     assert row["dead_lettered"] == row["malformed_sent"] == 300
     assert (row["lost"], row["duplicated"]) == (0, 0)
+
+
+@ON_SESSION_CLUSTER
+def test_reliability_smoke_no_poison_pill_stops_the_job(flink_cluster, tmp_path):
+    """Every poison-pill class once into an unbounded job (the full suite sends 20 rounds)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.reliability", "--only", "poison-pills",
+         "--pill-rounds", "1", "--results-dir", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    (row,) = json.loads((tmp_path / "reliability.json").read_text())["rows"]
+    assert "error" not in row, row
+    assert row["pills_dead_lettered"] == row["pills_sent"] >= 20
+    assert (row["pills_missing"], row["pills_repeated"], row["pills_wrong_code"]) == ([], 0, [])
+    assert (row["restarts"], row["lost"], row["duplicated"]) == (0, 0, 0)
