@@ -4,7 +4,7 @@
     .venv/bin/python -m benchmarks.run_all --smoke    # tiny sizes, into a temp folder
     .venv/bin/python -m benchmarks.run_all --only latency risk_llm   # some, then the report
 
-Rows: job versus the same aggregation in Flink SQL; end-to-end latency and the scale curve
+Rows: job versus the same aggregation in Flink SQL; the contract check's cost in the JVM; end-to-end latency and the scale curve
 (cameras versus CPU and latency, until this machine no longer keeps up); the simulator's rate;
 the LLM stage versus its ideal bounds and the calls the filter and cache avoid; the pattern
 operator; the detector service versus a bare model loop. Each benchmark writes its JSON to the
@@ -29,6 +29,7 @@ from stack.paths import REPO
 SCALE_CURVE = ["100", "500", "1000", "1500", "2000", "3000", "4000"]
 FULL = {
     "job_vs_sql": ["--cameras", "1000", "--seconds", "300", "--rounds", "1"],
+    "contract_check": ["--events", "2000", "--seconds", "6", "--rounds", "3"],
     "latency": ["--cameras", *SCALE_CURVE, "--seconds", "45", "--stop-when-saturated"],
     "simulator_rate": ["--cameras", "1000", "--duration-s", "60"],
     "risk_llm": [],
@@ -37,6 +38,7 @@ FULL = {
 }
 SMOKE = {
     "job_vs_sql": ["--cameras", "20", "--seconds", "10", "--rounds", "1"],
+    "contract_check": ["--events", "200", "--seconds", "1", "--rounds", "1"],
     "latency": ["--cameras", "20", "--seconds", "10"],
     "simulator_rate": ["--cameras", "10", "--duration-s", "20", "--no-job"],
     "risk_llm": ["--smoke", "--paths", "asyncio"],

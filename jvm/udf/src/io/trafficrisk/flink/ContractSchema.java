@@ -189,25 +189,20 @@ final class ContractSchema {
     }
 
     private static int typeOf(JsonNode value) {
-        if (value.isTextual()) {
-            return STRING;
+        switch (value.getNodeType()) {
+            case STRING:
+                return STRING;
+            case NUMBER:
+                return value.isIntegralNumber() ? INTEGER : NUMBER;
+            case BOOLEAN:
+                return BOOLEAN;
+            case ARRAY:
+                return ARRAY;
+            case OBJECT:
+                return OBJECT;
+            default:
+                return NULL;
         }
-        if (value.isIntegralNumber()) {
-            return INTEGER;
-        }
-        if (value.isNumber()) {
-            return NUMBER;
-        }
-        if (value.isBoolean()) {
-            return BOOLEAN;
-        }
-        if (value.isArray()) {
-            return ARRAY;
-        }
-        if (value.isObject()) {
-            return OBJECT;
-        }
-        return NULL;
     }
 
     /** A numeric limit, compared exactly for integers and as a double for decimals. */
@@ -270,12 +265,20 @@ final class ContractSchema {
         List<String[]> ordered;
         Node[] anyOf;
         Node[] oneOf;
+        String[] names; // properties and required, flattened for the per-event loop
+        Node[] schemas;
+        boolean[] mandatory;
         String discriminator;
         Map<String, String> mapping;
 
+        private Node target; // `ref`, resolved on first use
+
         Failure check(JsonNode value, JsonNode root) {
             if (ref != null) {
-                Failure failure = definitions.get(ref).check(value, root);
+                if (target == null) {
+                    target = definitions.get(ref);
+                }
+                Failure failure = target.check(value, root);
                 if (failure != null) {
                     return failure;
                 }
@@ -387,27 +390,30 @@ final class ContractSchema {
         }
 
         private Failure checkObject(JsonNode object, JsonNode root) {
-            if (required != null) {
-                for (String name : required) {
-                    if (!object.has(name)) {
-                        return new Failure("field required").at(name);
+            if (names == null) {
+                compileProperties();
+            }
+            int found = 0;
+            for (int i = 0; i < names.length; i++) {
+                JsonNode field = object.get(names[i]);
+                if (field == null) {
+                    if (mandatory[i]) {
+                        return new Failure("field required").at(names[i]);
                     }
+                    continue;
+                }
+                found++;
+                Failure failure = schemas[i].check(field, root);
+                if (failure != null) {
+                    return failure.at(names[i]);
                 }
             }
-            if (properties != null || closed) {
-                Iterator<Map.Entry<String, JsonNode>> fields = object.fields();
+            if (closed && found != object.size()) {
+                Iterator<String> fields = object.fieldNames();
                 while (fields.hasNext()) {
-                    Map.Entry<String, JsonNode> field = fields.next();
-                    Node schema = properties == null ? null : properties.get(field.getKey());
-                    if (schema == null) {
-                        if (closed) {
-                            return new Failure("extra field not permitted").at(field.getKey());
-                        }
-                        continue;
-                    }
-                    Failure failure = schema.check(field.getValue(), root);
-                    if (failure != null) {
-                        return failure.at(field.getKey());
+                    String name = fields.next();
+                    if (properties == null || !properties.containsKey(name)) {
+                        return new Failure("extra field not permitted").at(name);
                     }
                 }
             }
@@ -421,6 +427,27 @@ final class ContractSchema {
                 }
             }
             return null;
+        }
+
+        private void compileProperties() {
+            Map<String, Node> all = new LinkedHashMap<>();
+            if (required != null) {
+                required.forEach(name -> all.put(name, null));
+            }
+            if (properties != null) {
+                all.putAll(properties);
+            }
+            String[] keys = all.keySet().toArray(new String[0]);
+            Node[] nodes = new Node[keys.length];
+            boolean[] needed = new boolean[keys.length];
+            for (int i = 0; i < keys.length; i++) {
+                Node schema = all.get(keys[i]);
+                nodes[i] = schema != null ? schema : new Node();
+                needed[i] = required != null && required.contains(keys[i]);
+            }
+            schemas = nodes;
+            mandatory = needed;
+            names = keys;
         }
 
         private Failure checkAlternatives(JsonNode value, JsonNode root) {
