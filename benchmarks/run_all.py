@@ -4,7 +4,8 @@
     .venv/bin/python -m benchmarks.run_all --smoke    # tiny sizes, into a temp folder
     .venv/bin/python -m benchmarks.run_all --only latency risk_llm   # some, then the report
 
-Rows: job versus the same aggregation in Flink SQL; the contract check's cost in the JVM; end-to-end latency and the scale curve
+Rows: job versus the same aggregation in Flink SQL; the contract check's cost in the JVM;
+end-to-end latency and the scale curve
 (cameras versus CPU and latency, until this machine no longer keeps up); the simulator's rate;
 the LLM stage versus its ideal bounds and the calls the filter and cache avoid; the pattern
 operator; the detector service versus a bare model loop. Each benchmark writes its JSON to the

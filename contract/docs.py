@@ -24,6 +24,25 @@ fields are rejected. The models in `contract/models.py` are the source of truth;
 Schemas in `contract/schemas/<topic>.v1.json` are generated from them. Messages on
 `detection-results` are keyed by camera id so one camera's frames stay in order.
 Times are epoch milliseconds UTC; boxes are pixels of the analysed frame.
+
+**One contract, two checkers.** The detector and the job's Python stages check with the
+pydantic models (`contract.parse`); the job's JVM ingest check (`PARSE_DETECTION`,
+`jvm/udf/.../ContractSchema.java`) interprets the generated JSON Schema, which is packaged
+into its jar at build time. A differential test (`tests/integration/test_contract_differential.py`,
+in `./dev test`) holds both to the same accept/reject verdict on over 10,000 events generated
+from the schema and mutated. JSON is read strictly, the same way by both:
+- an integer is an integer token (`1.0`, `true` and `"1"` are not integers); numbers are
+  finite (`NaN`, `Infinity` and overflowing literals are rejected); integers fit 64 bits;
+- string lengths count code points; invalid UTF-8, trailing content after the document and
+  nesting deeper than the parsers allow are rejected; of duplicate keys the last one wins;
+- a pattern's `$` is the end of the text (no trailing newline).
+
+Rules JSON Schema cannot state are declared once in the models as `x-` keywords of the
+schema: `x-ordered` (pairs of fields, first <= second: box corners), `x-index-into` (integers
+that index a root array: a group's members), `x-max-decoded-bytes` with `contentEncoding:
+base64` (standard alphabet, padded: inline crops); `x-vehicle-classes` annotates which class
+names count as vehicles. The JVM checker refuses to load a schema with a keyword it does not
+implement, so a new rule cannot be skipped there silently.
 """
 
 
