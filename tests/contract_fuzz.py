@@ -65,10 +65,17 @@ GUARANTEED_INVALID: tuple[str, ...] = (
     "truncated_json",
     "not_an_object",
     "trailing_garbage",
+    "raw_control_char",
+    "lenient_syntax",
 )
 # JSON leaves these open (RFC 8259: duplicate names "unpredictable", a BOM "MAY" be ignored,
 # an unpaired surrogate escape is syntactically allowed): the oracles need only agree.
-GREY_ZONE: tuple[str, ...] = ("duplicate_key", "byte_order_mark", "lone_surrogate")
+GREY_ZONE: tuple[str, ...] = (
+    "duplicate_key",
+    "byte_order_mark",
+    "lone_surrogate",
+    "base64_noncanonical",
+)
 MUTATION_KINDS: tuple[str, ...] = GUARANTEED_INVALID + GREY_ZONE
 
 JSON_TYPES = ("null", "boolean", "integer", "number", "string", "array", "object")
@@ -88,8 +95,10 @@ class Writer:
     1e400 or invalid UTF-8, a repeated key) are left as sentinel strings and swapped in
     afterwards, so mutations can sit anywhere in an ordinary Python tree."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, long_numbers: bool = False) -> None:
         self.rng = rng
+        # numbers spelled with over 1,000 characters: only where nothing else is at stake
+        self.long_numbers = long_numbers and rng.random() < 0.2
         self._subs: list[tuple[bytes, bytes]] = []
         self._nonce = f"{rng.getrandbits(64):016x}"
 
@@ -103,22 +112,44 @@ class Writer:
         return self._sentinel(token.encode() if isinstance(token, str) else token)
 
     def key(self, name: str) -> str:
-        """A placeholder key written as ``name``: lets an object hold one key twice."""
+        """A placeholder key written as ``name`` (maybe with escapes): lets an object hold
+        one key twice."""
+        if name and self.rng.random() < 0.3:
+            at = self.rng.randrange(len(name))
+            escaped = json.dumps(name[:at])[:-1] + f"\\u{ord(name[at]):04x}"
+            return self._sentinel((escaped + json.dumps(name[at + 1 :])[1:]).encode())
         return self._sentinel(json.dumps(name).encode())
 
     def respell(self, value: Json) -> Json:
-        """Rewrites some numbers in other spellings of the same value (1.5 -> 15E-1, 0 -> -0),
-        so a checker cannot rely on the one way Python prints numbers."""
+        """Rewrites some numbers, strings and keys in other spellings of the same JSON value
+        (1.5 -> 15E-1, 0 -> -0, "car" -> "c\\u0061r"), so a checker cannot rely on the one
+        way Python prints them."""
+        rng = self.rng
         if isinstance(value, dict):
-            return {k: self.respell(v) for k, v in value.items()}
+            return {self._respell_string(k, 0.03): self.respell(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self.respell(v) for v in value]
-        if self.rng.random() < 0.15 and not isinstance(value, bool):
+        if isinstance(value, str):
+            return self._respell_string(value, 0.05)
+        if rng.random() < 0.15 and not isinstance(value, bool):
             if isinstance(value, int) and value == 0:
                 return self.raw("-0")
             if isinstance(value, float) and math.isfinite(value):
-                return self.raw(_float_spelling(value, self.rng))
+                return self.raw(_float_spelling(value, rng, self.long_numbers))
         return value
+
+    def _respell_string(self, text: str, chance: float) -> str:
+        if not text or text.startswith(f"@@{self._nonce}") or self.rng.random() >= chance:
+            return text
+        out = []
+        for char in text:
+            if self.rng.random() < 0.3:
+                escaped = json.dumps(char)[1:-1]  # a surrogate pair beyond the BMP
+                out.append("\\/" if char == "/" else escaped if ord(char) > 0xFFFF
+                           else f"\\u{ord(char):04{self.rng.choice('Xx')}}")
+            else:
+                out.append(json.dumps(char, ensure_ascii=False)[1:-1])
+        return self._sentinel(('"' + "".join(out) + '"').encode())
 
     def dump(self, value: Json, *, respell: bool = True) -> bytes:
         """Compact, spaced or indented JSON, ASCII-escaped or raw UTF-8, keys in any order."""
@@ -143,18 +174,24 @@ class Writer:
         return out
 
 
-def _float_spelling(value: float, rng: random.Random) -> str:
-    """Another decimal spelling of exactly the same number (moved point, E, +exponent)."""
+def _float_spelling(value: float, rng: random.Random, long_ok: bool) -> str:
+    """Another decimal spelling of exactly the same number (moved point, E, +exponent, a
+    huge exponent on zero, a long run of trailing zeros: JSON bounds none of them)."""
+    if value == 0:
+        zeros = ["0e0", "0E+2", "0.000", "0e999999999", "0.0E-999999999"]
+        zeros += ["0." + "0" * 1200] if long_ok else []
+        return ("-" if math.copysign(1, value) < 0 else "") + rng.choice(zeros)
     sign, digits, exponent = Decimal(repr(value)).as_tuple()
     text = "".join(map(str, digits)).lstrip("0") or "0"
-    shift = rng.randint(-3, 3)
-    exp = int(exponent) + shift
-    if shift > 0:
+    exp, shift = int(exponent), rng.randint(-3, 3)
+    if shift > 0:  # append zeros: x10^shift, so the exponent drops by as much
         text += "0" * shift
-    elif shift < 0 and len(text) > -shift:
-        text = text[:shift] + "." + text[shift:]
-    else:
         exp -= shift
+    elif shift < 0 and len(text) > -shift:  # move the point left: the exponent rises
+        text = text[:shift] + "." + text[shift:]
+        exp -= shift
+    if rng.random() < 0.05:
+        text += ("" if "." in text else ".") + "0" * rng.choice([30, 1200 if long_ok else 60])
     e = rng.choice(["e", "E"])
     plus = rng.choice(["", "+"]) if exp >= 0 else ""
     return f"{'-' if sign else ''}{text}{e}{plus}{exp}"
@@ -451,8 +488,11 @@ class SchemaFuzzer:
             return base64.b64encode(rng.randbytes(size)).decode()
         low = node.get("minLength", 0)
         high = node.get("maxLength", low + 40)
-        length = rng.choice([low, high, rng.randint(low, min(high, low + 12)), rng.randint(low, high)])
-        pool = _TEXT_POOL if rng.random() < 0.4 else _IDENT_POOL
+        length = rng.choice(
+            [low, high, rng.randint(low, min(high, low + 12)), rng.randint(low, high)]
+        )
+        # code points, not UTF-16 units, count: strings of astral characters only
+        pool = rng.choice([_TEXT_POOL, _TEXT_POOL, _IDENT_POOL, _IDENT_POOL, _IDENT_POOL, "😀𝄞"])
         return "".join(rng.choice(pool) for _ in range(length))
 
     def from_pattern(self, pattern: str) -> str:
@@ -560,10 +600,10 @@ Mutation = Callable[["_Mutator", Json], tuple[bytes | None, str]]
 
 
 class _Mutator:
-    def __init__(self, fuzz: SchemaFuzzer, rng: random.Random) -> None:
+    def __init__(self, fuzz: SchemaFuzzer, rng: random.Random, long_numbers: bool) -> None:
         self.fuzz = fuzz
         self.rng = rng
-        self.writer = Writer(rng)
+        self.writer = Writer(rng, long_numbers)
 
     def pick(self, instance: Json, accept: Callable[[Loc], bool], root: bool = False) -> Loc:
         spots = [
@@ -590,9 +630,9 @@ class _Mutator:
         if json_type == "integer":
             return rng.choice([0, 1, -1, 7, INT64_MAX])
         if json_type == "number":  # a non-integer token: 1.0 is not the integer 1
-            if isinstance(original, int) and not isinstance(original, bool):
-                if rng.random() < 0.5 and abs(original) < 2**53:
-                    return float(original)
+            integral = isinstance(original, int) and not isinstance(original, bool)
+            if integral and rng.random() < 0.5 and abs(original) < 2**53:
+                return float(original)
             return rng.choice([0.5, 1.0, 2.0, -3.25, 1e-7, 12.0])
         if json_type == "string":
             spelled = json.dumps(original) if not isinstance(original, str) else "x"
@@ -685,7 +725,8 @@ def _extra_field(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
 def _plain_string(loc: Loc) -> bool:
     """A free-text string: only its length constrains it."""
     n = loc.node
-    return n.get("type") == "string" and not {"enum", "const", "pattern", "contentEncoding"} & set(n)
+    shaped = {"enum", "const", "pattern", "contentEncoding"} & set(n)
+    return n.get("type") == "string" and not shaped
 
 
 def _long_string(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
@@ -698,7 +739,7 @@ def _long_string(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
     elif "maxLength" in node:
         value = char * rng.choice([node["maxLength"] + 1, node["maxLength"] + 2, 10_000])
     else:  # enum, const or pattern: no string this long matches
-        value = char * rng.choice([1_000, 10_000, 100_000])
+        value = char * rng.choice([1_000, 10_000, 10_000, 10_000, 100_000])
     return m.dump(m.put(instance, loc, value)), f"{_show(loc.path)} <- {len(value)} x {char!r}"
 
 
@@ -732,7 +773,7 @@ def _duplicate_key(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
 
 def _deep_nesting(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
     loc = m.pick(instance, lambda _: True)
-    depth = m.rng.choice([600, 1_000, 5_000, 10_000, 10_000, 10_000, 50_000])
+    depth = m.rng.choice([600, 1_000, 2_000, 5_000, 10_000, 10_000, 10_000, 20_000])
     if m.rng.random() < 0.6:
         token = "[" * depth + "]" * depth
     else:
@@ -814,11 +855,12 @@ def _order_violation(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
     high_node = m.fuzz.resolve(loc.node["properties"][high])
     floor = high_node.get("minimum", 0)
     rng = m.rng
-    kept = obj[high] if obj[high] < 1e300 else 1e300
-    obj[high] = rng.choice([floor, float(floor), kept, rng.uniform(floor, 1e4)])
-    bigger = [math.nextafter(float(obj[high]), math.inf), obj[high] + 1, obj[high] * 2 + 1,
-              1.7976931348623157e308]
-    obj[low] = rng.choice([b for b in bigger if b > obj[high] and math.isfinite(b)])
+    # numbers are doubles on both sides: the violation must survive rounding to a double
+    kept = float(obj[high]) if obj[high] < 1e300 else 1e300
+    top = rng.choice([floor, float(floor), kept, rng.uniform(floor, 1e4)])
+    bigger = [math.nextafter(float(top), math.inf), top + 1, top * 2 + 1, 1.7976931348623157e308]
+    obj[high] = top
+    obj[low] = rng.choice([b for b in bigger if float(b) > float(top) and math.isfinite(b)])
     return m.dump(instance), f"{_show(loc.path)} {low}={obj[low]!r} > {high}={obj[high]!r}"
 
 
@@ -854,7 +896,7 @@ def _base64_violation(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
     elif how == "midpad":
         value = good[: at - at % 4] + "=" + good[at - at % 4 :] if at >= 4 else "=" + good
     elif how == "length":
-        value = good + rng.choice(["A", "AB", "ABC"]) if not good.endswith("=") else good[:-1] + "A"
+        value = good + rng.choice(["A", "AB", "ABC"])
     elif how == "whitespace":
         value = good[:at] + rng.choice([" ", "\n", "\r\n", "\t"]) + good[at:]
     elif how == "urlsafe":
@@ -909,6 +951,71 @@ def _trailing_garbage(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
     return text + tail, f"then {tail[:20]!r}"
 
 
+def _raw_control_char(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
+    """JSON strings must escape U+0000..U+001F; a raw one is not JSON."""
+    loc = m.pick(instance, lambda loc: loc.node.get("type") == "string")
+    text: str = _get(instance, loc.path)
+    cut = m.rng.randint(0, len(text))
+    char = m.rng.choice([0x00, 0x01, 0x08, 0x09, 0x0A, 0x0D, 0x1B, 0x1F])
+    token = json.dumps(text[:cut])[:-1] + chr(char) + json.dumps(text[cut:])[1:]
+    where = _show(loc.path)
+    return m.dump(m.put(instance, loc, m.writer.raw(token))), f"{where} has raw U+{char:04X}"
+
+
+def _lenient_syntax(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
+    """What lenient parsers take and JSON does not: comments, trailing commas, single
+    quotes, bare keys, leading zeros and other number spellings."""
+    rng, w = m.rng, m.writer
+    how = rng.choice(
+        ["number", "number", "quote", "bare_key", "trailing_comma", "comment", "whitespace"]
+    )
+    if how == "whitespace":  # JSON whitespace is space, tab, LF and CR only
+        space = rng.choice([b"\x0b", b"\x0c", b"\xc2\xa0", b"\xe2\x80\xa8", b"\x00", b"\x1c"])
+        text = m.dump(instance)
+        cut = text.index(b":") + 1
+        payload = rng.choice([space + text, text + space, text[:cut] + space + text[cut:]])
+        return payload, f"whitespace {space!r}"
+    if how == "number":
+        loc = m.pick(instance, lambda loc: loc.node.get("type") in ("integer", "number"))
+        token = rng.choice(["01", "00", "-01", "+1", ".5", "1.", "0x10", "1_0", "1e", "-",
+                            "--1", "1.e3", "0.e1", "1e+", "0b1", "\u0661"])
+    elif how == "quote":
+        loc = m.pick(instance, lambda loc: loc.node.get("type") == "string")
+        value: str = _get(instance, loc.path)
+        token = "'" + json.dumps(value)[1:-1].replace("'", "") + "'"
+    elif how == "bare_key":
+        loc = m.pick(instance, lambda loc: bool(_get(instance, loc.path)) and isinstance(
+            _get(instance, loc.path), dict), root=True)
+        obj = _get(instance, loc.path)
+        name = rng.choice(list(obj))
+        bare = {w._sentinel(name.encode()) if k == name else k: v for k, v in obj.items()}
+        return m.dump(_set(instance, loc.path, bare)), f"{_show(loc.path)} bare key {name}"
+    elif how == "trailing_comma":
+        loc = m.pick(instance, lambda loc: isinstance(_get(instance, loc.path), dict | list)
+                     and bool(_get(instance, loc.path)))
+        text = json.dumps(_get(instance, loc.path))
+        token = text[:-1] + rng.choice([",", ", ", ",,"]) + text[-1]
+    else:
+        loc = m.pick(instance, lambda _: True)
+        text = json.dumps(_get(instance, loc.path))
+        token = rng.choice([f"/* c */ {text}", f"{text} // c\n", f"# c\n{text}"])
+    return m.dump(m.put(instance, loc, w.raw(token))), f"{_show(loc.path)} <- {token[:30]!r}"
+
+
+def _base64_noncanonical(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
+    """Padded base64 whose unused low bits are not zero ("QR==" for "A"): RFC 4648 lets a
+    decoder reject it or not; the contract's two sides must make the same choice."""
+    loc = m.pick(instance, lambda loc: loc.node.get("contentEncoding") == "base64")
+    good = base64.b64encode(m.rng.randbytes(m.rng.choice([1, 2, 4, 5, 31, 32]))).decode()
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = good.rstrip("=")[-1]
+    spare = 0b1111 if good.endswith("==") else 0b11
+    bits = alphabet.index(last)
+    flipped = alphabet[(bits & ~spare) | m.rng.randint(1, spare)]
+    value = good.rstrip("=")[:-1] + flipped + "=" * (len(good) - len(good.rstrip("=")))
+    return m.dump(m.put(instance, loc, value)), f"{_show(loc.path)} <- {value[-8:]!r}"
+
+
 def _byte_order_mark(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
     return b"\xef\xbb\xbf" + m.dump(instance), "UTF-8 BOM before the object"
 
@@ -916,8 +1023,7 @@ def _byte_order_mark(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
 def _lone_surrogate(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
     loc = m.pick(instance, _plain_string)
     text: str = _get(instance, loc.path)
-    if len(text) >= loc.node.get("maxLength", 1 << 30):
-        text = text[:-1]
+    text = text[: max(0, loc.node.get("maxLength", 1 << 30) - 2)]  # room for two escapes
     escape = m.rng.choice(["\\ud800", "\\udfff", "\\udc00\\ud83d", "\\ud83d"])
     cut = m.rng.randint(0, len(text))
     token = json.dumps(text[:cut])[:-1] + escape + json.dumps(text[cut:])[1:]
@@ -942,9 +1048,12 @@ MUTATIONS: dict[str, Mutation] = {
     "truncated_json": _truncated_json,
     "not_an_object": _not_an_object,
     "trailing_garbage": _trailing_garbage,
+    "raw_control_char": _raw_control_char,
+    "lenient_syntax": _lenient_syntax,
     "duplicate_key": _duplicate_key,
     "byte_order_mark": _byte_order_mark,
     "lone_surrogate": _lone_surrogate,
+    "base64_noncanonical": _base64_noncanonical,
 }
 assert set(MUTATIONS) == set(MUTATION_KINDS)
 
@@ -965,7 +1074,7 @@ def iter_cases(count: int, seed: int, valid_share: float = 0.25) -> Iterator[Cas
     rng.shuffle(kinds)
     for number, kind in enumerate(kinds):
         for _ in range(200):
-            mutator = _Mutator(fuzz, rng)
+            mutator = _Mutator(fuzz, rng, long_numbers=kind == VALID)
             instance = fuzz.valid()
             try:
                 if kind == VALID:

@@ -235,7 +235,8 @@ final class ContractSchema {
             if (value.isBigInteger()) {
                 return new BigDecimal(value.bigIntegerValue()).compareTo(exact);
             }
-            return Double.compare(value.doubleValue(), approx);
+            double number = value.doubleValue(); // not Double.compare: -0.0 >= 0 holds
+            return number < approx ? -1 : number > approx ? 1 : 0;
         }
 
         String text() {
@@ -324,6 +325,9 @@ final class ContractSchema {
         }
 
         private Failure checkString(String text) {
+            if (hasUnpairedSurrogate(text)) {
+                return new Failure("contains an unpaired surrogate (not valid Unicode)");
+            }
             if (minLength != -1 || maxLength != -1) {
                 int length = text.codePointCount(0, text.length());
                 if (length < minLength) {
@@ -340,6 +344,22 @@ final class ContractSchema {
                 return checkBase64(text);
             }
             return null;
+        }
+
+        /** JSON escapes can spell half a surrogate pair; Python refuses such text. */
+        private static boolean hasUnpairedSurrogate(String text) {
+            for (int i = 0; i < text.length(); i++) {
+                char c = text.charAt(i);
+                if (Character.isHighSurrogate(c)) {
+                    if (i + 1 == text.length() || !Character.isLowSurrogate(text.charAt(i + 1))) {
+                        return true;
+                    }
+                    i++;
+                } else if (Character.isLowSurrogate(c)) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         /** Standard alphabet with padding, as Python's b64decode(validate=True). */
