@@ -75,9 +75,14 @@ def score(bootstrap: str, run: str) -> dict[str, int]:
     }
 
 
-def scenario(name: str, fault: Callable[[str, str], str | None]) -> dict[str, Any]:
+def scenario(
+    name: str,
+    fault: Callable[[str, str], str | None],
+    judge: Callable[[str, str], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Start a job, let windows flow, inject ``fault`` (returns a replacement job id, if any),
-    publish the rest, and measure recovery and output."""
+    publish the rest, and measure recovery and output; ``judge(job_id, topic)`` adds its own
+    scores while the job still runs."""
     bootstrap = Endpoints.from_env().kafka_bootstrap
     run = uuid.uuid4().hex[:6]
     topic = f"rel-{run}"
@@ -102,8 +107,9 @@ def scenario(name: str, fault: Callable[[str, str], str | None]) -> dict[str, An
         wait_for(lambda: expected <= set(by_window(committed_windows(bootstrap, cameras, run))),
                  60, f"{name}: every expected window")  # fmt: skip
     time.sleep(3)  # one more checkpoint: duplicates would show now
+    judged = judge(job_id, topic) if judge else {}
     cancel(job_id)
-    return {"scenario": name, "recovery_s": recovery_s, **score(bootstrap, run)}
+    return {"scenario": name, "recovery_s": recovery_s, **judged, **score(bootstrap, run)}
 
 
 def kill_taskmanager(job_id: str, _topic: str) -> None:
@@ -168,39 +174,25 @@ def poison_pills(rounds: int) -> dict[str, Any]:
     """Every class of poison pill (tests/poison.py), ``rounds`` times, between the good frames
     of two cameras, into an unbounded job that may restart: windows exact, every pill
     dead-lettered exactly once with an expected reason code, and no restart."""
-    bootstrap = Endpoints.from_env().kafka_bootstrap
-    run = uuid.uuid4().hex[:6]
-    topic = f"poison-{run}"
-    ensure_topics(bootstrap, {topic: 2})
-    cameras = {f"r1-{run}", f"r2-{run}"}
-    produce(bootstrap, topic, cameras_frames(run, BEFORE), by_camera_number)
-    job_id = flink_run(job_args(topic, run, restart_attempts=30), detached=True)
-    wait_running(job_id)
-    wait_for(lambda: len(committed_windows(bootstrap, cameras, run)) >= 4, 120, "first windows")
-    sent = [pill for n in range(rounds) for pill in poison.pills(f"p{n}-{run}")]
-    keys = [f"r{1 + i % 2}-{run}".encode() for i in range(len(sent))]
-    fault_at = time.monotonic()
-    produce(bootstrap, topic, [(k, p.value) for k, p in zip(keys, sent, strict=True)],
-            by_camera_number)  # fmt: skip
-    produce(
-        bootstrap, topic, cameras_frames(run, AFTER) + cameras_frames(run, CLOSE), by_camera_number
-    )
-    wait_for(lambda: (f"r1-{run}", 60) in by_window(committed_windows(bootstrap, cameras, run)),
-             300, "poison pills: windows after the pills")  # fmt: skip
-    recovery_s = round(time.monotonic() - fault_at, 1)
-    expected = set(expected_windows(cameras_frames(run, (BEFORE[0], AFTER[1]))))
-    with contextlib.suppress(AssertionError):
-        wait_for(lambda: expected <= set(by_window(committed_windows(bootstrap, cameras, run))),
-                 60, "poison pills: every expected window")  # fmt: skip
-    time.sleep(3)  # one more checkpoint: duplicates would show now
-    restarted = restarts(job_id)
-    cancel(job_id)
-    letters = [parse(DeadLetter, v)
-               for _k, v in read_all(bootstrap, out_topic(run, topics.DEAD_LETTER), idle_s=3)]
-    verdict = poison.score(sent, [d for d in letters if d.source_topic == topic])
-    return {"scenario": f"poison pills ({len(sent)}: {len(sent) // rounds} classes x {rounds})",
-            "recovery_s": recovery_s, "restarts": restarted, **verdict,
-            **score(bootstrap, run)}  # fmt: skip
+    sent: list[poison.Pill] = []
+
+    def send_pills(_job_id: str, topic: str) -> None:
+        run = topic.removeprefix("rel-")
+        sent.extend(pill for n in range(rounds) for pill in poison.pills(f"p{n}-{run}"))
+        keys = [f"r{1 + i % 2}-{run}".encode() for i in range(len(sent))]
+        records = [(k, p.value) for k, p in zip(keys, sent, strict=True)]
+        produce(Endpoints.from_env().kafka_bootstrap, topic, records, by_camera_number)
+
+    def judge(job_id: str, topic: str) -> dict[str, Any]:
+        run = topic.removeprefix("rel-")
+        letters = [parse(DeadLetter, v) for _k, v in read_all(
+            Endpoints.from_env().kafka_bootstrap, out_topic(run, topics.DEAD_LETTER), idle_s=3)]
+        mine = [d for d in letters if d.source_topic == topic]
+        return {"restarts": restarts(job_id), **poison.score(sent, mine)}
+
+    row = scenario("poison pills", send_pills, judge)
+    row["scenario"] = f"poison pills ({len(sent)}: {len(sent) // rounds} classes x {rounds})"
+    return row
 
 
 def simulate(work: Path, prefix: str, cameras: int, duration_s: int, *options: str) -> Any:

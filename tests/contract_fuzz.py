@@ -9,9 +9,10 @@ instances, then breaks them at random places, in the JSON tree, in the text and 
     build_cases(12_000, seed=1)  ->  [Case(name, kind, payload), ...]
 
 `kind` is VALID for instances that satisfy the schema, else the mutation class. Kinds in
-GUARANTEED_INVALID yield only payloads that the contract must reject; the others (a
-duplicated key, a byte-order mark, a lone surrogate escape) are grey zones of JSON where the
-two implementations only have to agree with each other.
+GUARANTEED_INVALID yield only payloads that the contract must reject; the GREY_ZONE ones (a
+duplicated key, a byte-order mark, a lone surrogate escape, base64 with non-zero pad bits, a
+decimal that lies beyond a bound only until it is rounded to a double) are places where JSON,
+RFC 4648 or double arithmetic leave the answer open: the two sides only have to agree.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ GREY_ZONE: tuple[str, ...] = (
     "byte_order_mark",
     "lone_surrogate",
     "base64_noncanonical",
+    "double_rounding",
 )
 MUTATION_KINDS: tuple[str, ...] = GUARANTEED_INVALID + GREY_ZONE
 
@@ -493,11 +495,11 @@ class SchemaFuzzer:
         )
         # code points, not UTF-16 units, count: strings of astral characters only
         pool = rng.choice([_TEXT_POOL, _TEXT_POOL, _IDENT_POOL, _IDENT_POOL, _IDENT_POOL, "😀𝄞"])
-        return "".join(rng.choice(pool) for _ in range(length))
+        return "".join(rng.choices(pool, k=length))
 
     def from_pattern(self, pattern: str) -> str:
         return "".join(
-            "".join(self.rng.choice(chars) for _ in range(self.rng.randint(low, high)))
+            "".join(self.rng.choices(chars, k=self.rng.randint(low, high)))
             for chars, low, high in _pattern_atoms(pattern)
         )
 
@@ -979,10 +981,14 @@ def _lenient_syntax(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
         loc = m.pick(instance, lambda loc: loc.node.get("type") in ("integer", "number"))
         token = rng.choice(["01", "00", "-01", "+1", ".5", "1.", "0x10", "1_0", "1e", "-",
                             "--1", "1.e3", "0.e1", "1e+", "0b1", "\u0661"])
-    elif how == "quote":
+    elif how == "quote":  # single quotes, or an escape JSON does not have
         loc = m.pick(instance, lambda loc: loc.node.get("type") == "string")
-        value: str = _get(instance, loc.path)
-        token = "'" + json.dumps(value)[1:-1].replace("'", "") + "'"
+        value: str = json.dumps(_get(instance, loc.path))[1:-1]
+        bad = rng.choice(["\\'", "\\x41", "\\u12G4", "\\a", "\\0", "\\U00000041", "\\u00eG"])
+        at = rng.randint(0, len(value))
+        while at and value[at - 1] == "\\":  # do not split an escape
+            at -= 1
+        token = rng.choice(["'" + value.replace("'", "") + "'", f'"{value[:at]}{bad}{value[at:]}"'])
     elif how == "bare_key":
         loc = m.pick(instance, lambda loc: bool(_get(instance, loc.path)) and isinstance(
             _get(instance, loc.path), dict), root=True)
@@ -1014,6 +1020,35 @@ def _base64_noncanonical(m: _Mutator, instance: Json) -> tuple[bytes | None, str
     flipped = alphabet[(bits & ~spare) | m.rng.randint(1, spare)]
     value = good.rstrip("=")[:-1] + flipped + "=" * (len(good) - len(good.rstrip("=")))
     return m.dump(m.put(instance, loc, value)), f"{_show(loc.path)} <- {value[-8:]!r}"
+
+
+def _double_rounding(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
+    """A decimal a quarter ulp beyond a bound (or beyond the other end of an x-ordered pair):
+    out of range for exact arithmetic, on the bound once read as a double. Both sides read
+    JSON numbers as doubles, so they must at least agree."""
+    def bounded(loc: Loc) -> bool:
+        return loc.node.get("type") == "number" and ("minimum" in loc.node or "maximum" in loc.node)
+
+    rng = m.rng
+    ordered = [loc for loc in m.fuzz.locations(instance) if loc.node.get("x-ordered")]
+    if ordered and rng.random() < 0.4:
+        loc = rng.choice(ordered)
+        obj = _get(instance, loc.path)
+        low, high = rng.choice(loc.node["x-ordered"])
+        top = float(obj[high]) if obj[high] < 1e300 else 1e300
+        obj[high] = top
+        nudge = Decimal(math.ulp(top)) / 4 if top else Decimal("1e-400")
+        token = str(Decimal(top) + nudge)
+        instance = _set(instance, (*loc.path, low), m.writer.raw(token))
+        return m.dump(instance), f"{_show(loc.path)} {low}={token[:30]} vs {high}={top!r}"
+    loc = m.pick(instance, bounded)
+    if "maximum" in loc.node and (rng.random() < 0.5 or "minimum" not in loc.node):
+        edge = float(loc.node["maximum"])
+        token = str(Decimal(edge) + Decimal(math.ulp(edge)) / 4)
+    else:
+        edge = float(loc.node["minimum"])
+        token = str(Decimal(edge) - (Decimal(math.ulp(edge)) / 4 if edge else Decimal("1e-400")))
+    return m.dump(m.put(instance, loc, m.writer.raw(token))), f"{_show(loc.path)} <- {token[:30]}"
 
 
 def _byte_order_mark(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
@@ -1054,6 +1089,7 @@ MUTATIONS: dict[str, Mutation] = {
     "byte_order_mark": _byte_order_mark,
     "lone_surrogate": _lone_surrogate,
     "base64_noncanonical": _base64_noncanonical,
+    "double_rounding": _double_rounding,
 }
 assert set(MUTATIONS) == set(MUTATION_KINDS)
 

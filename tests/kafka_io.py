@@ -14,7 +14,7 @@ from contract import limits
 def produce(
     bootstrap: str,
     topic: str,
-    records: Iterable[tuple[bytes | None, bytes]],
+    records: Iterable[tuple[bytes | None, bytes | None]],
     partition_of: Callable[[bytes | None], int] | None = None,
 ) -> int:
     """Publish records; ``partition_of(key)`` pins partitions (default: hash of the key)."""

@@ -24,7 +24,7 @@ KEY_MARK = "-SECRET"  # every made-up benchmark key ends so; none may be printed
 # The suite in two halves: those that submit to the shared Flink session cluster, and the
 # rest, which an xdist worker runs beside the cluster's tests.
 ON_CLUSTER = ["job_vs_sql", "latency"]
-OFF_CLUSTER = ["simulator_rate", "risk_llm", "cep_throughput", "detector_fps"]
+OFF_CLUSTER = ["contract_check", "simulator_rate", "risk_llm", "cep_throughput", "detector_fps"]
 
 
 def smoke(only: list[str]) -> tuple[Path, str]:

@@ -20,6 +20,7 @@ from detector.observability import Metrics
 from detector.publisher import Publisher
 from detector.service import DetectorService
 from stack.services import Kafka
+from tests.integration.job_harness import ON_SESSION_CLUSTER
 from tests.kafka_io import read_all
 
 pytestmark = pytest.mark.integration
@@ -87,6 +88,9 @@ def wait(predicate, timeout_s: float) -> bool:
     return False
 
 
+# It stops the shared broker: run it in turn with the session-cluster tests, whose jobs and
+# reliability runs read Kafka throughout (beside them, a job's health check failed on it).
+@ON_SESSION_CLUSTER
 def test_broker_down_then_back_buffers_within_budget(kafka_bootstrap, fresh_topic):
     topic = fresh_topic(1)
     metrics = Metrics()

@@ -53,6 +53,7 @@ TEST_KEY = "sk-metrics-SECRET-1"
 LLM_FRAMES = (2, 7)  # frames with an LLM-worthy group
 RUNS = (3, 9, 14)  # seconds of three red-light runs by tracks 1, 2, 3
 MALFORMED = [b"{not json", json.dumps(detection_dict(schema_version=7)).encode(), b"[]"]
+CLOCK_RESET = json.dumps(detection_dict(camera_id="clock-reset", captured_at_ms=5_000)).encode()
 
 Values = dict[str, list[tuple[dict[str, str], float]]]
 
@@ -119,6 +120,7 @@ def scraped(flink_cluster, kafka_bootstrap, redis_url, llm, tmp_path_factory) ->
           for item in (special.get(s) or frames(camera, s, s)[0], blind_frame(s))),
         *((b"bad", raw) for raw in MALFORMED),
         (camera.encode(), json.dumps(oversized).encode()),
+        (b"clock-reset", CLOCK_RESET),  # a camera whose clock went back to 1970
     ])  # fmt: skip
     produce(kafka_bootstrap, signals, [
         (blind.encode(), SignalChange(schema_version=1, camera_id=blind, state="red",
@@ -186,6 +188,7 @@ def test_job_metrics_have_the_values_the_input_implies(scraped):
     assert total(tm, OP + "dead_letters_parse", job) == len(MALFORMED)
     assert total(tm, OP + "dead_letters_oversized", job) == 1
     assert total(tm, OP + "dead_letters_late", job) == 1
+    assert total(tm, OP + "dead_letters_clock", job) == 1
     assert total(tm, OP + "redis_stats_pending", job) == 0  # Redis is up
     assert total(tm, OP + "numLateRecordsDropped", job) == 0  # late ones went to dead letters
     assert total(tm, OP + "pendingRecords", job) == 0  # the source has read everything
