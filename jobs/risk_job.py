@@ -36,7 +36,6 @@ from pyflink.common import Configuration, Types
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.table import Schema, StreamTableEnvironment
 
-from contract import limits
 from stack.paths import job_jars
 from udfs import stats_sql
 from udfs.cep.flink_operator import ToFacts, build_cep
@@ -218,7 +217,7 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
         ("dead_letter_out", dead_json),
     ):
         guarded = stream.map(
-            GuardSize(table, topic_of[table], limits.PRODUCER_MAX_REQUEST_BYTES),
+            GuardSize(table, topic_of[table], cfg.producer_limit()),
             output_type=KEYED_JSON,
         ).name(f"size guard: {table}")
         sinks.add_insert(table, t_env.from_data_stream(guarded))

@@ -163,13 +163,14 @@ class Kafka(Service):
 
     name = "kafka"
     port = DEFAULT_KAFKA_PORT
+    controller_port = DEFAULT_KAFKA_CONTROLLER_PORT
 
     def preflight(self) -> None:
         require_java()
         if not list(paths.KAFKA_JARS.glob("kafka_2.13-*.jar")):
             raise StackError(f"Kafka jars missing in {paths.KAFKA_JARS}: run `./dev setup`")
-        if port_open(DEFAULT_KAFKA_CONTROLLER_PORT):
-            raise StackError(f"kafka: controller port {DEFAULT_KAFKA_CONTROLLER_PORT} is taken")
+        if port_open(self.controller_port):
+            raise StackError(f"{self.name}: controller port {self.controller_port} is taken")
 
     def properties(self) -> str:
         data = self.home / "data"
@@ -177,9 +178,9 @@ class Kafka(Service):
             [
                 "process.roles=broker,controller",
                 "node.id=1",
-                f"controller.quorum.voters=1@127.0.0.1:{DEFAULT_KAFKA_CONTROLLER_PORT}",
+                f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
                 f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
-                f"CONTROLLER://127.0.0.1:{DEFAULT_KAFKA_CONTROLLER_PORT}",
+                f"CONTROLLER://127.0.0.1:{self.controller_port}",
                 f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
                 "controller.listener.names=CONTROLLER",
                 "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",

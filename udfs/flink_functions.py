@@ -69,19 +69,16 @@ class GuardSize(MapFunction):
     """Fails the job, naming the sink, the record's key and the limit, when a record would
     exceed the producer's request limit: the Kafka writer would fail on it inside a
     transaction, and a failure while closing that writer has taken whole TaskManagers down.
-    Contract messages are bounded far below the limit, so this fires only on a defect."""
+    Contract messages are bounded far below the limit, so this fires only on a defect or a
+    lowered `max.request.size`."""
 
     def __init__(self, sink: str, topic: str, limit: int) -> None:
         self.sink, self.topic, self.limit = sink, topic, limit
 
     def map(self, value: Row) -> Row:
-        size = len(value[1].encode()) + len((value[0] or "").encode())
-        if size > self.limit:
-            raise SinkRecordTooLarge(
-                f"sink {self.sink} (topic {self.topic}): record with key {value[0]!r} is "
-                f"{size} bytes, over the producer limit max.request.size={self.limit} "
-                "(contract/limits.py)"
-            )
+        problem = records.oversized_for_sink(self.sink, self.topic, value[0], value[1], self.limit)
+        if problem is not None:
+            raise SinkRecordTooLarge(problem)
         return value
 
 

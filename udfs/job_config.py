@@ -69,6 +69,11 @@ class JobConfig:
             "dead_letter_out": self.dead_letter_topic,
         }
 
+    def producer_limit(self) -> int:
+        """The sinks' `max.request.size`: the product's limit unless --kafka-property sets it."""
+        given = dict(self.kafka_properties).get("max.request.size")
+        return int(given) if given else limits.PRODUCER_MAX_REQUEST_BYTES
+
     def clock_skew(self) -> ClockSkew:
         return ClockSkew(self.max_clock_ahead_s, self.max_clock_behind_s)
 

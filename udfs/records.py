@@ -119,3 +119,20 @@ def rejected_detection(
         offset=offset,
         max_original_bytes=max_original_bytes,
     )
+
+
+def oversized_for_sink(
+    sink: str, topic: str, key: str | None, value: str, limit: int
+) -> str | None:
+    """Why the (key, value) record cannot be produced to ``topic``, or None when it fits.
+
+    Counts the UTF-8 bytes of key and value; a producer refuses a record whose serialised
+    size exceeds its `max.request.size`. Dead letters are keyed `partition:offset`, so the
+    message names the source record."""
+    size = len(value.encode()) + len((key or "").encode())
+    if size <= limit:
+        return None
+    return (
+        f"sink {sink} (topic {topic}): record with key {key!r} is {size} bytes, over the "
+        f"producer limit max.request.size={limit} (contract/limits.py, --kafka-property)"
+    )

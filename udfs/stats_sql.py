@@ -237,7 +237,9 @@ def kafka_sink_ddl(
     the local broker and the k8s topics allow; records are checked against it before they
     reach the producer (udfs.flink_functions.GuardSize).
     """
-    props = "".join(f",\n  'properties.{k}' = '{v}'" for k, v in extra_properties)
+    given = dict(extra_properties)
+    given.setdefault("max.request.size", str(limits.PRODUCER_MAX_REQUEST_BYTES))
+    props = "".join(f",\n  'properties.{k}' = '{v}'" for k, v in given.items())
     return f"""
 CREATE TEMPORARY TABLE {table} (
   `k` STRING,
@@ -247,7 +249,6 @@ CREATE TEMPORARY TABLE {table} (
   'topic' = '{topic}',
   'properties.bootstrap.servers' = '{bootstrap}',
   'properties.transaction.timeout.ms' = '900000',
-  'properties.max.request.size' = '{limits.PRODUCER_MAX_REQUEST_BYTES}',
   'key.format' = 'raw',
   'key.fields' = 'k',
   'value.format' = 'raw',

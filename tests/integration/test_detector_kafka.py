@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from detector.observability import Metrics
 from detector.publisher import Publisher
 from detector.service import DetectorService
 from stack.services import Kafka
-from tests.integration.job_harness import ON_SESSION_CLUSTER
+from stack.topics import ensure_topics
 from tests.kafka_io import read_all
 
 pytestmark = pytest.mark.integration
@@ -88,11 +89,29 @@ def wait(predicate, timeout_s: float) -> bool:
     return False
 
 
-# It stops the shared broker: run it in turn with the session-cluster tests, whose jobs and
-# reliability runs read Kafka throughout (beside them, a job's health check failed on it).
-@ON_SESSION_CLUSTER
-def test_broker_down_then_back_buffers_within_budget(kafka_bootstrap, fresh_topic):
-    topic = fresh_topic(1)
+class OutageBroker(Kafka):
+    """A broker of this test's own: stopping the shared one failed other tests' jobs."""
+
+    name = "kafka-outage-test"
+    port = 9192
+    controller_port = 9193
+
+
+@pytest.fixture
+def outage_broker() -> Iterator[Kafka]:
+    broker = OutageBroker()
+    broker.start(120)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def test_broker_down_then_back_buffers_within_budget(outage_broker):
+    broker = outage_broker
+    kafka_bootstrap = f"127.0.0.1:{broker.port}"
+    topic = "outage"
+    ensure_topics(kafka_bootstrap, {topic: 1})
     metrics = Metrics()
     pub = Publisher(kafka_bootstrap, topic, metrics, budget_bytes=20_000, queue_kbytes=8)
 
@@ -102,7 +121,6 @@ def test_broker_down_then_back_buffers_within_budget(kafka_bootstrap, fresh_topi
     for i in range(5):
         pub.publish("cam", b"cam", event(i))
     assert wait(lambda: (pub.poll(0.1), pub.delivered == 5)[1], 30)
-    broker = Kafka()
     try:
         broker.stop()
         for i in range(5, 45):  # ~80 kB: over librdkafka's 8 KiB queue + the 20 kB budget

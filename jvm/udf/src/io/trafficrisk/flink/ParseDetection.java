@@ -79,11 +79,17 @@ public class ParseDetection extends ScalarFunction {
         if (doc == null || doc.isMissingNode()) {
             return failed("parse: empty message", "parse", payload.length);
         }
-        String violation = Contract.SCHEMA.validate(doc);
-        if (violation != null) {
-            return failed(violation, "contract", payload.length);
+        try {
+            String violation = Contract.SCHEMA.validate(doc);
+            if (violation != null) {
+                return failed(violation, "contract", payload.length);
+            }
+            return fields(doc, payload.length);
+        } catch (RuntimeException e) {
+            // A defect here must not stop the job on one record: dead-letter it, named.
+            return failed("contract: the check failed on this record (" + e + ")", "contract",
+                    payload.length);
         }
-        return fields(doc, payload.length);
     }
 
     /**

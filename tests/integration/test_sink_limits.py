@@ -1,0 +1,58 @@
+"""A sink that cannot write fails the job with an error naming the sink, the record's source
+offset and the limit, and the TaskManager stays up (it once went down with such a job)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+import uuid
+
+import pytest
+
+from stack.flink_cli import cancel, flink_run, job_status
+from tests.integration.job_harness import (
+    ON_SESSION_CLUSTER,
+    by_camera_number,
+    frames,
+    job_args,
+    wait_for,
+)
+from tests.kafka_io import produce
+
+pytestmark = pytest.mark.integration
+
+LIMIT = 3000  # a producer request limit below one dead letter of the bad record
+
+
+def rest(flink_cluster: str, path: str) -> dict:
+    with urllib.request.urlopen(f"{flink_cluster}{path}", timeout=5) as response:
+        return json.load(response)
+
+
+@ON_SESSION_CLUSTER
+def test_a_record_over_the_producer_limit_fails_the_job_naming_sink_offset_and_limit(
+    flink_cluster, fresh_topic, kafka_bootstrap
+):
+    topic = fresh_topic(2)
+    run = uuid.uuid4().hex[:6]
+    good = frames(f"c1-{run}", 0, 2) + frames(f"c2-{run}", 0, 2)
+    produce(kafka_bootstrap, topic, good, by_camera_number)  # offsets 0-2 on both partitions
+    produce(kafka_bootstrap, topic, [(f"c1-{run}".encode(), b"\xff" * 5000)], by_camera_number)
+    managers_before = {tm["id"] for tm in rest(flink_cluster, "/taskmanagers")["taskmanagers"]}
+
+    job_id = flink_run(
+        job_args(topic, run, restart_attempts=0, kafka_property=f"max.request.size={LIMIT}"),
+        detached=True,
+    )
+    try:
+        wait_for(lambda: job_status(job_id)["state"] == "FAILED", 180, "the job to fail")
+    finally:
+        if job_status(job_id)["state"] not in {"FAILED", "FINISHED", "CANCELED"}:
+            cancel(job_id)
+    failure = rest(flink_cluster, f"/jobs/{job_id}/exceptions")["exceptionHistory"]["entries"]
+    text = "\n".join(e.get("stacktrace", "") + e.get("exceptionName", "") for e in failure)
+    assert "sink dead_letter_out" in text
+    assert "key '0:3'" in text  # partition 0, offset 3: the bad record's source position
+    assert f"max.request.size={LIMIT}" in text
+    managers_after = {tm["id"] for tm in rest(flink_cluster, "/taskmanagers")["taskmanagers"]}
+    assert managers_before <= managers_after  # every TaskManager is still registered
