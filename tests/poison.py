@@ -99,24 +99,21 @@ def score(sent: list[Pill], letters: list[DeadLetter]) -> dict[str, Any]:
     """Each pill dead-lettered exactly once, with one of its reason codes; nothing else.
 
     Pills are matched by the SHA-256 of their whole value (null values by count), so a cut
-    original still matches."""
+    original still matches; a letter left over is a repeat (or a record no pill sent)."""
     by_hash: dict[str | None, list[DeadLetter]] = {}
     for letter in letters:
         by_hash.setdefault(letter.original_sha256, []).append(letter)
-    missing, repeated, wrong_code = [], 0, []
-    for pill in sent:
+    missing, wrong_code = [], []
+    for pill in sent:  # identical values (e.g. every round's empty value) take one each
         digest = None if pill.value is None else hashlib.sha256(pill.value).hexdigest()
         found = by_hash.get(digest, [])
         if not found:
             missing.append(pill.name)
             continue
         letter = found.pop()
-        if digest is not None and found:
-            repeated += len(found)
-            found.clear()
         if letter.reason_code not in pill.codes:
             wrong_code.append(f"{pill.name}: {letter.reason_code} ({letter.reason[:80]})")
-    unexpected = sum(len(rest) for rest in by_hash.values())
+    repeated = sum(len(rest) for rest in by_hash.values())
     return {"pills_sent": len(sent), "pills_dead_lettered": len(sent) - len(missing),
-            "pills_missing": missing, "pills_repeated": repeated + unexpected,
+            "pills_missing": missing, "pills_repeated": repeated,
             "pills_wrong_code": wrong_code}
