@@ -37,7 +37,7 @@ from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.table import Schema, StreamTableEnvironment
 
 from stack.paths import job_jars
-from udfs import stats_sql
+from udfs import preflight, stats_sql
 from udfs.cep.flink_operator import ToFacts, build_cep
 from udfs.flink_functions import (
     EncodeDeadLetter,
@@ -252,6 +252,11 @@ def main(argv: list[str] | None = None) -> None:
             "risk stage: no LLM configured (--llm-base-url / --risk-config); the local "
             "heuristic assessor gives every verdict (source=heuristic)"
         )
+    problems = preflight.output_problems(
+        cfg.kafka_bootstrap, cfg.sink_options(), dict(cfg.kafka_properties)
+    )
+    if problems:
+        sys.exit("the job cannot write its outputs:\n  " + "\n  ".join(problems))
     env, t_env = create_env(cfg)
     build(env, t_env, cfg)
     env.execute(cfg.job_name)

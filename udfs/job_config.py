@@ -69,6 +69,16 @@ class JobConfig:
             "dead_letter_out": self.dead_letter_topic,
         }
 
+    def sink_options(self) -> dict[str, tuple[str, str]]:
+        """Sink table -> (topic, the option that names it), for messages about a sink."""
+        flags = {
+            "window_stats_out": "--window-stats-topic",
+            "risk_out": "--risk-topic",
+            "alerts_out": "--alerts-topic",
+            "dead_letter_out": "--dead-letter-topic",
+        }
+        return {table: (topic, flags[table]) for table, topic in self.sink_topics().items()}
+
     def producer_limit(self) -> int:
         """The sinks' `max.request.size`: the product's limit unless --kafka-property sets it."""
         given = dict(self.kafka_properties).get("max.request.size")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 
 import numpy as np
@@ -23,6 +24,7 @@ from detector.service import DetectorService
 from stack.services import Kafka
 from stack.topics import ensure_topics
 from tests.kafka_io import read_all
+from tests.private_kafka import private_kafka
 
 pytestmark = pytest.mark.integration
 
@@ -89,28 +91,17 @@ def wait(predicate, timeout_s: float) -> bool:
     return False
 
 
-class OutageBroker(Kafka):
-    """A broker of this test's own: stopping the shared one failed other tests' jobs."""
-
-    name = "kafka-outage-test"
-    port = 9192
-    controller_port = 9193
-
-
 @pytest.fixture
 def outage_broker() -> Iterator[Kafka]:
-    broker = OutageBroker()
-    broker.start(120)
-    try:
+    """A broker of this test's own: stopping the shared one failed other tests' jobs."""
+    with private_kafka("kafka-outage-test", 9192) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 def test_broker_down_then_back_buffers_within_budget(outage_broker):
     broker = outage_broker
     kafka_bootstrap = f"127.0.0.1:{broker.port}"
-    topic = "outage"
+    topic = f"outage-{uuid.uuid4().hex[:8]}"  # the broker keeps its data between runs
     ensure_topics(kafka_bootstrap, {topic: 1})
     metrics = Metrics()
     pub = Publisher(kafka_bootstrap, topic, metrics, budget_bytes=20_000, queue_kbytes=8)

@@ -129,7 +129,7 @@ public class ParseDetection extends ScalarFunction {
             boolean vehicle = Contract.VEHICLES.contains(cls);
             vehicles += vehicle ? 1 : 0;
             rows[i] = objectRow(object, cls, vehicle);
-            candidate = candidate || mayBeFact(object, vehicle || cls.equals("bicycle"));
+            candidate = candidate || mayBeFact(object, vehicle);
         }
         JsonNode groups = doc.get("groups");
         int groupCount = groups != null ? groups.size() : 0;
@@ -155,10 +155,11 @@ public class ParseDetection extends ScalarFunction {
 
     /**
      * Whether the pattern stage could derive a fact from this object: a line crossing, or a
-     * tracked, moving road user inside some zone (a lane: wrong way). Frames with neither and
+     * tracked, moving vehicle (the contract's x-vehicle-classes) inside some zone (a lane:
+     * wrong way). Frames with neither and
      * no groups skip the Python fact stage.
      */
-    private static boolean mayBeFact(JsonNode object, boolean roadUser) {
+    private static boolean mayBeFact(JsonNode object, boolean vehicle) {
         JsonNode crossed = object.get("crossed_lines");
         if (crossed != null && crossed.size() > 0) {
             return true;
@@ -166,7 +167,7 @@ public class ParseDetection extends ScalarFunction {
         JsonNode zones = object.get("zones");
         JsonNode velocity = object.get("velocity_px_s");
         JsonNode track = object.get("track_id");
-        return roadUser
+        return vehicle
                 && track != null && !track.isNull()
                 && zones != null && zones.size() > 0
                 && velocity != null && velocity.isArray();
