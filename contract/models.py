@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     StringConstraints,
     field_validator,
     model_validator,
@@ -96,7 +97,7 @@ class Box(_Message):
 class DetectedObject(_Message):
     class_name: ObjectClass = Field(
         description="Road-user class (COCO name).",
-        json_schema_extra={"x-vehicle-classes": sorted(VEHICLE_CLASSES)},
+        json_schema_extra={"x-vehicle-classes": list[JsonValue](sorted(VEHICLE_CLASSES))},
     )
     confidence: float = Field(ge=0, le=1, description="Detector score in [0, 1].")
     box: Box = Field(description="Bounding box in frame pixels.")

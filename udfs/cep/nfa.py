@@ -127,7 +127,7 @@ class Matcher:
         """The run's own position and those reachable without taking an event."""
         stage, count, guards = run["stage"], run["count"], tuple(run["guards"])
         out = [_Position(stage, count, guards)]
-        while stage < len(self.stages) and count >= self.stages[stage].min_count:
+        while stage < len(self.stages) and self.stages[stage].can_leave(count):
             stage, count = stage + 1, 0
             while stage < len(self.stages) and self.stages[stage].is_not:
                 guards, stage = (*guards, stage), stage + 1

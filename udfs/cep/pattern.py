@@ -89,6 +89,11 @@ class Stage:
     min_count: int = 1
     max_count: int | None = 1
     loop: Contiguity = Contiguity.RELAXED
+    optional: bool = False  # zero events, or min_count..max_count (FlinkCEP's optional())
+
+    def can_leave(self, taken: int) -> bool:
+        """Whether a partial match that took ``taken`` events here may move on."""
+        return taken >= self.min_count or (taken == 0 and self.optional)
 
     @property
     def is_not(self) -> bool:
@@ -178,9 +183,11 @@ class Pattern:
         return self._quantify(low, None)
 
     def optional(self) -> Pattern:
+        """The stage may take no event at all; if it takes any, its quantifier holds, as in
+        FlinkCEP: times(2).optional() is zero or exactly two events, never one."""
         if self._last.is_not:
             raise PatternError(f"{self._last.name}: a negative stage cannot be optional")
-        self._last.min_count = 0
+        self._last.optional = True
         return self
 
     def consecutive(self) -> Pattern:
@@ -214,7 +221,7 @@ class Pattern:
             raise PatternError("a pattern cannot begin with a negative stage")
         if self._last.is_not:
             raise PatternError("a pattern cannot end with a negative stage")
-        if all(stage.min_count == 0 for stage in self.stages if not stage.is_not):
+        if all(stage.can_leave(0) for stage in self.stages if not stage.is_not):
             raise PatternError("a pattern needs at least one mandatory stage")
         names = {stage.name for stage in self.stages}
         if self.skip_strategy.stage is not None and self.skip_strategy.stage not in names:

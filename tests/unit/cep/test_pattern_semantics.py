@@ -83,6 +83,19 @@ QUANTIFIERS = [
         "a d c",
         ["a c"],
     ),
+    # FlinkCEP: times(2).optional() means zero or exactly two, never one
+    (
+        "times(2).optional: one taken is not enough",
+        P("x").where(named("a")).times(2).optional().followed_by("y").where(named("b")),
+        "a1 b",
+        ["b"],
+    ),
+    (
+        "times(2).optional: zero or two",
+        P("x").where(named("a")).times(2).optional().followed_by("y").where(named("b")),
+        "a1 a2 b",
+        ["a1 a2 b", "b"],
+    ),
     (
         "times(2).consecutive",
         P("x").where(named("a")).times(2).consecutive(),
