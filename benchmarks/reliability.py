@@ -39,7 +39,7 @@ from stack.flink_cli import cancel, flink_run, restarts, stop_with_savepoint
 from stack.paths import REPO
 from stack.services import SERVICES, Flink, Kafka, Redis
 from stack.topics import ensure_topics
-from tests import poison
+from tests import contract_fuzz, poison
 from tests.integration.job_harness import (
     KIND_OF_PATTERN,
     by_camera_number,
@@ -144,15 +144,16 @@ def redis_down_30s(_job_id: str, _topic: str) -> None:
 
 
 def fuzz(count: int, seed: int = 3) -> dict[str, Any]:
-    """``count`` malformed messages between good ones: all dead-lettered, windows exact."""
+    """``count`` records the contract must reject, between good ones: all dead-lettered,
+    windows exact. The records come from tests/contract_fuzz.py, which derives them from the
+    contract's JSON Schema alone (an outsider's view), not from the job's check."""
     bootstrap = Endpoints.from_env().kafka_bootstrap
     rng = random.Random(seed)
     run = uuid.uuid4().hex[:6]
     topic = f"fuzz-{run}"
     ensure_topics(bootstrap, {topic: 2})
     good = cameras_frames(run, (BEFORE[0], AFTER[1])) + cameras_frames(run, CLOSE)
-    template = good[0][1]
-    bad = [(b"fuzz", mutate(template, rng)) for _ in range(count)]
+    bad = [(b"fuzz", case.payload) for case in invalid_cases(count, seed)]
     mixed = good + bad
     rng.shuffle(mixed)  # event-time order no longer holds, so use a wide bound
     started = time.monotonic()
@@ -161,13 +162,19 @@ def fuzz(count: int, seed: int = 3) -> dict[str, Any]:
     dead_letters = read_all(bootstrap, out_topic(run, topics.DEAD_LETTER), idle_s=3)
     letters = [parse(DeadLetter, v) for _k, v in dead_letters]
     mine = [d for d in letters if d.source_topic == topic]
-    reasons: dict[str, int] = {}
-    for letter in mine:
-        reasons[letter.reason.split(":")[0]] = reasons.get(letter.reason.split(":")[0], 0) + 1
+    reasons = dict(Counter(letter.reason_code for letter in mine))
     return {"scenario": f"fuzz {count} malformed", "job": job_id,
             "recovery_s": round(time.monotonic() - started, 1),
             "malformed_sent": count, "dead_lettered": len(mine), "reasons": reasons,
             **score(bootstrap, run)}  # fmt: skip
+
+
+def invalid_cases(count: int, seed: int) -> list[contract_fuzz.Case]:
+    """``count`` generated records of the classes the contract must reject."""
+    cases = [case for case in contract_fuzz.build_cases(2 * count + 100, seed, valid_share=0.0)
+             if case.kind in contract_fuzz.GUARANTEED_INVALID][:count]  # fmt: skip
+    assert len(cases) == count, f"generated {len(cases)} invalid records, wanted {count}"
+    return cases
 
 
 def poison_pills(rounds: int) -> dict[str, Any]:
@@ -354,21 +361,6 @@ def taskmanager_killed_simulated(cameras: int = 4, duration_s: int = 360) -> dic
         "duplicated": sum(d["duplicated"] for d in detail.values()),
         "ground_truth": detail,
     }  # fmt: skip
-
-
-def mutate(template: bytes, rng: random.Random) -> bytes:
-    """A message that breaks the contract: truncated, garbled, wrong types or not JSON."""
-    kind = rng.randrange(5)
-    if kind == 0:
-        return template[: rng.randrange(1, len(template) - 1)]
-    if kind == 1:  # truncated, then bytes that cannot close it: never valid JSON
-        tail = bytes(rng.randrange(128, 256) for _ in range(rng.randint(1, 16)))
-        return template[: rng.randrange(1, len(template) - 1)] + tail
-    if kind == 2:
-        return template.replace(b'"schema_version": 1', b'"schema_version": "1"')
-    if kind == 3:
-        return template.replace(b'"captured_at_ms": ', b'"captured_at_ms": -')
-    return bytes(rng.randrange(256) for _ in range(rng.randint(0, 64)))
 
 
 SCENARIOS: dict[str, Callable[[str, str], str | None]] = {

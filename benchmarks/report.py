@@ -125,8 +125,9 @@ def reliability(r: dict) -> list[str]:
                      f"code {len(row['pills_wrong_code'])}, missing {len(row['pills_missing'])}; "
                      f"job restarts {row['restarts']}")  # fmt: skip
         if "malformed_sent" in row:
-            notes = (f"{row['malformed_sent']} malformed sent, {row['dead_lettered']} "
-                     f"dead-lettered: {row['reasons']}")  # fmt: skip
+            notes = (f"{row['malformed_sent']} malformed sent (generated from the contract's "
+                     f"JSON Schema, tests/contract_fuzz.py), {row['dead_lettered']} "
+                     f"dead-lettered, by reason code: {row['reasons']}")  # fmt: skip
         lines.append(
             f"| {row['scenario']} | {row['recovery_s']} | {row['expected_windows']} | "
             f"{row['lost']} | {row['duplicated']} | {notes} |"
