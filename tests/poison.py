@@ -89,6 +89,8 @@ def pills(camera: str, now_ms: int | None = None) -> list[Pill]:
              frozenset({"oversized"})),
         Pill("clock 40 years ahead", _broken(camera, ("captured_at_ms",), now_ms + 40 * YEAR_MS),
              frozenset({"clock"})),
+        Pill("clock 10 minutes ahead", _broken(camera, ("captured_at_ms",), now_ms + 600_000),
+             frozenset({"clock"})),
         Pill("clock back at 1970", _broken(camera, ("captured_at_ms",), 1_000),
              frozenset({"clock"})),
     ]

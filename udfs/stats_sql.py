@@ -55,9 +55,13 @@ class KafkaSourceOptions:
 class ClockSkew:
     """How far a camera's clock may be from this machine's before its events are refused.
 
-    Ahead: a few minutes of drift (an event from the future would move the watermark and
-    close every other camera's windows early). Behind: generous, so replays and backfills of
-    archived events work, yet a clock reset to 1970 or 2000 is caught."""
+    Ahead: a frame cannot be captured in the future, so a time ahead is a clock error, and an
+    accepted one moves its partition's watermark that far, making the other cameras' recent
+    frames late. Yet file and folder cameras stamp frame k at start + k s and the detector
+    reads files faster than real time (with 10 s the demo lost 81 of 270 frames), so the
+    default allows 5 minutes; live fleets with NTP should set 10 s (docs/operations.md).
+    Behind: generous, so replays and backfills of archived events work, yet a clock reset to
+    1970 or 2000 is caught."""
 
     max_ahead_s: float = 300.0
     max_behind_s: float = 10 * 365.25 * 86400
