@@ -197,9 +197,9 @@ def poison_pills(rounds: int) -> dict[str, Any]:
         mine = [d for d in letters if d.source_topic == topic]
         return {"restarts": restarts(job_id), **poison.score(sent, mine)}
 
-    row = scenario("poison pills", send_pills, judge)
-    row["scenario"] = f"poison pills ({len(sent)}: {len(sent) // rounds} classes x {rounds})"
-    return row
+    # One name whatever the counts, so a new run replaces the row in reliability.json.
+    return {**scenario("poison pills", send_pills, judge), "rounds": rounds,
+            "classes": len(sent) // rounds}  # fmt: skip
 
 
 def simulate(work: Path, prefix: str, cameras: int, duration_s: int, *options: str) -> Any:

@@ -120,7 +120,8 @@ def reliability(r: dict) -> list[str]:
                      f"{truth['verdicts']}; alerts {truth['alerts']} (missed = incident "
                      "labels no alert found, false = alerts of no label)")  # fmt: skip
         if "pills_sent" in row:
-            notes = (f"{row['pills_sent']} pills sent, {row['pills_dead_lettered']} "
+            notes = (f"{row['pills_sent']} pills sent ({row.get('classes', '?')} classes x "
+                     f"{row.get('rounds', '?')} rounds), {row['pills_dead_lettered']} "
                      f"dead-lettered once, repeated {row['pills_repeated']}, wrong reason "
                      f"code {len(row['pills_wrong_code'])}, missing {len(row['pills_missing'])}; "
                      f"job restarts {row['restarts']}")  # fmt: skip
