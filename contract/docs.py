@@ -30,7 +30,10 @@ pydantic models (`contract.parse`); the job's JVM ingest check (`PARSE_DETECTION
 `jvm/udf/.../ContractSchema.java`) interprets the generated JSON Schema, which is packaged
 into its jar at build time. A differential test (`tests/integration/test_contract_differential.py`,
 in `./dev test`) holds both to the same accept/reject verdict on over 10,000 events generated
-from the schema and mutated. JSON is read strictly, the same way by both:
+from the schema and mutated. To ask the JVM check about records of your own: `java -cp
+".jvm/flink/traffic-risk-udfs.jar:<pyflink>/lib/*" io.trafficrisk.flink.ContractCheck`, one
+base64 record value per line on stdin (`-` for a null value), `ok` or `reject<TAB>reason`
+per line on stdout. JSON is read strictly, the same way by both:
 - an integer is an integer token (`1.0`, `true` and `"1"` are not integers); numbers are
   finite (`NaN`, `Infinity` and overflowing literals are rejected); integers fit 64 bits;
 - string lengths count code points; invalid UTF-8, trailing content after the document and

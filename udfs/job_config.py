@@ -24,6 +24,15 @@ from udfs.stats_sql import ClockSkew
 DEFAULT_PATTERNS = Path(__file__).resolve().parents[1] / "flink-conf" / "patterns.yaml"
 
 
+# Sink table -> the JobConfig field (and so the --option) naming its topic.
+SINK_TOPIC_FIELDS: dict[str, str] = {
+    "window_stats_out": "window_stats_topic",
+    "risk_out": "risk_topic",
+    "alerts_out": "alerts_topic",
+    "dead_letter_out": "dead_letter_topic",
+}
+
+
 @dataclass(frozen=True)
 class JobConfig:
     kafka_bootstrap: str
@@ -62,22 +71,14 @@ class JobConfig:
 
     def sink_topics(self) -> dict[str, str]:
         """Sink table -> Kafka topic of every output (the contract's names by default)."""
-        return {
-            "window_stats_out": self.window_stats_topic,
-            "risk_out": self.risk_topic,
-            "alerts_out": self.alerts_topic,
-            "dead_letter_out": self.dead_letter_topic,
-        }
+        return {table: topic for table, (topic, _flag) in self.sink_options().items()}
 
     def sink_options(self) -> dict[str, tuple[str, str]]:
         """Sink table -> (topic, the option that names it), for messages about a sink."""
-        flags = {
-            "window_stats_out": "--window-stats-topic",
-            "risk_out": "--risk-topic",
-            "alerts_out": "--alerts-topic",
-            "dead_letter_out": "--dead-letter-topic",
+        return {
+            table: (getattr(self, field_name), "--" + field_name.replace("_", "-"))
+            for table, field_name in SINK_TOPIC_FIELDS.items()
         }
-        return {table: (topic, flags[table]) for table, topic in self.sink_topics().items()}
 
     def producer_limit(self) -> int:
         """The sinks' `max.request.size`: the product's limit unless --kafka-property sets it."""

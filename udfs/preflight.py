@@ -29,23 +29,24 @@ def output_problems(
         log.info("output topic check skipped: the Kafka security settings are Java-only")
         return []
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-    try:
-        brokers = admin.list_topics(timeout=10).brokers
-    except KafkaException as exc:
-        log.warning("output topic check skipped: Kafka at %s not reachable (%s)", bootstrap, exc)
-        return []
-    creates = _broker_creates_topics(admin, next(iter(brokers), None))
     problems = []
+    creates: bool | None = None  # asked of the broker only when a topic is missing
     for sink, (topic, option) in sinks.items():
         try:  # one topic at a time: a denied topic answers with its error, not silence
-            error = admin.list_topics(topic=topic, timeout=10).topics[topic].error
+            metadata = admin.list_topics(topic=topic, timeout=10)
         except KafkaException as exc:
-            error = exc.args[0]
+            log.warning("output topic check skipped: Kafka at %s not reachable (%s)",
+                        bootstrap, exc)  # fmt: skip
+            return []
+        error = metadata.topics[topic].error
         if error is None:
             continue
         if error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
             problems.append(f"sink {sink}: topic {topic} ({option}): {error.str()}")
-        elif creates is False:
+            continue
+        if creates is None:
+            creates = _broker_creates_topics(admin, next(iter(metadata.brokers), None))
+        if creates is False:
             problems.append(
                 f"sink {sink}: topic {topic} ({option}) does not exist on {bootstrap}, and the "
                 "broker does not create topics (auto.create.topics.enable=false): create it "

@@ -129,7 +129,10 @@ def oversized_for_sink(
     Counts the UTF-8 bytes of key and value; a producer refuses a record whose serialised
     size exceeds its `max.request.size`. Dead letters are keyed `partition:offset`, so the
     message names the source record."""
-    size = len(value.encode()) + len((key or "").encode())
+    key = key or ""
+    if 4 * (len(value) + len(key)) <= limit:  # UTF-8 is at most 4 bytes a character
+        return None
+    size = len(value.encode()) + len(key.encode())
     if size <= limit:
         return None
     return (

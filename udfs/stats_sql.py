@@ -119,44 +119,42 @@ EPOCH = "TO_TIMESTAMP_LTZ(0, 3)"
 def checked_sql(window_s: int, max_event_bytes: int = 1_048_576) -> str:
     """Every record with its fields, a rejection reason and reason code (NULL when usable).
 
-    Codes, in the order they are decided: `null_value` (a tombstone), `oversized` (over
-    `max_event_bytes`), `parse` (not JSON), `contract` (breaks the schema), `clock` (event
-    time outside the source's ClockSkew: its `ts` is epoch 0 although the contract accepted
-    the time), `late` (its window may already have fired: window end <= watermark). Late
+    The code is decided once, in this order: `oversized` (over `max_event_bytes`), then
+    PARSE_DETECTION's own code: `null_value` (a tombstone), `parse` (not JSON) or `contract`
+    (breaks the schema), then `clock` (event time outside the source's ClockSkew: its `ts`
+    is epoch 0 although the contract accepted the time), then `late` (its window may
+    already have fired: window end <= watermark); the reason text follows from it. Late
     records never reach the window operator, so each one is counted exactly once: either in
     a window or in the dead-letter output.
     """
     window_ms = window_s * 1000
     return f"""
-SELECT payload, kafka_partition, kafka_offset, ts, d.camera_id, d.frame_id,
-  d.vehicles AS frame_vehicles, d.objects, d.group_count, d.fact_candidate,
-  CASE
-    WHEN d.error_code = 'null_value' THEN d.error
-    WHEN d.size_bytes > {max_event_bytes}
-      THEN 'oversized: ' || CAST(d.size_bytes AS STRING) || ' bytes > {max_event_bytes}'
-    WHEN d.error IS NOT NULL THEN d.error
-    WHEN ts = {EPOCH}
-      THEN 'clock: captured_at_ms ' || CAST(d.captured_at_ms AS STRING) || ' is too far '
-        || CASE WHEN d.captured_at_ms > UNIX_TIMESTAMP() * 1000 THEN 'ahead of' ELSE 'behind' END
+SELECT payload, kafka_partition, kafka_offset, ts, camera_id, frame_id, frame_vehicles,
+  objects, group_count, fact_candidate,
+  CASE reason_code
+    WHEN 'oversized'
+      THEN 'oversized: ' || CAST(size_bytes AS STRING) || ' bytes > {max_event_bytes}'
+    WHEN 'clock' THEN 'clock: captured_at_ms ' || CAST(captured_at_ms AS STRING) || ' is too far '
+        || CASE WHEN captured_at_ms > UNIX_TIMESTAMP() * 1000 THEN 'ahead of' ELSE 'behind' END
         || ' this machine''s clock (see --max-clock-ahead-s / --max-clock-behind-s)'
-    WHEN TO_TIMESTAMP_LTZ(
-        d.captured_at_ms - MOD(d.captured_at_ms, {window_ms}) + {window_ms} - 1, 3
-      ) <= CURRENT_WATERMARK(ts)
-      THEN 'late: its window already closed'
-    ELSE CAST(NULL AS STRING)
+    WHEN 'late' THEN 'late: its window already closed'
+    ELSE error
   END AS reason,
-  CASE
-    WHEN d.error_code = 'null_value' THEN d.error_code
-    WHEN d.size_bytes > {max_event_bytes} THEN 'oversized'
-    WHEN d.error IS NOT NULL THEN d.error_code
-    WHEN ts = {EPOCH} THEN 'clock'
-    WHEN TO_TIMESTAMP_LTZ(
-        d.captured_at_ms - MOD(d.captured_at_ms, {window_ms}) + {window_ms} - 1, 3
-      ) <= CURRENT_WATERMARK(ts)
-      THEN 'late'
-    ELSE CAST(NULL AS STRING)
-  END AS reason_code
-FROM (SELECT *, PARSE_DETECTION(payload) AS d FROM detections_raw)"""
+  reason_code
+FROM (
+  SELECT payload, kafka_partition, kafka_offset, ts, d.error, d.size_bytes, d.camera_id,
+    d.frame_id, d.captured_at_ms, d.vehicles AS frame_vehicles, d.objects, d.group_count,
+    d.fact_candidate,
+    CASE
+      WHEN d.size_bytes > {max_event_bytes} THEN 'oversized'
+      WHEN d.error IS NOT NULL THEN d.error_code
+      WHEN ts = {EPOCH} THEN 'clock'
+      WHEN TO_TIMESTAMP_LTZ(
+          d.captured_at_ms - MOD(d.captured_at_ms, {window_ms}) + {window_ms} - 1, 3
+        ) <= CURRENT_WATERMARK(ts)
+        THEN 'late'
+    END AS reason_code
+  FROM (SELECT *, PARSE_DETECTION(payload) AS d FROM detections_raw))"""
 
 
 # One count column per class the contract knows (`n_traffic_light` for "traffic light").

@@ -34,7 +34,7 @@ public class EventTimeMs extends ScalarFunction {
         return false; // reads the wall clock
     }
 
-    static Long capturedAt(byte[] payload) {
+    private static Long capturedAt(byte[] payload) {
         if (payload == null) {
             return null;
         }

@@ -181,7 +181,7 @@ public class ParseDetection extends ScalarFunction {
         }
         Set<String> out = new HashSet<>();
         classes.forEach(c -> out.add(c.asText()));
-        return Set.copyOf(out);
+        return out;
     }
 
     private static String[] strings(JsonNode array) {
