@@ -6,7 +6,7 @@ statistics (congestion index as the job computes it) and one heuristic risk verd
 All messages go in one arrival order: a frame, then its verdicts; a window's stats just before
 the first frame that could close it, so nothing is late. Two variants over the same input:
 
-(a) pure: `udfs.cep.engine.TrafficCep` alone in this process. Facts are derived first (timed
+(a) pure: `udfs.patterns.engine.TrafficCep` alone in this process. Facts are derived first (timed
     apart), then fed per camera with a Flink-like timer service: one `advance` per distinct
     (camera, fact time) once the watermark (max time - bound - 1 ms) passes it, plus the
     engine's match deadlines, then a final flush.
@@ -40,13 +40,13 @@ from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream import FlatMapFunction, RuntimeContext
 
 from contract import VEHICLE_CLASSES, DetectionEvent, WindowStats, parse
-from udfs.cep import facts
 from udfs.cep.buffer import DictStore
-from udfs.cep.config import CepConfig, load
-from udfs.cep.engine import TrafficCep, new_core
-from udfs.cep.flink_operator import ToFacts, build_cep
-from udfs.records import CongestionModel
+from udfs.patterns import facts
+from udfs.patterns.config import CepConfig, load
+from udfs.patterns.engine import TrafficCep, new_core
+from udfs.patterns.flink import ToFacts, build_cep
 from udfs.risk.rules import heuristic_verdict
+from udfs.windows.stats import CongestionModel
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"

@@ -312,7 +312,7 @@ def flink_child(spec_path: str) -> None:
     from pyflink.table import StreamTableEnvironment
 
     from udfs.risk.config import RiskConfig
-    from udfs.risk.flink_functions import build_risk_stage
+    from udfs.risk.flink import build_risk_stage
 
     class LineAt(MapFunction):
         """Row(i) -> line i of the events file (read once per worker)."""

@@ -14,8 +14,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from contract import topics
+from contract.endpoints import Endpoints
 from contract.models import ObjectClass
-from stack.config import Endpoints
 
 Point = tuple[float, float]
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stack.paths import REPO
+from contract.workspace import home
 
 if TYPE_CHECKING:
     from detector.config import ModelConfig
@@ -152,7 +152,7 @@ class SsdMobilenetCoco(Detector):
 
 def yolo_environment() -> None:
     """ultralytics must never pip-install at run time nor write settings outside the repo."""
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(REPO / ".cache" / "ultralytics"))
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(home() / ".cache" / "ultralytics"))
     os.environ["YOLO_AUTOINSTALL"] = "0"
 
 

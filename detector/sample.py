@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stack.paths import REPO
+from contract.workspace import home
 
 ULTRALYTICS_WHEEL_GLOB = "ultralytics-*.whl"
-CACHE = REPO / ".cache" / "wheels"
-SAMPLE_DIR = REPO / "sample"
+CACHE = home() / ".cache" / "wheels"
+SAMPLE_DIR = home() / "sample"
 # camera id -> (photo in the wheel, pan direction in pixels per frame)
 CAMERAS: dict[str, tuple[str, tuple[int, int]]] = {
     "cam-bus-east": ("bus.jpg", (3, 0)),

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from contract import redis_keys
 from dashboard import server, views
 from tests.integration.test_redis_outage import free_port, start_redis, stats
-from udfs.redis_views import StatsViewWriter
+from udfs.views.redis import StatsViewWriter
 
 pytestmark = pytest.mark.integration
 

@@ -39,7 +39,7 @@ from tests.integration.job_harness import (
 from tests.integration.llm_stub import get, post, running_stub
 from tests.kafka_io import produce
 from tests.unit.dashboard.promql import dashboard_metric_names
-from udfs.cep.signals import SignalChange
+from udfs.patterns.signals import SignalChange
 from udfs.risk.keypool import key_id_for
 
 pytestmark = [pytest.mark.integration, ON_SESSION_CLUSTER]

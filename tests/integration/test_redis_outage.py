@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from contract import WindowStats, parse, redis_keys
-from udfs.redis_views import StatsViewWriter
+from udfs.views.redis import StatsViewWriter
 
 pytestmark = pytest.mark.integration
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from jobs.config import from_args
 from stack.flink_cli import cancel, flink_run, job_status
 from stack.paths import REPO
 from stack.topics import ensure_topics
@@ -25,8 +26,7 @@ from tests.integration.job_harness import (
 )
 from tests.kafka_io import produce
 from tests.private_kafka import PrivateKafka, private_kafka
-from udfs import preflight
-from udfs.job_config import from_args
+from udfs.sinks import preflight
 
 pytestmark = pytest.mark.integration
 
@@ -77,18 +77,36 @@ def strict_broker() -> Iterator[PrivateKafka]:
 def test_a_missing_output_topic_refuses_the_submission_naming_sink_and_option(strict_broker):
     run = uuid.uuid4().hex[:6]
     bootstrap = strict_broker.bootstrap
-    outputs = {flag: f"{flag.strip('-')}-{run}" for flag in
-               ("--window-stats-topic", "--risk-topic", "--alerts-topic", "--dead-letter-topic")}
+    outputs = {
+        flag: f"{flag.strip('-')}-{run}"
+        for flag in (
+            "--window-stats-topic",
+            "--risk-topic",
+            "--alerts-topic",
+            "--dead-letter-topic",
+        )
+    }
     present = {topic: 1 for flag, topic in outputs.items() if flag != "--dead-letter-topic"}
     ensure_topics(bootstrap, {f"in-{run}": 1, **present})
-    args = ["--kafka-bootstrap", bootstrap, "--source-topic", f"in-{run}",
-            *(x for pair in outputs.items() for x in pair)]
-    done = subprocess.run([sys.executable, "jobs/risk_job.py", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    args = [
+        "--kafka-bootstrap",
+        bootstrap,
+        "--source-topic",
+        f"in-{run}",
+        *(x for pair in outputs.items() for x in pair),
+    ]
+    done = subprocess.run(
+        [sys.executable, "jobs/risk_job.py", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0
     missing = outputs["--dead-letter-topic"]
-    assert (f"sink dead_letter_out: topic {missing} (--dead-letter-topic) does not exist"
-            in done.stderr), done.stderr[-2000:]
+    assert (
+        f"sink dead_letter_out: topic {missing} (--dead-letter-topic) does not exist" in done.stderr
+    ), done.stderr[-2000:]
     assert "window_stats_out" not in done.stderr  # the topics that exist are not named
 
     ensure_topics(bootstrap, {missing: 1})

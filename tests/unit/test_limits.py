@@ -9,10 +9,10 @@ import yaml
 from contract import limits
 from contract.codec import dead_letter
 from detector.publisher import producer_config as detector_producer
+from jobs.config import from_args
 from simulator.sinks import producer_config as simulator_producer
 from stack.services import Kafka
-from udfs import stats_sql
-from udfs.job_config import from_args
+from udfs.sinks import kafka as kafka_sinks
 
 K8S_KAFKA = Path(__file__).resolve().parents[2] / "k8s" / "base" / "kafka"
 
@@ -42,7 +42,7 @@ def test_every_producer_uses_the_producer_limit():
     assert detector_producer("k:9092")["message.max.bytes"] == limits.PRODUCER_MAX_REQUEST_BYTES
     sim = simulator_producer("k:9092")
     assert sim["message.max.bytes"] == limits.PRODUCER_MAX_REQUEST_BYTES
-    ddl = stats_sql.kafka_sink_ddl("t", "topic", "k:9092", "p")
+    ddl = kafka_sinks.kafka_sink_ddl("t", "topic", "k:9092", "p")
     assert f"'properties.max.request.size' = '{limits.PRODUCER_MAX_REQUEST_BYTES}'" in ddl
 
 

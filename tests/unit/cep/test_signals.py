@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from udfs.cep.signals import SignalTimeline, effective_signal
+from udfs.patterns.signals import SignalTimeline, effective_signal
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from tests.unit.cep.traffic_helpers import (
     window,
     wrong_way_frame,
 )
-from udfs.cep.config import CepConfig
+from udfs.patterns.config import CepConfig
 
 RED = "red_light_runs_3_in_60s"
 CONFLICT = "conflict_then_high_verdict_30s"

@@ -8,10 +8,10 @@ from typing import Any
 
 from contract import TrafficAlert
 from tests.factories import detection_dict
-from udfs.cep import facts
 from udfs.cep.buffer import DictStore
-from udfs.cep.config import CepConfig, load
-from udfs.cep.engine import CepTimeout, TrafficCep, new_core
+from udfs.patterns import facts
+from udfs.patterns.config import CepConfig, load
+from udfs.patterns.engine import CepTimeout, TrafficCep, new_core
 
 T0 = 1_700_000_000_000
 CONFIG = Path(__file__).resolve().parents[3] / "flink-conf" / "patterns.yaml"

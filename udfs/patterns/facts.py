@@ -28,8 +28,8 @@ from contract import (
     WindowStats,
     parse,
 )
-from udfs.cep.config import FactRules
-from udfs.cep.signals import SignalChange, effective_signal
+from udfs.patterns.config import FactRules
+from udfs.patterns.signals import SignalChange, effective_signal
 
 FactKind = Literal[
     "signal",

@@ -9,19 +9,22 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from contract import limits, topics
 from contract.codec import DEAD_LETTER_MAX_ORIGINAL_BYTES
-from stack.config import Endpoints
-from udfs.cep import config as cep_config
-from udfs.cep.config import CepConfig
-from udfs.cep.signals import SIGNAL_STATES_TOPIC
+from contract.endpoints import Endpoints
+from contract.workspace import flink_jars_dir
+from udfs.ingest.sql import ClockSkew
+from udfs.patterns import config as cep_config
+from udfs.patterns.config import CepConfig
+from udfs.patterns.signals import SIGNAL_STATES_TOPIC
 from udfs.risk import config as risk_config
 from udfs.risk.config import RiskConfig
-from udfs.stats_sql import ClockSkew
 
-DEFAULT_PATTERNS = Path(__file__).resolve().parents[1] / "flink-conf" / "patterns.yaml"
+# The built-in patterns ship inside the package (flink-conf/patterns.yaml links to them).
+DEFAULT_PATTERNS = Path(str(resources.files("udfs.patterns") / "patterns.yaml"))
 
 
 # Sink table -> the JobConfig field (and so the --option) naming its topic.
@@ -68,6 +71,18 @@ class JobConfig:
     risk_topic: str = topics.RISK_ASSESSMENT_RESULTS
     alerts_topic: str = topics.TRAFFIC_ALERTS
     dead_letter_topic: str = topics.DEAD_LETTER
+    jars_dir: str | None = None
+
+    def jars(self) -> list[Path]:
+        """Jars the job loads: the Kafka connector and the contract check (jvm/)."""
+        folder = Path(self.jars_dir) if self.jars_dir else flink_jars_dir()
+        jars = sorted(folder.glob("*.jar"))
+        if not jars:
+            raise FileNotFoundError(
+                f"no jars in {folder}: run `./dev setup` (mvn -f jvm/pom.xml package), or "
+                "name the folder with --jars-dir / TRAFFIC_FLINK_JARS_DIR"
+            )
+        return jars
 
     def sink_topics(self) -> dict[str, str]:
         """Sink table -> Kafka topic of every output (the contract's names by default)."""
@@ -298,6 +313,12 @@ def parser() -> argparse.ArgumentParser:
         help="topic of traffic-controller signal changes joined by event time; empty string: "
         "no controller feed [TRAFFIC_SIGNAL_TOPIC]",
     )
+    p.add_argument(
+        "--jars-dir",
+        default=_env("FLINK_JARS_DIR"),
+        help="folder of the jars the job loads (Kafka connector, contract check) "
+        "[TRAFFIC_FLINK_JARS_DIR] (default: .jvm/flink under TRAFFIC_HOME or the checkout)",
+    )
     outputs = (
         ("window-stats", topics.TRAFFIC_WINDOW_STATS, "per-camera window statistics"),
         ("risk", topics.RISK_ASSESSMENT_RESULTS, "one risk verdict per group"),
@@ -360,4 +381,5 @@ def from_args(argv: list[str] | None = None) -> JobConfig:
         risk_topic=args.risk_topic,
         alerts_topic=args.alerts_topic,
         dead_letter_topic=args.dead_letter_topic,
+        jars_dir=args.jars_dir,
     )

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract import TrafficAlert
-from udfs.cep.config import (
+from udfs.cep.nfa import Match
+from udfs.cep.pattern import Event, MatchedSoFar, Pattern, skip_past_last_event
+from udfs.patterns.config import (
     CepConfig,
     ConflictThenVerdict,
     NearMiss,
@@ -22,8 +24,6 @@ from udfs.cep.config import (
     SustainedCongestion,
     WrongWay,
 )
-from udfs.cep.nfa import Match
-from udfs.cep.pattern import Event, MatchedSoFar, Pattern, skip_past_last_event
 
 _LEVELS = {"none": 0, "low": 1, "medium": 2, "high": 3}
 

@@ -1,4 +1,4 @@
-"""Flink SQL of the job's bulk per-event work: parse, check, watermark, window statistics.
+"""Ingest stage, in Flink SQL: the Kafka source, event time, and the contract check.
 
 This runs entirely in the JVM (10-30x cheaper per record than a Python function, see
 docs/architecture.md); Python sees only the window results and the rejected records.
@@ -9,11 +9,12 @@ accept exactly the same events (tests/integration/test_contract_differential.py)
 
 from __future__ import annotations
 
-import typing
 from dataclasses import dataclass
 
-from contract import limits
-from contract.models import DetectedObject
+# The table every detection source registers (Kafka in production, a collection in tests):
+# payload BYTES, kafka_partition INT, kafka_offset BIGINT, ts with a watermark.
+DETECTIONS_RAW = "detections_raw"
+EPOCH = "TO_TIMESTAMP_LTZ(0, 3)"
 
 
 @dataclass(frozen=True)
@@ -80,18 +81,26 @@ def source_ddl(
     garbage never moves the watermark (a wall-clock fallback would make every valid event
     after it late); checked_sql() dead-letters it.
     """
-    bound_ms = int(watermark_bound_s * 1000)
     return f"""
-CREATE TEMPORARY TABLE detections_raw (
+CREATE TEMPORARY TABLE {DETECTIONS_RAW} (
   `payload` BYTES,
   `kafka_partition` INT METADATA FROM 'partition' VIRTUAL,
   `kafka_offset` BIGINT METADATA FROM 'offset' VIRTUAL,
-  `ts` AS COALESCE(
-    TO_TIMESTAMP_LTZ(EVENT_TIME_MS(`payload`, {skew.sql_args()}), 3), TO_TIMESTAMP_LTZ(0, 3)),
-  WATERMARK FOR `ts` AS `ts` - INTERVAL '{bound_ms / 1000:.3f}' SECOND(3)
+  `ts` AS {event_time_sql(skew)},
+  WATERMARK FOR `ts` AS {watermark_sql(watermark_bound_s)}
 ) WITH (
   {options.with_options()}
 )"""
+
+
+def event_time_sql(skew: ClockSkew) -> str:
+    """`ts` of a raw detection record: `captured_at_ms` if plausible, else epoch 0."""
+    return f"COALESCE(TO_TIMESTAMP_LTZ(EVENT_TIME_MS(`payload`, {skew.sql_args()}), 3), {EPOCH})"
+
+
+def watermark_sql(watermark_bound_s: float) -> str:
+    """Bounded out-of-orderness watermark on `ts`."""
+    return f"`ts` - INTERVAL '{watermark_bound_s:.3f}' SECOND(3)"
 
 
 def signal_source_ddl(options: KafkaSourceOptions, watermark_bound_s: float) -> str:
@@ -111,9 +120,6 @@ CREATE TEMPORARY TABLE signals_raw (
 ) WITH (
   {options.with_options()}
 )"""
-
-
-EPOCH = "TO_TIMESTAMP_LTZ(0, 3)"
 
 
 def checked_sql(window_s: int, max_event_bytes: int = 1_048_576) -> str:
@@ -154,65 +160,7 @@ FROM (
         ) <= CURRENT_WATERMARK(ts)
         THEN 'late'
     END AS reason_code
-  FROM (SELECT *, PARSE_DETECTION(payload) AS d FROM detections_raw))"""
-
-
-# One count column per class the contract knows (`n_traffic_light` for "traffic light").
-CLASS_COLUMNS: dict[str, str] = {
-    name: "n_" + name.replace(" ", "_")
-    for name in typing.get_args(DetectedObject.model_fields["class_name"].annotation)
-}
-
-# Column order of window_stats_sql(): udfs.records.window_stats takes them positionally.
-WINDOW_COLUMNS = (
-    "camera_id",
-    "window_start",
-    "window_end",
-    "frames",
-    "objects",
-    "distinct_tracks",
-    "peak_vehicles_per_frame",
-    "mean_vehicle_speed_px_s",
-    "crossings",
-    *CLASS_COLUMNS.values(),
-)
-
-
-def window_stats_sql(window_s: int, view: str = "detections_ok") -> str:
-    """Per-camera tumbling event-time windows over the accepted records of ``view``.
-
-    Objects are unnested (LEFT JOIN keeps frames without objects); per-frame vehicle
-    counts come from the class array so the peak needs no second aggregation. Line
-    crossings are rare, so they leave SQL as one `lanes>lines` token list per window.
-    """
-    per_class = ",\n  ".join(
-        f"COALESCE(SUM(CASE WHEN cls = '{name}' THEN 1 ELSE 0 END), 0) AS {column}"
-        for name, column in CLASS_COLUMNS.items()
-    )
-    return f"""
-SELECT camera_id, window_start, window_end,
-  COUNT(DISTINCT frame_id) AS frames,
-  COUNT(cls) AS objects,
-  COUNT(DISTINCT track_id) AS distinct_tracks,
-  MAX(frame_vehicles) AS peak_vehicles_per_frame,
-  AVG(CASE WHEN is_vehicle THEN speed END) AS mean_vehicle_speed_px_s,
-  LISTAGG(crossing, ';') AS crossings,
-  {per_class}
-FROM TABLE(TUMBLE(TABLE {view}_objects, DESCRIPTOR(ts), INTERVAL '{window_s}' SECOND))
-GROUP BY camera_id, window_start, window_end"""
-
-
-def objects_view_sql(view: str = "detections_ok") -> str:
-    """One row per object (or one row with NULLs for a frame without objects)."""
-    return f"""
-SELECT d.camera_id, d.frame_id, d.ts, d.frame_vehicles, o.class_name AS cls, o.track_id,
-  SQRT(POWER(o.vx, 2) + POWER(o.vy, 2)) AS speed,
-  o.is_vehicle,
-  CASE WHEN CARDINALITY(o.crossed_lines) > 0
-    THEN ARRAY_JOIN(o.zones, '|') || '>' || ARRAY_JOIN(o.crossed_lines, '|') END AS crossing
-FROM {view} AS d
-LEFT JOIN UNNEST(d.objects)
-  AS o(class_name, track_id, vx, vy, zones, crossed_lines, is_vehicle) ON TRUE"""
+  FROM (SELECT *, PARSE_DETECTION(payload) AS d FROM {DETECTIONS_RAW}))"""
 
 
 def functions_ddl() -> list[str]:
@@ -222,39 +170,3 @@ def functions_ddl() -> list[str]:
         f"'io.trafficrisk.flink.{java}' LANGUAGE JAVA"
         for name, java in (("PARSE_DETECTION", "ParseDetection"), ("EVENT_TIME_MS", "EventTimeMs"))
     ]
-
-
-def kafka_sink_ddl(
-    table: str,
-    topic: str,
-    bootstrap: str,
-    transactional_id_prefix: str,
-    extra_properties: tuple[tuple[str, str], ...] = (),
-) -> str:
-    """A keyed, exactly-once Kafka sink of (key, JSON value) rows.
-
-    Records become visible to read_committed consumers when the checkpoint that covers
-    them completes; the transaction timeout must exceed the checkpoint interval. The
-    producer's request limit is the product's one message limit (contract.limits), the same
-    the local broker and the k8s topics allow; records are checked against it before they
-    reach the producer (udfs.flink_functions.GuardSize).
-    """
-    given = dict(extra_properties)
-    given.setdefault("max.request.size", str(limits.PRODUCER_MAX_REQUEST_BYTES))
-    props = "".join(f",\n  'properties.{k}' = '{v}'" for k, v in given.items())
-    return f"""
-CREATE TEMPORARY TABLE {table} (
-  `k` STRING,
-  `v` STRING
-) WITH (
-  'connector' = 'kafka',
-  'topic' = '{topic}',
-  'properties.bootstrap.servers' = '{bootstrap}',
-  'properties.transaction.timeout.ms' = '900000',
-  'key.format' = 'raw',
-  'key.fields' = 'k',
-  'value.format' = 'raw',
-  'value.fields-include' = 'EXCEPT_KEY',
-  'sink.delivery-guarantee' = 'exactly-once',
-  'sink.transactional-id-prefix' = '{transactional_id_prefix}-{topic}'{props}
-)"""

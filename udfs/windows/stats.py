@@ -1,4 +1,4 @@
-"""Turning the SQL stage's rows into contract messages (pure functions, no PyFlink)."""
+"""Windows stage logic: a SQL window row -> `WindowStats` with a congestion index (no PyFlink)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from contract import VEHICLE_CLASSES, DeadLetter, WindowStats, dead_letter, topics
-from contract.codec import DEAD_LETTER_MAX_ORIGINAL_BYTES
-from udfs.stats_sql import CLASS_COLUMNS
+from contract import VEHICLE_CLASSES, WindowStats
+from udfs.windows.sql import CLASS_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ def window_stats(
     *per_class: int,
     congestion: CongestionModel = CongestionModel(),
 ) -> WindowStats:
-    """A row of `stats_sql.window_stats_sql` (columns in `WINDOW_COLUMNS` order)."""
+    """A row of `udfs.windows.sql.window_stats_sql` (columns in `WINDOW_COLUMNS` order)."""
     counts = {name: n for name, n in zip(CLASS_COLUMNS, per_class, strict=True) if n}
     vehicles = sum(n for name, n in counts.items() if name in VEHICLE_CLASSES)
     mean_vehicles = round(vehicles / frames, 4) if frames else 0.0
@@ -85,57 +84,4 @@ def window_stats(
         line_crossings=line_crossings,
         lane_flow=lane_flow,
         congestion_index=congestion.index(mean_vehicles, speed),
-    )
-
-
-# Reason code -> the `stage` of the dead letter and its counter (`dead_letters_<stage>`).
-STAGE_OF_REASON: dict[str, str] = {
-    "null_value": "parse",
-    "parse": "parse",
-    "contract": "parse",
-    "oversized": "oversized",
-    "clock": "clock",
-    "late": "late",
-}
-
-
-def rejected_detection(
-    payload: bytes | None,
-    reason: str,
-    reason_code: str,
-    partition: int | None,
-    offset: int | None,
-    source_topic: str = topics.DETECTION_RESULTS,
-    max_original_bytes: int = DEAD_LETTER_MAX_ORIGINAL_BYTES,
-) -> DeadLetter:
-    """The dead letter of a record the SQL check refused (see stats_sql.checked_sql)."""
-    return dead_letter(
-        bytes(payload) if payload is not None else None,
-        reason,
-        source_topic=source_topic,
-        stage=STAGE_OF_REASON.get(reason_code, "parse"),
-        reason_code=reason_code,
-        partition=partition,
-        offset=offset,
-        max_original_bytes=max_original_bytes,
-    )
-
-
-def oversized_for_sink(
-    sink: str, topic: str, key: str | None, value: str, limit: int
-) -> str | None:
-    """Why the (key, value) record cannot be produced to ``topic``, or None when it fits.
-
-    Counts the UTF-8 bytes of key and value; a producer refuses a record whose serialised
-    size exceeds its `max.request.size`. Dead letters are keyed `partition:offset`, so the
-    message names the source record."""
-    key = key or ""
-    if 4 * (len(value) + len(key)) <= limit:  # UTF-8 is at most 4 bytes a character
-        return None
-    size = len(value.encode()) + len(key.encode())
-    if size <= limit:
-        return None
-    return (
-        f"sink {sink} (topic {topic}): record with key {key!r} is {size} bytes, over the "
-        f"producer limit max.request.size={limit} (contract/limits.py, --kafka-property)"
     )

@@ -14,12 +14,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from contract import TrafficAlert
-from udfs.cep import facts
 from udfs.cep.buffer import PendingStore, add_pending, take_ready
-from udfs.cep.config import CepConfig
 from udfs.cep.nfa import Matcher, Timeout
-from udfs.cep.signals import SignalTimeline
-from udfs.cep.traffic import TrafficPattern, build_all, to_alert
+from udfs.patterns import facts
+from udfs.patterns.catalogue import TrafficPattern, build_all, to_alert
+from udfs.patterns.config import CepConfig
+from udfs.patterns.signals import SignalTimeline
 
 
 class CepTimeout(BaseModel):

@@ -24,6 +24,7 @@ from pyflink.datastream import (
     AsyncDataStream,
     AsyncFunction,
     DataStream,
+    FlatMapFunction,
     KeyedProcessFunction,
     MapFunction,
     OutputTag,
@@ -36,6 +37,7 @@ from contract import ContractError, DetectionEvent, RiskAssessment, parse
 from udfs.risk import records
 from udfs.risk.config import RiskConfig
 from udfs.risk.keypool import KeyPool, load_keys
+from udfs.rows import KEYED_JSON
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +109,7 @@ class KeyPoolGate(KeyedProcessFunction):
         self.state = runtime_context.get_state(ValueStateDescriptor("keypool", Types.STRING()))
         _, self.specs = load_keys(self.cfg)  # secrets are read only to derive key ids
         if self.cfg.cache.redis_url:
-            from udfs.redis_views import KeyPoolHealthWriter
+            from udfs.views.redis import KeyPoolHealthWriter
 
             self.health = KeyPoolHealthWriter(self.cfg.cache.redis_url)
 
@@ -288,3 +290,33 @@ def build_risk_stage(detections: DataStream, cfg: RiskConfig) -> DataStream:
         .uid("risk-count-verdicts")
     )
     return heuristic.union(llm_verdicts)
+
+
+class KeyVerdict(MapFunction):
+    """Verdict JSON -> (camera id, verdict JSON) for the Kafka sink and Redis."""
+
+    def map(self, value: str) -> Row:
+        return Row(json.loads(value)["camera_id"], value)
+
+
+class HighRiskAlerts(FlatMapFunction):
+    """Verdict JSON -> a TrafficAlert row for each high-risk verdict (`high_risk_verdict`)."""
+
+    def flat_map(self, value: str) -> Iterator[Row]:
+        alert = records.alert_for_verdict(parse(RiskAssessment, value))
+        if alert is not None:
+            yield Row(alert.camera_id, alert.to_json().decode())
+
+
+def keyed_verdicts(verdicts: DataStream) -> DataStream:
+    """Verdict JSON -> (camera id, verdict JSON) rows for the risk topic and Redis."""
+    return verdicts.map(KeyVerdict(), output_type=KEYED_JSON).name("key verdicts")
+
+
+def high_risk_alerts(verdicts: DataStream) -> DataStream:
+    """Verdict JSON -> (camera id, TrafficAlert JSON) rows of the high-risk verdicts."""
+    return (
+        verdicts.flat_map(HighRiskAlerts(), output_type=KEYED_JSON)
+        .name("alerts: high-risk verdicts")
+        .uid("alerts-high-risk")
+    )

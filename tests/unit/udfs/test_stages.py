@@ -10,13 +10,16 @@ from datetime import datetime
 import pytest
 
 from contract import limits
-from udfs import records, stats_sql
-from udfs.job_config import from_args
+from jobs.config import from_args
+from udfs.ingest import dead_letters
+from udfs.ingest import sql as ingest_sql
+from udfs.sinks import kafka as kafka_sinks
+from udfs.windows import stats as window_stats_logic
 
 
 def test_window_row_becomes_window_stats_in_utc_epoch_ms():
     per_class = (1, 0, 4, 0, 1, 0, 2)  # person, bicycle, car, motorcycle, bus, truck, light
-    stats = records.window_stats(
+    stats = window_stats_logic.window_stats(
         "cam",
         datetime(2023, 11, 14, 22, 14),
         datetime(2023, 11, 14, 22, 15),
@@ -52,29 +55,31 @@ def test_window_row_becomes_window_stats_in_utc_epoch_ms():
     ],
 )
 def test_congestion_index_is_density_times_slowness(mean_vehicles, speed, expected):
-    assert records.CongestionModel(20, 50).index(mean_vehicles, speed) == expected
+    assert window_stats_logic.CongestionModel(20, 50).index(mean_vehicles, speed) == expected
 
 
 def test_rejected_bytes_are_kept_untouched_with_stage():
     raw = b"\xff\xfe not utf-8"
-    letter = records.rejected_detection(raw, "late: its window already closed", "late", 3, 99, "t")
+    letter = dead_letters.rejected_detection(
+        raw, "late: its window already closed", "late", 3, 99, "t"
+    )
     assert base64.b64decode(letter.original_b64) == raw
     assert (letter.stage, letter.reason_code, letter.partition, letter.offset) == (
         "late", "late", 3, 99)  # fmt: skip
     assert letter.source_topic == "t"
-    parse_error = records.rejected_detection(b"x", "frame.width: nope", "contract", None, None)
+    parse_error = dead_letters.rejected_detection(b"x", "frame.width: nope", "contract", None, None)
     assert (parse_error.stage, parse_error.reason_code) == ("parse", "contract")
 
 
 def test_a_tombstone_becomes_a_dead_letter_without_original():
-    letter = records.rejected_detection(None, "null value: ...", "null_value", 0, 5)
+    letter = dead_letters.rejected_detection(None, "null value: ...", "null_value", 0, 5)
     assert letter.original_b64 is None and letter.original_sha256 is None
     assert (letter.original_size_bytes, letter.stage) == (0, "parse")
 
 
 def test_a_huge_record_is_cut_to_the_cap_with_its_size_and_hash_kept():
     raw = bytes(range(256)) * 8192  # 2 MiB
-    letter = records.rejected_detection(
+    letter = dead_letters.rejected_detection(
         raw, "oversized: ...", "oversized", 1, 7, max_original_bytes=1000
     )
     assert base64.b64decode(letter.original_b64) == raw[:1000]
@@ -84,9 +89,9 @@ def test_a_huge_record_is_cut_to_the_cap_with_its_size_and_hash_kept():
 
 
 def test_every_reason_code_of_the_sql_check_has_a_stage():
-    codes = set(re.findall(r"THEN '([a-z_]+)'", stats_sql.checked_sql(60)))
+    codes = set(re.findall(r"THEN '([a-z_]+)'", ingest_sql.checked_sql(60)))
     codes |= {"parse", "contract", "null_value"}  # what PARSE_DETECTION's error_code holds
-    assert codes <= set(records.STAGE_OF_REASON)
+    assert codes <= set(dead_letters.STAGE_OF_REASON)
 
 
 def test_options_come_from_flags_then_environment(monkeypatch):
@@ -122,7 +127,7 @@ def test_bad_kafka_property_is_a_clear_error(capsys):
 
 
 def test_source_ddl_carries_the_options():
-    options = stats_sql.KafkaSourceOptions(
+    options = ingest_sql.KafkaSourceOptions(
         bootstrap="b:1",
         topic="t",
         start="timestamp",
@@ -130,7 +135,7 @@ def test_source_ddl_carries_the_options():
         bounded=True,
         extra_properties=(("security.protocol", "SSL"),),
     )
-    ddl = stats_sql.source_ddl(options, watermark_bound_s=2.5)
+    ddl = ingest_sql.source_ddl(options, watermark_bound_s=2.5)
     for fragment in (
         "'topic' = 't'",
         "'scan.startup.mode' = 'timestamp'",
@@ -141,14 +146,14 @@ def test_source_ddl_carries_the_options():
         "'properties.isolation.level' = 'read_committed'",
     ):
         assert fragment in ddl
-    assert "scan.bounded.mode" not in stats_sql.source_ddl(
-        stats_sql.KafkaSourceOptions(bootstrap="b:1"), 5
+    assert "scan.bounded.mode" not in ingest_sql.source_ddl(
+        ingest_sql.KafkaSourceOptions(bootstrap="b:1"), 5
     )
 
 
 def test_a_record_over_the_producer_limit_is_named_with_sink_key_and_limit():
-    assert records.oversized_for_sink("risk_out", "t", "cam", "x" * 97, 100) is None
-    problem = records.oversized_for_sink("dead_letter_out", "dead-letter", "0:3", "é" * 60, 100)
+    assert kafka_sinks.oversized_for_sink("risk_out", "t", "cam", "x" * 97, 100) is None
+    problem = kafka_sinks.oversized_for_sink("dead_letter_out", "dead-letter", "0:3", "é" * 60, 100)
     assert problem is not None
     assert "sink dead_letter_out" in problem and "'0:3'" in problem
     assert "123 bytes" in problem and "max.request.size=100" in problem  # UTF-8 bytes counted
@@ -158,5 +163,5 @@ def test_the_sinks_producer_limit_can_be_lowered_but_defaults_to_the_products():
     assert from_args([]).producer_limit() == limits.PRODUCER_MAX_REQUEST_BYTES
     lowered = from_args(["--kafka-property", "max.request.size=3000"])
     assert lowered.producer_limit() == 3000
-    ddl = stats_sql.kafka_sink_ddl("t", "topic", "k:9092", "p", lowered.kafka_properties)
+    ddl = kafka_sinks.kafka_sink_ddl("t", "topic", "k:9092", "p", lowered.kafka_properties)
     assert ddl.count("max.request.size") == 1 and "'3000'" in ddl
