@@ -302,7 +302,7 @@ def flink_child(spec_path: str) -> None:
     `build_risk_stage` -> verdict lines appended to a file. `env.execute`, not
     `execute_and_collect`: the latter fails on this stage with a uid hash collision on
     "risk-keypool-gate"."""
-    from pyflink.common import Configuration, Types
+    from pyflink.common import Configuration, Row, Types
     from pyflink.datastream import (
         MapFunction,
         ProcessFunction,
@@ -328,7 +328,7 @@ def flink_child(spec_path: str) -> None:
             return self.lines[int(value[0])]
 
     class WriteLines(ProcessFunction):
-        """Appends every verdict to the output file; emits nothing."""
+        """Appends every verdict (JSON, the last field of a verdict row) to the output file."""
 
         def __init__(self, path: str) -> None:
             self.path = path
@@ -337,8 +337,8 @@ def flink_child(spec_path: str) -> None:
         def open(self, runtime_context: RuntimeContext) -> None:
             self.file = open(self.path, "a")  # noqa: SIM115 (closed in close())
 
-        def process_element(self, value: str, ctx: ProcessFunction.Context) -> Iterator[str]:
-            self.file.write(value + "\n")
+        def process_element(self, value: Row, ctx: ProcessFunction.Context) -> Iterator[str]:
+            self.file.write(value[2] + "\n")
             yield from ()
 
         def close(self) -> None:

@@ -7,3 +7,9 @@ from pyflink.common import Types
 # (key, message JSON): what every Kafka sink and Redis view of the job takes. The key is the
 # camera id (dead letters: `partition:offset`), so one camera's records stay in order.
 KEYED_JSON = Types.ROW_NAMED(["k", "v"], [Types.STRING(), Types.STRING()])
+
+# One risk verdict, typed: the camera (the sinks' key) and the level (what alerts and the
+# pattern stage filter on) travel beside the JSON, so no operator parses a verdict to route it.
+VERDICT_ROW = Types.ROW_NAMED(
+    ["camera_id", "risk_level", "verdict"], [Types.STRING(), Types.STRING(), Types.STRING()]
+)

@@ -99,10 +99,13 @@ class ToFacts(FlatMapFunction):
         self.invalid = group.counter(f"cep_invalid_{self.source}")
 
     def flat_map(self, value: str | Row) -> Iterator[str]:
-        try:  # a JSON string, or a Row whose first field is one (from the job's SQL)
-            raw = value if isinstance(value, str) else value[0]
-            if self.levels is not None and json.loads(raw).get("risk_level") not in self.levels:
-                return
+        try:  # JSON text: a string, a SQL row's first field, or a verdict row's last
+            if self.levels is not None:  # a verdict row (udfs.rows.VERDICT_ROW)
+                if value[1] not in self.levels:
+                    return
+                raw = value[2]
+            else:
+                raw = value if isinstance(value, str) else value[0]
             if self.min_congestion is not None:
                 index = json.loads(raw).get("congestion_index")
                 if not isinstance(index, int | float) or index < self.min_congestion:
@@ -213,8 +216,9 @@ def detect(
     """Facts of every source, matched per camera in event time -> (camera id, alert JSON).
 
     `detections`: accepted events that may hold a fact (JSON); `windows`: (camera, WindowStats
-    JSON) rows; `verdicts`: verdict JSON; `signals`: signal-change JSON. A source is used only
-    when a configured pattern consumes its facts, so Python sees no more than it must.
+    JSON) rows; `verdicts`: verdict rows (udfs.rows.VERDICT_ROW); `signals`: signal changes.
+    A source is used only when a configured pattern consumes its facts, so Python sees no
+    more than it must.
     """
     sources: list[tuple[DataStream, facts.Source]] = [(detections, "detection")]
     if windows is not None and cfg.min_congestion_index() is not None:

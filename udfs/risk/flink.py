@@ -37,12 +37,12 @@ from contract import ContractError, DetectionEvent, RiskAssessment, parse
 from udfs.risk import records
 from udfs.risk.config import RiskConfig
 from udfs.risk.keypool import KeyPool, load_keys
-from udfs.rows import KEYED_JSON
+from udfs.rows import KEYED_JSON, VERDICT_ROW
 
 log = logging.getLogger(__name__)
 
 TASK_ROW = Types.ROW_NAMED(["slot", "task"], [Types.INT(), Types.STRING()])
-HEURISTIC_TAG = OutputTag("risk-heuristic", Types.STRING())
+HEURISTIC_TAG = OutputTag("risk-heuristic", VERDICT_ROW)
 
 
 def llm_enabled(cfg: RiskConfig) -> bool:
@@ -72,7 +72,7 @@ class RouteGroups(ProcessFunction):
         for item in records.route(event, self.cfg, llm_enabled(self.cfg)):
             if isinstance(item, RiskAssessment):
                 self.counters["heuristic"].inc()
-                yield HEURISTIC_TAG, item.to_json().decode()
+                yield HEURISTIC_TAG, verdict_row(item)
             else:
                 self.counters["llm"].inc()
                 yield Row(item.slot, item.to_json_str())
@@ -244,7 +244,7 @@ class CountVerdicts(MapFunction):
                 counter = by_key.add_group("outcome", outcome).counter("risk_llm_requests")
                 self.requests[(key_id, outcome)] = counter
 
-    def map(self, value: str) -> str:
+    def map(self, value: str) -> Row:
         result = records.RiskResult.model_validate_json(value)
         verdict = result.verdict
         self.counters[verdict.source].inc()
@@ -259,11 +259,11 @@ class CountVerdicts(MapFunction):
             self.counters["latency"].inc(int(verdict.latency_ms))
         if result.attempts and self.cfg.cache.redis_url:
             self.counters["cache_miss"].inc()
-        return verdict.to_json().decode()
+        return verdict_row(verdict)
 
 
 def build_risk_stage(detections: DataStream, cfg: RiskConfig) -> DataStream:
-    """detection JSON strings -> RiskAssessment JSON strings, one per group."""
+    """detection JSON strings -> verdict rows (udfs.rows.VERDICT_ROW), one per group."""
     routed = (
         detections.process(RouteGroups(cfg), output_type=TASK_ROW)
         .name("risk: filter + tier")
@@ -284,7 +284,7 @@ def build_risk_stage(detections: DataStream, cfg: RiskConfig) -> DataStream:
         output_type=Types.STRING(),
     ).uid("risk-llm-async")
     llm_verdicts = (
-        results.map(CountVerdicts(cfg), output_type=Types.STRING())
+        results.map(CountVerdicts(cfg), output_type=VERDICT_ROW)
         .start_new_chain()  # metrics of Python functions chained to the async one are lost
         .name("risk: count verdicts")
         .uid("risk-count-verdicts")
@@ -292,29 +292,32 @@ def build_risk_stage(detections: DataStream, cfg: RiskConfig) -> DataStream:
     return heuristic.union(llm_verdicts)
 
 
-class KeyVerdict(MapFunction):
-    """Verdict JSON -> (camera id, verdict JSON) for the Kafka sink and Redis."""
-
-    def map(self, value: str) -> Row:
-        return Row(json.loads(value)["camera_id"], value)
+def verdict_row(verdict: RiskAssessment) -> Row:
+    """The typed row a verdict travels in between operators (udfs.rows.VERDICT_ROW)."""
+    return Row(verdict.camera_id, verdict.risk_level, verdict.to_json().decode())
 
 
 class HighRiskAlerts(FlatMapFunction):
-    """Verdict JSON -> a TrafficAlert row for each high-risk verdict (`high_risk_verdict`)."""
+    """Verdict row -> a TrafficAlert row for each high-risk verdict (`high_risk_verdict`);
+    only high verdicts are parsed."""
 
-    def flat_map(self, value: str) -> Iterator[Row]:
-        alert = records.alert_for_verdict(parse(RiskAssessment, value))
+    def flat_map(self, value: Row) -> Iterator[Row]:
+        if value[1] != "high":
+            return
+        alert = records.alert_for_verdict(parse(RiskAssessment, value[2]))
         if alert is not None:
             yield Row(alert.camera_id, alert.to_json().decode())
 
 
 def keyed_verdicts(verdicts: DataStream) -> DataStream:
-    """Verdict JSON -> (camera id, verdict JSON) rows for the risk topic and Redis."""
-    return verdicts.map(KeyVerdict(), output_type=KEYED_JSON).name("key verdicts")
+    """Verdict rows -> (camera id, verdict JSON) rows for the risk topic and Redis."""
+    return verdicts.map(lambda row: Row(row[0], row[2]), output_type=KEYED_JSON).name(
+        "key verdicts"
+    )
 
 
 def high_risk_alerts(verdicts: DataStream) -> DataStream:
-    """Verdict JSON -> (camera id, TrafficAlert JSON) rows of the high-risk verdicts."""
+    """Verdict rows -> (camera id, TrafficAlert JSON) rows of the high-risk verdicts."""
     return (
         verdicts.flat_map(HighRiskAlerts(), output_type=KEYED_JSON)
         .name("alerts: high-risk verdicts")
