@@ -31,9 +31,10 @@ import time
 import uuid
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Any
 
 import cv2
-import numpy as np
+from cv2.typing import MatLike
 
 from detector import sample
 from detector.config import ModelConfig, Service, SsdModel, YoloModel, parse_config
@@ -49,7 +50,7 @@ RESULTS = REPO / "benchmarks" / "results"
 CAMERAS = 10
 
 
-def frames(count: int) -> list[np.ndarray]:
+def frames(count: int) -> list[MatLike]:
     per_photo = (count + 1) // 2
     out = sample.pan_frames(sample._photo("bus.jpg"), (3, 1), per_photo)
     out += sample.pan_frames(sample._photo("zidane.jpg"), (4, 1), per_photo)
@@ -73,12 +74,12 @@ def busy_pct(before: tuple[int, int], after: tuple[int, int]) -> float:
     return round(100 * (after[0] - before[0]) / max(1, after[1] - before[1]), 1)
 
 
-def bare(models: list[Detector], images: list[np.ndarray]) -> dict:
+def bare(models: list[Detector], images: list[MatLike]) -> dict[str, Any]:
     """Each model in its own thread over its share of the frames: the pool's ideal."""
     for model in models:
         model.detect(images[0])  # warm-up
 
-    def loop(model: Detector, share: list[np.ndarray]) -> None:
+    def loop(model: Detector, share: list[MatLike]) -> None:
         for image in share:
             model.detect(image)
 
@@ -92,7 +93,7 @@ def bare(models: list[Detector], images: list[np.ndarray]) -> dict:
     return _rates(len(images), time.perf_counter() - wall, cpu_s() - cpu)
 
 
-def write_cameras(root: Path, images: list[np.ndarray], per_camera: int, rotate: bool) -> None:
+def write_cameras(root: Path, images: list[MatLike], per_camera: int, rotate: bool) -> None:
     """One folder per camera; ``rotate``: every camera gets all frames, each from its own
     starting point, else each camera its own slice."""
     for cam in range(CAMERAS):
@@ -125,7 +126,9 @@ def fresh_topic() -> str:
     return topic
 
 
-def service(models: list[Detector], config_model: ModelConfig, images: list[np.ndarray]) -> dict:
+def service(
+    models: list[Detector], config_model: ModelConfig, images: list[MatLike]
+) -> dict[str, Any]:
     per_camera = max(1, len(images) // CAMERAS)  # a smoke run's few frames: shared
     with TemporaryDirectory() as tmp:
         write_cameras(Path(tmp), images, per_camera, rotate=len(images) < CAMERAS)
@@ -139,7 +142,7 @@ def service(models: list[Detector], config_model: ModelConfig, images: list[np.n
     return {**_rates(done, elapsed, used), "tracker": result.tracker}
 
 
-def _rates(count: int, wall_s: float, cpu: float) -> dict:
+def _rates(count: int, wall_s: float, cpu: float) -> dict[str, Any]:
     return {
         "frames": count,
         "wall_s": round(wall_s, 2),
@@ -149,7 +152,7 @@ def _rates(count: int, wall_s: float, cpu: float) -> dict:
     }
 
 
-def measure(name: str, config_model: ModelConfig, count: int, workers: int) -> dict:
+def measure(name: str, config_model: ModelConfig, count: int, workers: int) -> dict[str, Any]:
     models = [build_detector(config_model) for _ in range(workers)]
     threads = resolve_threads(workers, None)
     for model in models:
@@ -167,7 +170,7 @@ def measure(name: str, config_model: ModelConfig, count: int, workers: int) -> d
     return row
 
 
-def paced(seconds: int, workers: int) -> dict:
+def paced(seconds: int, workers: int) -> dict[str, Any]:
     """The bar: 10 cameras at 1 frame/s, wall-clock paced, default model, ``seconds`` long."""
     config_model = SsdModel(type="ssd")
     images = frames(60)

@@ -44,10 +44,11 @@ def events(cameras: int, seconds: int, seed: int = 7) -> list[tuple[bytes, bytes
                 for i in range(rng.randint(3, 8))
             ]  # fmt: skip
             jitter = rng.randint(-2000, 0)
-            doc = {"schema_version": 1, "camera_id": f"bench-{cam:05d}", "frame_id": second,
+            camera_id = f"bench-{cam:05d}"
+            doc = {"schema_version": 1, "camera_id": camera_id, "frame_id": second,
                    "captured_at_ms": start + second * 1000 + jitter, "frame": {"width": 640,
                    "height": 480}, "objects": objects, "detector": "bench"}  # fmt: skip
-            out.append((doc["camera_id"].encode(), json.dumps(doc).encode()))
+            out.append((camera_id.encode(), json.dumps(doc).encode()))
     return out
 
 
@@ -59,7 +60,8 @@ def timed_run(entry: Path, topic: str, label: str) -> float:
     job_id = flink_run(args, detached=False, entry=entry)
     status = job_status(job_id)
     assert status["state"] == "FINISHED", status["state"]
-    return status["duration"] / 1000
+    duration_ms: int = status["duration"]
+    return duration_ms / 1000
 
 
 def main() -> None:

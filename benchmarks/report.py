@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from stack.paths import REPO
 
@@ -12,7 +13,7 @@ RESULTS = REPO / "benchmarks" / "results"
 OUT = REPO / "BENCHMARKS.md"
 
 
-def job_vs_sql(r: dict) -> list[str]:
+def job_vs_sql(r: dict[str, Any]) -> list[str]:
     return [
         "## Job throughput versus the same aggregation in pure Flink SQL",
         "",
@@ -36,7 +37,7 @@ def job_vs_sql(r: dict) -> list[str]:
     ]
 
 
-def contract_check(r: dict) -> list[str]:
+def contract_check(r: dict[str, Any]) -> list[str]:
     med = r["median_events_per_s"]
     return [
         "## Contract check in the JVM: before and after the schema-driven check",
@@ -62,7 +63,7 @@ def contract_check(r: dict) -> list[str]:
     ]
 
 
-def latency(r: dict) -> list[str]:
+def latency(r: dict[str, Any]) -> list[str]:
     sizes = " ".join(str(row["cameras"]) for row in r["rows"])
     lines = [
         "## End-to-end latency and the scale curve (LLM excluded)",
@@ -87,7 +88,7 @@ def latency(r: dict) -> list[str]:
     return [*lines, ""]
 
 
-def reliability(r: dict) -> list[str]:
+def reliability(r: dict[str, Any]) -> list[str]:
     lines = [
         "## Reliability: faults injected into a running job",
         "",
@@ -136,7 +137,7 @@ def reliability(r: dict) -> list[str]:
     return [*lines, ""]
 
 
-def detector_fps(r: dict) -> list[str]:
+def detector_fps(r: dict[str, Any]) -> list[str]:
     paced_s = r.get("paced_s", 0)
     lines = [
         "## Detector service versus a bare model loop, and 10 cameras at 1 frame/s",
@@ -185,7 +186,7 @@ def detector_fps(r: dict) -> list[str]:
     return [*lines, ""]
 
 
-def simulator_rate(r: dict) -> list[str]:
+def simulator_rate(r: dict[str, Any]) -> list[str]:
     lines = [
         "## Simulator: its own maximum rate, and the job consuming its output",
         "",
@@ -215,7 +216,7 @@ def simulator_rate(r: dict) -> list[str]:
     return [*lines, ""]
 
 
-def risk_llm(r: dict) -> list[str]:
+def risk_llm(r: dict[str, Any]) -> list[str]:
     lines = [
         "## LLM stage: achieved versus its ideal bound, and calls avoided",
         "",
@@ -261,7 +262,7 @@ def risk_llm(r: dict) -> list[str]:
     return [*lines, ""]
 
 
-def cep_throughput(r: dict) -> list[str]:
+def cep_throughput(r: dict[str, Any]) -> list[str]:
     cfg, pure, flink = r["config"], r["variants"]["pure_engine"], r["variants"]["flink_operator"]
     return [
         "## Pattern operator (CEP) throughput, five traffic patterns",

@@ -46,7 +46,8 @@ def simulate(
          "--report-json", str(report), "--no-progress"],
         cwd=REPO, check=True, timeout=1800,
     )  # fmt: skip
-    return json.loads(report.read_text())
+    result: dict[str, Any] = json.loads(report.read_text())
+    return result
 
 
 def consume(bootstrap: str, topic: str, prefix: str, work: Path) -> dict[str, Any]:

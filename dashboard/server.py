@@ -22,6 +22,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.typedefs import Handler
 
 from contract import redis_keys
 from dashboard import views
@@ -166,7 +167,7 @@ HUB_KEY: web.AppKey[Hub] = web.AppKey("hub")
 
 
 @web.middleware
-async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Token check (when configured) and security headers on every response.
 
     `/static/` holds only the page's code, no data: it is served without the token so the

@@ -31,6 +31,9 @@ CHANNEL_TYPES: dict[str, str] = {
     redis_keys.CHANNEL_RISK: "risk",
 }
 
+# A Redis hash as a client returns it: bytes, or str with `decode_responses`.
+RedisHash = Mapping[bytes, bytes] | Mapping[str, str]
+
 
 def token_ok(expected: str | None, authorization: str | None, query_token: str | None) -> bool:
     """True when no token is configured, or the request carries it (bearer or ?token=).
@@ -61,7 +64,7 @@ def is_secret_field(name: str) -> bool:
     return lowered in _SECRET_EXACT or any(hint in lowered for hint in _SECRET_HINTS)
 
 
-def public_keypool(raw: Mapping[bytes | str, bytes | str]) -> list[dict[str, Any]]:
+def public_keypool(raw: RedisHash) -> list[dict[str, Any]]:
     """`keypool:health` hash -> list of entries with their key id, secret-looking fields removed.
 
     The pool writes only public ids and health numbers; this is the second fence.
@@ -101,7 +104,7 @@ class RedisView:
     alerts: list[bytes] = field(default_factory=list)  # newest first
     risks: list[bytes] = field(default_factory=list)  # newest first
     crops_stored: set[str] = field(default_factory=set)  # sha256 with a crop in Redis
-    keypool: dict[bytes | str, bytes | str] = field(default_factory=dict)
+    keypool: RedisHash = field(default_factory=dict)
 
 
 def build_snapshot(view: RedisView, now_ms: int) -> dict[str, Any]:
@@ -133,7 +136,7 @@ def live_message(channel: str, raw: bytes | str, now_ms: int) -> dict[str, Any] 
 
 
 def health_message(
-    keypool: Mapping[bytes | str, bytes | str], latest: Iterable[bytes | None], now_ms: int
+    keypool: RedisHash, latest: Iterable[bytes | None], now_ms: int
 ) -> dict[str, Any]:
     """Periodic message: key-pool health (no pub/sub for it) and the pipeline lag."""
     docs = [d for d in map(decode_json, latest) if d is not None]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from contract import DetectionEvent
 from detector.config import Scene
+
+if TYPE_CHECKING:
+    from cv2.typing import MatLike
 
 COLOURS = {
     "person": (0, 200, 255),
@@ -18,7 +22,7 @@ VEHICLE_COLOUR = (0, 220, 0)
 SIGNAL_BGR = {"red": (0, 0, 255), "yellow": (0, 220, 255), "green": (0, 200, 0)}
 
 
-def draw(frame_bgr: np.ndarray, event: DetectionEvent, scene: Scene) -> np.ndarray:
+def draw(frame_bgr: MatLike, event: DetectionEvent, scene: Scene) -> MatLike:
     """A copy of the frame with the event and the scene drawn on it."""
     import cv2
 
@@ -60,7 +64,7 @@ class VideoOut:
         self._path, self._fps = path, fps
         self._writer: object | None = None
 
-    def write(self, image: np.ndarray) -> None:
+    def write(self, image: MatLike) -> None:
         import cv2
 
         if self._writer is None:

@@ -2,6 +2,7 @@
 
     traffic-detector --config detector/cameras.example.yaml
     traffic-detector --camera cam-1=sample/cam-plaza --camera cam-2=rtsp://host/stream
+    traffic-detector --config cameras.yaml --check-config   # validate, print, exit
 
 Command-line options override the config file's; see docs/detector.md.
 """
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from confluent_kafka import KafkaException
 
@@ -37,8 +40,9 @@ def publish_camera(
     quiet: bool = False,
 ) -> int:
     """Run one camera input to its end; returns the number of events published."""
+    camera = cfg.Camera(id=camera_id, source=cfg.parse_source(source), sample_fps=fps, limit=limit)
     config = cfg.Service(
-        cameras=(cfg.Camera(id=camera_id, source=source, sample_fps=fps, limit=limit),),
+        cameras=(camera,),
         output=cfg.Output(bootstrap=bootstrap, topic=topic),
         metrics_port=None,
         start_ms=start_ms,
@@ -58,7 +62,12 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", type=Path, help="YAML file of cameras, model, output")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("TRAFFIC_DETECTOR_CONFIG"),
+        help="YAML file of cameras, model, output [TRAFFIC_DETECTOR_CONFIG]",
+    )
     p.add_argument("--camera", action="append", default=[], metavar="ID=SOURCE",
                    help="a camera: image folder, video file, rtsp/http URL or webcam:N; "
                    "repeatable; added to the config's cameras")  # fmt: skip
@@ -78,12 +87,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="stop each --camera after N frames")
     p.add_argument("--log-format", choices=["json", "text"], default="json", help="log lines")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the config and options, print a summary and exit "
+        "(0: valid, 2: invalid); opens no camera, model or connection",
+    )
     return p
 
 
 def build_config(args: argparse.Namespace) -> cfg.Service:
     """The config file (if any) with the command line's overrides, validated once."""
-    data: dict = {}
+    data: dict[str, Any] = {}
     if args.config:
         data = cfg.load_config(args.config).model_dump(exclude_unset=True)
     cameras = list(data.get("cameras", []))
@@ -91,7 +106,7 @@ def build_config(args: argparse.Namespace) -> cfg.Service:
         camera_id, sep, source = spec.partition("=")
         if not sep or not camera_id or not source:
             raise cfg.ConfigError(f"--camera expects ID=SOURCE, got {spec!r}")
-        cam: dict = {"id": camera_id, "source": source}
+        cam: dict[str, Any] = {"id": camera_id, "source": source}
         for key, value in (("sample_fps", args.fps), ("limit", args.limit)):
             if value is not None:
                 cam[key] = value
@@ -116,7 +131,7 @@ def build_config(args: argparse.Namespace) -> cfg.Service:
     return cfg.parse_config(data)
 
 
-def _override(data: dict, section: str, values: dict) -> None:
+def _override(data: dict[str, Any], section: str, values: dict[str, Any]) -> None:
     merged = dict(data.get(section, {}))
     merged.update({k: v for k, v in values.items() if v is not None})
     data[section] = merged
@@ -132,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     except cfg.ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.check_config:
+        print(summary(config))
+        return 0
     metrics = Metrics()
     if config.metrics_port:
         metrics.serve(config.metrics_port)
@@ -144,6 +162,20 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     return report(service.run(), config.output.topic)
+
+
+def summary(config: cfg.Service) -> str:
+    """What the service would run, for --check-config: a deploy step can gate on it."""
+    cameras = ", ".join(f"{c.id} ({c.source})" for c in config.cameras)
+    return "\n".join(
+        [
+            f"detector config ok: {len(config.cameras)} cameras: {cameras}",
+            f"model {config.model.type}, tracker {config.tracker.type}, "
+            f"workers {config.inference.workers or 'one per CPU'}",
+            f"output {config.output.topic} at {config.output.bootstrap} "
+            f"(crops {config.output.crops}), metrics port {config.metrics_port or 'off'}",
+        ]
+    )
 
 
 def report(result: ServiceResult, topic: str) -> int:

@@ -8,10 +8,18 @@ See ``detector/cameras.example.yaml`` and docs/detector.md.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from contract import topics
 from contract.endpoints import Endpoints
@@ -105,14 +113,137 @@ class Reconnect(_Strict):
     )
 
 
+class _Source(_Strict):
+    """A camera input; `live` ones are read by a thread on the wall clock and reopened with
+    backoff, the others are files replayed on their own timeline. `str()` gives the short
+    string form, as logs and messages name the input."""
+
+    live: ClassVar[bool] = False
+
+
+class _UrlSource(_Source):
+    live: ClassVar[bool] = True
+    url: str = Field(description="Stream URL, opened by OpenCV's FFmpeg backend.")
+
+    @property
+    def capture_target(self) -> str:
+        """What OpenCV's VideoCapture opens."""
+        return self.url
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class RtspSource(_UrlSource):
+    """An RTSP camera stream."""
+
+    type: Literal["rtsp"] = Field(description="Source selector.")
+    url: str = Field(pattern=r"^rtsps?://", description="rtsp:// or rtsps:// stream URL.")
+
+
+class HttpSource(_UrlSource):
+    """A stream over HTTP (MJPEG, HLS, ...)."""
+
+    type: Literal["http"] = Field(description="Source selector.")
+    url: str = Field(pattern=r"^https?://", description="http:// or https:// stream URL.")
+
+
+class StreamSource(_UrlSource):
+    """Another network stream FFmpeg reads: RTMP, raw UDP or TCP."""
+
+    type: Literal["stream"] = Field(description="Source selector.")
+    url: str = Field(pattern=r"^(rtmp|udp|tcp)://", description="rtmp://, udp:// or tcp:// URL.")
+
+
+class WebcamSource(_Source):
+    """A local capture device."""
+
+    live: ClassVar[bool] = True
+    type: Literal["webcam"] = Field(description="Source selector.")
+    index: int = Field(ge=0, description="Device number N (/dev/videoN on Linux).")
+
+    @property
+    def capture_target(self) -> int:
+        """What OpenCV's VideoCapture opens."""
+        return self.index
+
+    def __str__(self) -> str:
+        return f"webcam:{self.index}"
+
+
+class FileSource(_Source):
+    """A video file, sampled on its own timeline; ends at the end of the file."""
+
+    type: Literal["file"] = Field(description="Source selector.")
+    path: Path = Field(description="Video file (any container and codec OpenCV reads).")
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+class FolderSource(_Source):
+    """A folder of still images (jpg/png/bmp) replayed in name order."""
+
+    type: Literal["folder"] = Field(description="Source selector.")
+    path: Path = Field(description="Image folder.")
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+_URL_SOURCES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("rtsp://", "rtsps://"), "rtsp"),
+    (("http://", "https://"), "http"),
+    (("rtmp://", "udp://", "tcp://"), "stream"),
+)
+
+
+def source_from_string(value: object) -> object:
+    """The short string form of a source as its typed form; anything else passes unchanged.
+
+    URLs by scheme, `webcam:N`, else a path: a folder when it is one (or, not existing yet,
+    has no file suffix), otherwise a video file. A typed mapping says it explicitly.
+    """
+    if not isinstance(value, str):
+        return value
+    if not value:
+        raise ValueError("source must not be empty")
+    for prefixes, kind in _URL_SOURCES:
+        if value.startswith(prefixes):
+            return {"type": kind, "url": value}
+    if value.startswith("webcam:"):
+        index = value.removeprefix("webcam:")
+        if not index.isdigit():
+            raise ValueError(f"webcam:N needs a device number N, got {value!r}")
+        return {"type": "webcam", "index": int(index)}
+    path = Path(value)
+    is_folder = path.is_dir() or (not path.exists() and not path.suffix)
+    return {"type": "folder" if is_folder else "file", "path": value}
+
+
+LiveInput = RtspSource | HttpSource | StreamSource | WebcamSource
+
+CameraSource = Annotated[
+    LiveInput | FileSource | FolderSource,
+    Field(discriminator="type"),
+    BeforeValidator(source_from_string),
+]
+_SOURCE = TypeAdapter[CameraSource](CameraSource)
+
+
+def parse_source(value: str | dict[str, object]) -> CameraSource:
+    """A source from its string or mapping form, as `cameras[].source` reads it."""
+    return _SOURCE.validate_python(value)
+
+
 class Camera(_Strict):
     """One input: a stream URL, a video file, an image folder or a webcam."""
 
     id: str = Field(min_length=1, max_length=128, description="Camera id, the Kafka key.")
-    source: str = Field(
-        min_length=1,
-        description="rtsp://, http(s):// URL; a video file; an image folder; or "
-        "`webcam:N` for local device N.",
+    source: CameraSource = Field(
+        description="A typed source ({type: rtsp|http|stream, url}, {type: file|folder, path}, "
+        "{type: webcam, index}) or its string form: rtsp://, http(s)://, rtmp/udp/tcp:// URL; "
+        "a video file; an image folder; `webcam:N` for local device N.",
     )
     sample_fps: float = Field(default=1.0, gt=0, le=60, description="Frames analysed per s.")
     scene: Scene = Field(default_factory=Scene, description="Lines, zones, traffic light.")

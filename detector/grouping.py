@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from contract import MAX_INLINE_CROP_BYTES, Box, DetectedObject, Group, GroupFeatures, sha256_hex
 from contract.models import VEHICLE_CLASSES
 from detector.crops import CropStore, InlineCrops
+
+if TYPE_CHECKING:
+    from cv2.typing import MatLike
 
 ROAD_USERS = VEHICLE_CLASSES | {"person", "bicycle"}
 
@@ -96,7 +98,7 @@ def _closing_speed(a: DetectedObject, b: DetectedObject) -> float | None:
     return -(rvx * ux + rvy * uy)
 
 
-def encode_crop(frame_bgr: np.ndarray, box: Box, max_side: int = 256) -> bytes:
+def encode_crop(frame_bgr: MatLike, box: Box, max_side: int = 256) -> bytes:
     """JPEG of the box region, downscaled and re-compressed until under the inline cap."""
     import cv2
 
@@ -117,7 +119,7 @@ def encode_crop(frame_bgr: np.ndarray, box: Box, max_side: int = 256) -> bytes:
 
 
 def build_groups(
-    frame_bgr: np.ndarray,
+    frame_bgr: MatLike,
     objects: Sequence[DetectedObject],
     proximity: float = 1.0,
     crops: CropStore | None = None,

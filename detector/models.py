@@ -20,6 +20,8 @@ import numpy as np
 from contract.workspace import home
 
 if TYPE_CHECKING:
+    from cv2.typing import MatLike
+
     from detector.config import ModelConfig
 
 # TensorFlow object-detection ids (90-class COCO labelling) of the road users we keep.
@@ -76,7 +78,7 @@ class Detector(ABC):
     name: str
 
     @abstractmethod
-    def detect(self, frame_bgr: np.ndarray) -> list[RawDetection]: ...
+    def detect(self, frame_bgr: MatLike) -> list[RawDetection]: ...
 
     def set_threads(self, threads: int) -> None:  # noqa: B027 - optional hook, no-op default
         """Threads one `detect` call may use; workers running side by side share the CPUs."""
@@ -121,7 +123,7 @@ class SsdMobilenetCoco(Detector):
         self._per_class = dict(class_thresholds or {})
         self._floor = min([min_confidence, *self._per_class.values()])
 
-    def detect(self, frame_bgr: np.ndarray) -> list[RawDetection]:
+    def detect(self, frame_bgr: MatLike) -> list[RawDetection]:
         import cv2
 
         height, width = frame_bgr.shape[:2]
@@ -170,7 +172,7 @@ class YoloDetector(Detector):
         max_detections: int = 100,
     ) -> None:
         yolo_environment()
-        from ultralytics import YOLO  # heavy: torch; only when this backend is chosen
+        from ultralytics.models import YOLO  # heavy: torch; only when this backend is chosen
 
         self._model = YOLO(weights)
         self._device = device
@@ -185,7 +187,7 @@ class YoloDetector(Detector):
             raise ValueError(f"model {weights} has none of the road-user classes")
         self.name = f"yolo:{Path(weights).stem}"
 
-    def detect(self, frame_bgr: np.ndarray) -> list[RawDetection]:
+    def detect(self, frame_bgr: MatLike) -> list[RawDetection]:
         results: Any = self._model.predict(
             frame_bgr,
             conf=self._floor,

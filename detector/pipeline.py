@@ -7,8 +7,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from contract import Box, DetectedObject, DetectionEvent, FrameSize
 from detector.config import Scene
@@ -18,6 +17,9 @@ from detector.models import Detector, RawDetection
 from detector.scene import SceneGeometry, ground_point
 from detector.signal import signal_state
 from detector.tracking import IouTracker, TrackedDetection, Tracker
+
+if TYPE_CHECKING:
+    from cv2.typing import MatLike
 
 
 @dataclass
@@ -49,7 +51,7 @@ class CameraPipeline:
     def __post_init__(self) -> None:
         self._geometry = SceneGeometry(self.scene)
 
-    def process(self, frame_bgr: np.ndarray, frame_id: int, captured_at_ms: int) -> DetectionEvent:
+    def process(self, frame_bgr: MatLike, frame_id: int, captured_at_ms: int) -> DetectionEvent:
         """Model and the rest in the caller's thread (the service splits them: `finish`)."""
         started = time.perf_counter()
         with self.model_lock:
@@ -59,7 +61,7 @@ class CameraPipeline:
         )
 
     def finish(
-        self, frame_bgr: np.ndarray, frame_id: int, captured_at_ms: int,
+        self, frame_bgr: MatLike, frame_id: int, captured_at_ms: int,
         boxes: list[RawDetection], model_s: float,
     ) -> DetectionEvent:  # fmt: skip
         """Everything after the model; call in frame order (tracker and scene memory)."""
@@ -96,7 +98,7 @@ class CameraPipeline:
         )
 
 
-def image_folder(folder: Path) -> Iterator[np.ndarray]:
+def image_folder(folder: Path) -> Iterator[MatLike]:
     """Frames of an image folder in name order (kept for callers of the skeleton API)."""
     from detector.sources import image_folder as frames
 

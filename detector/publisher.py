@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections import deque
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -25,7 +26,20 @@ log = logging.getLogger("traffic-detector.publisher")
 LIBRDKAFKA_QUEUE_KBYTES = 16 * 1024
 
 
-def producer_config(bootstrap: str, queue_kbytes: int = LIBRDKAFKA_QUEUE_KBYTES) -> dict:
+class EventSink(Protocol):
+    """Where the service hands its events: a `Publisher`, or an in-memory one in tests."""
+
+    delivered: int
+    dropped: int
+
+    def publish(self, camera: str, key: bytes, value: bytes) -> None: ...
+
+    def poll(self, timeout_s: float = 0.0) -> None: ...
+
+    def close(self, timeout_s: float = 30.0) -> int: ...
+
+
+def producer_config(bootstrap: str, queue_kbytes: int = LIBRDKAFKA_QUEUE_KBYTES) -> dict[str, Any]:
     """Idempotent, compressed; per-camera order survives retries and broker restarts.
     librdkafka's own messages (e.g. "connection refused" while the broker is down) go to the
     service's JSON log, served on poll, instead of raw lines on stderr."""

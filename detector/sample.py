@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from contract.workspace import home
+
+if TYPE_CHECKING:
+    from cv2.typing import MatLike
 
 ULTRALYTICS_WHEEL_GLOB = "ultralytics-*.whl"
 CACHE = home() / ".cache" / "wheels"
@@ -26,7 +30,7 @@ CAMERAS: dict[str, tuple[str, tuple[int, int]]] = {
 }
 
 
-def _photo(name: str) -> np.ndarray:
+def _photo(name: str) -> MatLike:
     import cv2
 
     wheels = sorted(CACHE.glob(ULTRALYTICS_WHEEL_GLOB))
@@ -41,8 +45,8 @@ def _photo(name: str) -> np.ndarray:
 
 
 def pan_frames(
-    photo: np.ndarray, step: tuple[int, int], count: int, size: tuple[int, int] = (640, 480)
-) -> list[np.ndarray]:
+    photo: MatLike, step: tuple[int, int], count: int, size: tuple[int, int] = (640, 480)
+) -> list[MatLike]:
     """Frames of a window sliding over the photo (padded so the window always fits)."""
     import cv2
 

@@ -28,7 +28,7 @@ from detector.crops import CropStore, InlineCrops, NoCrops, RedisCrops
 from detector.models import Detector, RawDetection, build_detector
 from detector.observability import Metrics
 from detector.pipeline import CameraPipeline
-from detector.publisher import Publisher
+from detector.publisher import EventSink, Publisher
 from detector.sources import Frame, SourceError, is_stream, open_source
 from detector.tracking import make_tracker
 from detector.workers import InferencePool, Sequencer, resolve_threads, resolve_workers
@@ -78,7 +78,7 @@ class DetectorService:
 
     def __init__(
         self, config: cfg.Service, metrics: Metrics | None = None, quiet: bool = False,
-        model: Detector | None = None, publisher: Publisher | None = None,
+        model: Detector | None = None, publisher: EventSink | None = None,
         models: Sequence[Detector] | None = None,
     ) -> None:  # fmt: skip
         self.config = config
@@ -108,7 +108,7 @@ class DetectorService:
             for cam in config.cameras
         }  # fmt: skip
         self.tracker_name = next(iter(self.pipelines.values())).tracker.name
-        self.publisher = publisher or Publisher(
+        self.publisher: EventSink = publisher or Publisher(
             config.output.bootstrap, config.output.topic, self.metrics,
             config.output.buffer_max_bytes,
         )  # fmt: skip

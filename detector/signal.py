@@ -7,13 +7,20 @@ the most lit pixels wins when it covers enough of the region, otherwise `unknown
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Literal
+
 import numpy as np
 
 from contract.models import SignalState
 from detector.config import Region
 
+if TYPE_CHECKING:
+    from cv2.typing import MatLike
+
+Lamp = Literal["red", "yellow", "green"]
+
 # OpenCV hue ranges (0-179) per lamp colour.
-HUES: dict[str, tuple[tuple[int, int], ...]] = {
+HUES: dict[Lamp, tuple[tuple[int, int], ...]] = {
     "red": ((0, 10), (165, 179)),
     "yellow": ((15, 35),),
     "green": ((40, 95),),
@@ -22,7 +29,7 @@ MIN_SATURATION = 90
 MIN_VALUE = 150
 
 
-def lit_fractions(crop_bgr: np.ndarray) -> dict[str, float]:
+def lit_fractions(crop_bgr: MatLike) -> dict[Lamp, float]:
     """Share of the crop's pixels that are lit in each lamp colour."""
     import cv2
 
@@ -32,7 +39,7 @@ def lit_fractions(crop_bgr: np.ndarray) -> dict[str, float]:
     hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
     lit = (sat >= MIN_SATURATION) & (val >= MIN_VALUE)
     total = float(hue.size)
-    out = {}
+    out: dict[Lamp, float] = {}
     for colour, ranges in HUES.items():
         in_hue = np.zeros(hue.shape, dtype=bool)
         for low, high in ranges:
@@ -41,16 +48,16 @@ def lit_fractions(crop_bgr: np.ndarray) -> dict[str, float]:
     return out
 
 
-def classify(crop_bgr: np.ndarray, min_fraction: float = 0.03) -> SignalState:
+def classify(crop_bgr: MatLike, min_fraction: float = 0.03) -> SignalState:
     """red / yellow / green when that colour is lit over ``min_fraction`` of the crop."""
     fractions = lit_fractions(crop_bgr)
     colour = max(fractions, key=lambda c: fractions[c])
     if fractions[colour] < min_fraction:
         return "unknown"
-    return colour  # type: ignore[return-value]
+    return colour
 
 
-def signal_state(frame_bgr: np.ndarray, region: Region | None) -> SignalState | None:
+def signal_state(frame_bgr: MatLike, region: Region | None) -> SignalState | None:
     """The light's state in this frame; None when the camera has no light configured."""
     if region is None:
         return None

@@ -1,10 +1,12 @@
 """Camera inputs: image folders, video files, live streams (RTSP/HTTP) and webcams.
 
-Each yields `Frame`s at the camera's target sampling rate. Files are sampled by their own
-timeline (event time = start + position) and end cleanly; live inputs are sampled by the
-wall clock, read by a background thread that always keeps only the newest sample (so a
-slow model never lets a stream's buffer lag behind), and reopened with exponential
-backoff when they drop. Unreadable frames are skipped and reported through `on_drop`.
+`open_source` dispatches on the camera's typed source (`detector.config.CameraSource`): a new
+kind of input is one config model plus one opener here. Each input yields `Frame`s at the
+camera's target sampling rate. Files are sampled by their own timeline (event time = start +
+position) and end cleanly; live inputs are sampled by the wall clock, read by a background
+thread that always keeps only the newest sample (so a slow model never lets a stream's buffer
+lag behind), and reopened with exponential backoff when they drop. Unreadable frames are
+skipped and reported through `on_drop`.
 """
 
 from __future__ import annotations
@@ -15,16 +17,27 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, assert_never
 
-import numpy as np
+from detector.config import (
+    Camera,
+    CameraSource,
+    FileSource,
+    FolderSource,
+    HttpSource,
+    LiveInput,
+    Reconnect,
+    RtspSource,
+    StreamSource,
+    WebcamSource,
+)
 
-from detector.config import Camera, Reconnect
+if TYPE_CHECKING:
+    from cv2.typing import MatLike
 
 log = logging.getLogger("traffic-detector.sources")
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
-STREAM_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 
 
 class SourceError(RuntimeError):
@@ -35,7 +48,7 @@ class SourceError(RuntimeError):
 class Frame:
     index: int
     captured_at_ms: int
-    image: np.ndarray
+    image: MatLike
 
 
 class Capture(Protocol):
@@ -57,16 +70,16 @@ def backoff(initial_s: float, factor: float, max_s: float) -> Iterator[float]:
         delay = min(delay * factor, max_s)
 
 
-def is_stream(source: str) -> bool:
-    return source.startswith(STREAM_PREFIXES) or source.startswith("webcam:")
+def is_stream(source: CameraSource) -> bool:
+    """Live inputs (streams, webcams) are sampled on the wall clock and always paced."""
+    return source.live
 
 
-def open_capture(source: str) -> Capture:
+def open_capture(target: str | int) -> Capture:
+    """OpenCV capture of a URL or file path, or of a local device by number."""
     import cv2
 
-    if source.startswith("webcam:"):
-        return cv2.VideoCapture(int(source.split(":", 1)[1]))
-    return cv2.VideoCapture(source)
+    return cv2.VideoCapture(target)
 
 
 def image_folder(
@@ -196,12 +209,12 @@ class LiveSource(_NewestSample):
     """A stream or webcam read by a thread; the consumer gets the newest sample."""
 
     def __init__(
-        self, source: str, fps: float, reconnect: Reconnect, on_drop: OnDrop,
+        self, source: LiveInput, fps: float, reconnect: Reconnect, on_drop: OnDrop,
         on_reconnect: Callable[[], None], stop: threading.Event,
-        opener: Callable[[str], Capture] = open_capture,
+        opener: Callable[[str | int], Capture] = open_capture,
     ) -> None:  # fmt: skip
         super().__init__(f"read-{source}", on_drop, stop)
-        self._source, self._period = source, 1 / fps
+        self._target, self._source, self._period = source.capture_target, str(source), 1 / fps
         self._reconnect = reconnect
         self._on_reconnect, self._opener = on_reconnect, opener
         self.error: str | None = None
@@ -213,7 +226,7 @@ class LiveSource(_NewestSample):
         waits = backoff(self._reconnect.initial_s, self._reconnect.factor, self._reconnect.max_s)
         failures, index = 0, 0
         while not self._stop.is_set():
-            capture = self._opener(self._source)
+            capture = self._opener(self._target)
             if capture.isOpened():
                 failures = 0
                 waits = backoff(self._reconnect.initial_s, self._reconnect.factor,
@@ -258,23 +271,43 @@ def open_source(
     stop: threading.Event,
 ) -> tuple[Iterator[Frame], int | None]:  # fmt: skip
     """The camera's frames and, for files, how many samples to expect (progress bar)."""
-    if is_stream(camera.source):
-        live = LiveSource(camera.source, camera.sample_fps, camera.reconnect, on_drop,
-                          on_reconnect, stop)  # fmt: skip
-        return iter(live), None
-    path = Path(camera.source)
-    frames: Iterator[Frame]
-    if path.is_dir():
-        count: int | None = sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        frames = image_folder(path, camera.sample_fps, start_ms, on_drop, stop)
-    elif not path.exists():
-        raise SourceError(f"no such file, folder or stream: {camera.source}")
-    else:
-        count = _video_samples(path, camera)
-        frames = video_file(path, camera.sample_fps, start_ms, on_drop, stop)
+    source = camera.source
+    match source:
+        case RtspSource() | HttpSource() | StreamSource() | WebcamSource():
+            live = LiveSource(source, camera.sample_fps, camera.reconnect, on_drop,
+                              on_reconnect, stop)  # fmt: skip
+            return iter(live), None
+        case FolderSource():
+            frames, count = _open_folder(source.path, camera, start_ms, on_drop, stop)
+        case FileSource():
+            frames, count = _open_file(source.path, camera, start_ms, on_drop, stop)
+        case _:
+            assert_never(source)
     if camera.pace:
         frames = iter(PacedSource(frames, camera.sample_fps, on_drop, stop, camera.id))
     return frames, count
+
+
+def _open_folder(
+    path: Path, camera: Camera, start_ms: int, on_drop: OnDrop, stop: threading.Event
+) -> tuple[Iterator[Frame], int | None]:
+    if not path.exists():
+        raise SourceError(f"no such folder: {path}")
+    if not path.is_dir():
+        raise SourceError(f"not a folder: {path} (a video file is `type: file`)")
+    count = sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return image_folder(path, camera.sample_fps, start_ms, on_drop, stop), count
+
+
+def _open_file(
+    path: Path, camera: Camera, start_ms: int, on_drop: OnDrop, stop: threading.Event
+) -> tuple[Iterator[Frame], int | None]:
+    if not path.exists():
+        raise SourceError(f"no such file: {path}")
+    if path.is_dir():
+        raise SourceError(f"{path} is a folder, not a video file (`type: folder`)")
+    frames = video_file(path, camera.sample_fps, start_ms, on_drop, stop)
+    return frames, _video_samples(path, camera)
 
 
 def _video_samples(path: Path, camera: Camera) -> int | None:

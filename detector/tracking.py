@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from detector.models import RawDetection, iou, yolo_environment
 
@@ -90,7 +91,12 @@ class IouTracker:
 class _Boxes:
     """The results-like view BYTETracker reads: xywh, xyxy, conf, cls, boolean indexing."""
 
-    def __init__(self, xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray) -> None:
+    def __init__(
+        self,
+        xyxy: npt.NDArray[np.float32],
+        conf: npt.NDArray[np.float32],
+        cls: npt.NDArray[np.float32],
+    ) -> None:
         self.xyxy, self.conf, self.cls = xyxy, conf, cls
         self.xywh = np.column_stack(
             [(xyxy[:, 0] + xyxy[:, 2]) / 2, (xyxy[:, 1] + xyxy[:, 3]) / 2,

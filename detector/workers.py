@@ -16,11 +16,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from detector.models import Detector, RawDetection
+
+if TYPE_CHECKING:
+    from cv2.typing import MatLike
 
 log = logging.getLogger("traffic-detector.workers")
 
@@ -53,7 +54,7 @@ def resolve_threads(workers: int, threads: int | None, cpus: int | None = None) 
 
 @dataclass(frozen=True)
 class _Job:
-    image: np.ndarray
+    image: MatLike
     done: Done
 
 
@@ -81,7 +82,7 @@ class InferencePool:
     def size(self) -> int:
         return len(self._threads)
 
-    def submit(self, image: np.ndarray, done: Done) -> None:
+    def submit(self, image: MatLike, done: Done) -> None:
         """Queue one frame; ``done`` is called from a worker thread with the result."""
         with self._lock:
             if self._closed:

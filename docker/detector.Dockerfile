@@ -3,24 +3,38 @@
 #   docker build -f docker/detector.Dockerfile -t traffic-risk/detector:0.1.0-cpu .
 #   docker build -f docker/detector.Dockerfile --build-arg VARIANT=gpu \
 #       --build-arg BASE_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04 \
-#       -t traffic-risk/detector:0.1.0-gpu .
+#       --build-arg DETECTOR_EXTRAS=detector,yolo -t traffic-risk/detector:0.1.0-gpu .
 # The GPU variant differs only in its base (CUDA runtime) and the extras it installs
-# (DETECTOR_EXTRAS); pods request nvidia.com/gpu (k8s/overlays/prod).
+# (DETECTOR_EXTRAS, comma-separated); pods request nvidia.com/gpu (k8s/overlays/prod).
 ARG BASE_IMAGE=debian:bookworm-slim
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.8
+ARG WHEEL_IMAGE=debian:bookworm-slim
+ARG PYTHON_VERSION=3.11
 
 FROM ${UV_IMAGE} AS uv
 
+# The project's wheel, built from the runtime packages only (as in job.Dockerfile): the dev
+# tools are not in the build context. uv fetches the Python and setuptools the build needs.
+FROM ${WHEEL_IMAGE} AS wheel
+ARG PYTHON_VERSION
+COPY --from=uv /uv /usr/local/bin/uv
+COPY pyproject.toml README.md /src/
+COPY contract /src/contract
+COPY udfs /src/udfs
+COPY jobs /src/jobs
+COPY detector /src/detector
+COPY dashboard /src/dashboard
+RUN uv build --wheel --python ${PYTHON_VERSION} --out-dir /dist /src
+
 FROM ${BASE_IMAGE}
 ARG VARIANT=cpu
-ARG PYTHON_VERSION=3.11
+ARG PYTHON_VERSION
 ARG DETECTOR_EXTRAS=detector
 
 COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_PYTHON_INSTALL_DIR=/opt/python \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
-    PYTHONPATH=/opt/traffic-risk \
     PYTHONUNBUFFERED=1 \
     TRAFFIC_DETECTOR_VARIANT=${VARIANT} \
     TRAFFIC_DETECTOR_CONFIG=/etc/traffic-risk/cameras.yaml \
@@ -32,18 +46,16 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libglib2.0-0 \
  && rm -rf /var/lib/apt/lists/*
 
-COPY pyproject.toml /opt/traffic-risk/pyproject.toml
-RUN uv python install ${PYTHON_VERSION} \
+# The wheel with its extras; `traffic-detector` reads --config from TRAFFIC_DETECTOR_CONFIG.
+# The build checks the installed config loader on the example the wheel ships.
+RUN --mount=type=bind,from=wheel,source=/dist,target=/dist \
+    uv python install ${PYTHON_VERSION} \
  && uv venv --python ${PYTHON_VERSION} /opt/venv \
- && uv pip install --python /opt/venv/bin/python -r /opt/traffic-risk/pyproject.toml \
-        $(printf -- '--extra %s ' $(echo "${DETECTOR_EXTRAS}" | tr ',' ' '))
-
-COPY contract /opt/traffic-risk/contract
-COPY detector /opt/traffic-risk/detector
-COPY stack /opt/traffic-risk/stack
-RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin detector \
- && /opt/venv/bin/python -c "import contract, detector, detector.cli"
+ && uv pip install --python /opt/venv/bin/python "$(echo /dist/traffic_risk-*.whl)[${DETECTOR_EXTRAS}]" \
+ && /opt/venv/bin/traffic-detector --check-config --config \
+        "$(/opt/venv/bin/python -c 'import detector, pathlib; print(pathlib.Path(detector.__file__).with_name("cameras.example.yaml"))')" \
+ && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin detector
 
 USER 10001
 EXPOSE 9108
-ENTRYPOINT ["/opt/venv/bin/python", "-c", "import sys; from detector.cli import main; sys.exit(main())"]
+ENTRYPOINT ["/opt/venv/bin/traffic-detector"]

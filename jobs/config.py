@@ -1,21 +1,25 @@
-"""The job's parameters: command-line flags, each defaulting to an environment variable.
+"""The job's settings, declared once in `JobConfig`: every field is a flag, an environment
+variable and a key of the optional --config YAML file (jobs/settings_cli.py derives them).
 
-`flink run -py jobs/risk_job.py -- --window-s 30` and `TRAFFIC_WINDOW_S=30` are the same.
-Every option is listed in docs/operations.md (generated from this parser's --help).
+`flink run -py jobs/risk_job.py -- --window-s 30`, `TRAFFIC_WINDOW_S=30` and `window_s: 30` in
+the --config file are the same; flags win over the environment, the environment over the
+file. docs/operations.md lists every option; a unit test holds that table to this model.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contract import limits, topics
 from contract.codec import DEAD_LETTER_MAX_ORIGINAL_BYTES
-from contract.endpoints import Endpoints
+from contract.endpoints import DEFAULT_KAFKA_PORT, DEFAULT_REDIS_PORT
 from contract.workspace import flink_jars_dir
+from jobs.settings_cli import Option, SettingsCli
 from udfs.ingest.sql import ClockSkew
 from udfs.patterns import config as cep_config
 from udfs.patterns.config import CepConfig
@@ -35,43 +39,173 @@ SINK_TOPIC_FIELDS: dict[str, str] = {
     "dead_letter_out": "dead_letter_topic",
 }
 
+StartMode = Literal["group-offsets", "earliest", "latest", "timestamp"]
+KafkaProperties = tuple[tuple[str, str], ...]
 
-@dataclass(frozen=True)
-class JobConfig:
-    kafka_bootstrap: str
-    redis_url: str
-    source_topic: str = topics.DETECTION_RESULTS
-    group_id: str = "traffic-risk-job"
-    start: str = "group-offsets"
-    start_timestamp_ms: int | None = None
-    bounded: bool = False
-    window_s: int = 60
-    watermark_bound_s: float = 5.0
-    allowed_lateness_s: float = 0.0
-    max_event_bytes: int = 1_048_576
-    max_clock_ahead_s: float = ClockSkew.max_ahead_s
-    max_clock_behind_s: float = ClockSkew.max_behind_s
-    dead_letter_max_original_bytes: int = DEAD_LETTER_MAX_ORIGINAL_BYTES
-    congestion_capacity: float = 20.0
-    free_flow_speed_px_s: float = 50.0
-    idle_timeout_s: float = 10.0
-    checkpoint_interval_s: float = 10.0
-    parallelism: int | None = None
-    transactional_id_prefix: str = "traffic-risk"
-    kafka_properties: tuple[tuple[str, str], ...] = field(default_factory=tuple)
-    job_name: str = "traffic-risk"
-    restart_attempts: int | None = None
-    risk_config: str | None = None
-    llm_base_url: str | None = None
-    llm_model: str | None = None
-    llm_api_keys_file: str | None = None
-    patterns: str = str(DEFAULT_PATTERNS)
-    signal_topic: str = SIGNAL_STATES_TOPIC
-    window_stats_topic: str = topics.TRAFFIC_WINDOW_STATS
-    risk_topic: str = topics.RISK_ASSESSMENT_RESULTS
-    alerts_topic: str = topics.TRAFFIC_ALERTS
-    dead_letter_topic: str = topics.DEAD_LETTER
-    jars_dir: str | None = None
+
+class JobConfig(BaseModel):
+    """Everything the job reads at start. Kafka and Redis default to the local stack and read
+    the same TRAFFIC_KAFKA_BOOTSTRAP / TRAFFIC_REDIS_URL as contract.endpoints."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
+
+    kafka_bootstrap: str = Field(
+        f"127.0.0.1:{DEFAULT_KAFKA_PORT}", description="Kafka bootstrap servers"
+    )
+    redis_url: str = Field(
+        f"redis://127.0.0.1:{DEFAULT_REDIS_PORT}/0", description="Redis URL for live views"
+    )
+    source_topic: str = Field(topics.DETECTION_RESULTS, description="topic of detection events")
+    group_id: str = Field("traffic-risk-job", description="Kafka consumer group id")
+    start: StartMode = Field(
+        "group-offsets",
+        description="where a fresh job starts reading; group-offsets falls back to earliest",
+    )
+    start_timestamp_ms: int | None = Field(
+        None, ge=0, description="with --start timestamp: epoch ms"
+    )
+    bounded: bool = Field(
+        False,
+        description="stop at the offsets that are current at start, emit all windows and "
+        "finish (demo, tests, backfills)",
+    )
+    window_s: int = Field(60, gt=0, description="tumbling window size, seconds")
+    watermark_bound_s: float = Field(
+        5.0, ge=0, description="bounded out-of-orderness of event time, s"
+    )
+    allowed_lateness_s: float = Field(
+        0.0,
+        ge=0,
+        description="events up to this much later than the watermark bound still count; each "
+        "window then emits once, this much later (see docs)",
+    )
+    max_event_bytes: int = Field(
+        1_048_576, gt=0, description="larger detection events are dead-lettered as oversized"
+    )
+    max_clock_ahead_s: float = Field(
+        ClockSkew.max_ahead_s,
+        ge=0,
+        description="events whose captured_at_ms is further ahead of this machine's clock are "
+        "dead-lettered (reason code clock) and never move the watermark",
+    )
+    max_clock_behind_s: float = Field(
+        ClockSkew.max_behind_s,
+        ge=0,
+        description="same, for event times further in the past (10 years: replays work, a "
+        "clock reset to 1970 or 2000 is caught)",
+    )
+    dead_letter_max_original_bytes: int = Field(
+        DEAD_LETTER_MAX_ORIGINAL_BYTES,
+        ge=0,
+        description="a dead letter keeps at most this many bytes of the original record (with "
+        f"its full size and SHA-256); at most {limits.MAX_RECORD_BYTES // 2} so the base64 "
+        "fits a record (larger values are lowered to that)",
+    )
+    congestion_capacity: float = Field(
+        20.0, gt=0, description="vehicles per frame that count as a full road"
+    )
+    free_flow_speed_px_s: float = Field(
+        50.0, gt=0, description="vehicle speed (pixels/s) that counts as free flow"
+    )
+    idle_timeout_s: float = Field(
+        10.0, ge=0, description="a partition silent this long stops holding the watermark back"
+    )
+    checkpoint_interval_s: float = Field(
+        10.0, gt=0, description="checkpoint interval; Kafka output is committed at checkpoints"
+    )
+    parallelism: Annotated[int | None, Option(default_text="the cluster's")] = Field(
+        None, ge=0, description="job parallelism (0: the cluster's)"
+    )
+    transactional_id_prefix: str = Field(
+        "traffic-risk", description="prefix of Kafka transactional ids; unique per job"
+    )
+    kafka_properties: Annotated[
+        KafkaProperties, Option(flag="--kafka-property", metavar="KEY=VALUE", no_env=True)
+    ] = Field(
+        (),
+        description="extra Kafka client property for source and sinks, e.g. "
+        "security.protocol=SASL_SSL; repeatable (in the --config file: a mapping or a list)",
+    )
+    job_name: str = Field("traffic-risk", description="name in the Flink web UI")
+    restart_attempts: Annotated[int | None, Option(default_text="flink-conf")] = Field(
+        None,
+        ge=0,
+        description="override the cluster's restart strategy with at most N restarts "
+        "(0: fail at once)",
+    )
+    risk_config: Annotated[str | None, Option(default_text="built-in defaults, no LLM")] = Field(
+        None,
+        description="YAML of the risk stage (filter, tiers, key pool, LLM; see docs/risk-stage.md)",
+    )
+    llm_base_url: Annotated[
+        str | None, Option(default_text="the --risk-config's, else unset: heuristic only")
+    ] = Field(
+        None,
+        description="OpenAI-compatible API base URL, e.g. https://api.openai.com/v1; unset "
+        "(and none in --risk-config): the local heuristic assesses every group",
+    )
+    llm_model: Annotated[
+        str | None, Option(default_text="the --risk-config's, else qwen-vl-plus")
+    ] = Field(None, description="vision model name, e.g. qwen-vl-plus")
+    llm_api_keys_file: Annotated[str | None, Option(default_text="the --risk-config's")] = Field(
+        None,
+        description="file with one API key per line, readable where the TaskManagers run "
+        "(only the path travels with the job; keys never enter logs, state or topics)",
+    )
+    patterns: Annotated[str, Option(default_text="built-in udfs/patterns/patterns.yaml")] = Field(
+        str(DEFAULT_PATTERNS), description="YAML of the CEP traffic patterns (docs/cep.md)"
+    )
+    signal_topic: str = Field(
+        SIGNAL_STATES_TOPIC,
+        description="topic of traffic-controller signal changes joined by event time; empty "
+        "string: no controller feed",
+    )
+    window_stats_topic: str = Field(
+        topics.TRAFFIC_WINDOW_STATS, description="output topic of per-camera window statistics"
+    )
+    risk_topic: str = Field(
+        topics.RISK_ASSESSMENT_RESULTS, description="output topic of one risk verdict per group"
+    )
+    alerts_topic: str = Field(topics.TRAFFIC_ALERTS, description="output topic of CEP alerts")
+    dead_letter_topic: str = Field(
+        topics.DEAD_LETTER, description="output topic of rejected input with the reason"
+    )
+    jars_dir: Annotated[
+        str | None,
+        Option(
+            env="TRAFFIC_FLINK_JARS_DIR",
+            default_text=".jvm/flink under TRAFFIC_HOME or the checkout",
+        ),
+    ] = Field(
+        None, description="folder of the jars the job loads (Kafka connector, contract check)"
+    )
+
+    @field_validator("kafka_properties", mode="before")
+    @classmethod
+    def _key_value_pairs(cls, given: object) -> object:
+        """`KEY=VALUE` items (flags, a YAML list) or a YAML mapping -> (key, value) pairs."""
+        if isinstance(given, dict):
+            return tuple((str(k), _property_value(v)) for k, v in given.items())
+        if isinstance(given, list | tuple):
+            return tuple(_key_value(item) if isinstance(item, str) else item for item in given)
+        return given
+
+    @field_validator("dead_letter_max_original_bytes")
+    @classmethod
+    def _fits_a_record(cls, size: int) -> int:
+        """The base64 of the kept bytes must fit one record with the dead letter's fields."""
+        return min(size, limits.MAX_RECORD_BYTES // 2)
+
+    @field_validator("parallelism", "start_timestamp_ms")
+    @classmethod
+    def _zero_is_unset(cls, value: int | None) -> int | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _timestamp_start_has_a_timestamp(self) -> JobConfig:
+        if self.start == "timestamp" and self.start_timestamp_ms is None:
+            raise ValueError("--start timestamp needs --start-timestamp-ms")
+        return self
 
     def jars(self) -> list[Path]:
         """Jars the job loads: the Kafka connector and the contract check (jvm/)."""
@@ -122,264 +256,42 @@ class JobConfig:
         return cep_config.load(self.patterns)
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"TRAFFIC_{name}", default)
+def _key_value(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ValueError(f"expected KEY=VALUE, got {item!r}")
+    return key, value
+
+
+def _property_value(value: object) -> str:
+    """A YAML scalar as Kafka writes it (`true`, not Python's `True`)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+_CLI = SettingsCli(
+    JobConfig,
+    env_prefix="TRAFFIC_",
+    file_env="TRAFFIC_JOB_CONFIG",
+    prog="risk_job.py",
+    description="Traffic risk PyFlink job. Each flag defaults to the environment variable "
+    "named in brackets, then to the --config file, then to the local stack.",
+)
+SETTINGS = _CLI.settings
 
 
 def parser() -> argparse.ArgumentParser:
-    endpoints = Endpoints.from_env()
-    p = argparse.ArgumentParser(
-        prog="risk_job.py",
-        description="Traffic risk PyFlink job. Each flag defaults to the environment "
-        "variable named in brackets, then to the local stack.",
-    )
+    """The job's command line: --config, --check-config and one flag per setting."""
+    p = _CLI.parser()
     p.add_argument(
-        "--kafka-bootstrap",
-        default=endpoints.kafka_bootstrap,
-        help="Kafka bootstrap servers [TRAFFIC_KAFKA_BOOTSTRAP]",
-    )
-    p.add_argument(
-        "--redis-url",
-        default=endpoints.redis_url,
-        help="Redis URL for live views [TRAFFIC_REDIS_URL]",
-    )
-    p.add_argument(
-        "--source-topic",
-        default=_env("SOURCE_TOPIC", topics.DETECTION_RESULTS),
-        help="topic of detection events [TRAFFIC_SOURCE_TOPIC]",
-    )
-    p.add_argument(
-        "--group-id",
-        default=_env("GROUP_ID", "traffic-risk-job"),
-        help="Kafka consumer group id [TRAFFIC_GROUP_ID]",
-    )
-    p.add_argument(
-        "--start",
-        choices=["group-offsets", "earliest", "latest", "timestamp"],
-        default=_env("START", "group-offsets"),
-        help="where a fresh job starts reading; group-offsets falls back to "
-        "earliest [TRAFFIC_START]",
-    )
-    p.add_argument(
-        "--start-timestamp-ms",
-        type=int,
-        default=_env("START_TIMESTAMP_MS"),
-        help="with --start timestamp: epoch ms [TRAFFIC_START_TIMESTAMP_MS]",
-    )
-    p.add_argument(
-        "--bounded",
+        "--check-config",
         action="store_true",
-        default=_env("BOUNDED", "false") == "true",
-        help="stop at the offsets that are current at start, emit all windows "
-        "and finish (demo, tests, backfills) [TRAFFIC_BOUNDED=true]",
+        default=argparse.SUPPRESS,
+        help="validate the settings, the --patterns and --risk-config files, print the "
+        "resolved settings and exit (0: the job would start with them)",
     )
-    p.add_argument(
-        "--window-s",
-        type=int,
-        default=int(_env("WINDOW_S", "60") or 60),
-        help="tumbling window size, seconds [TRAFFIC_WINDOW_S]",
-    )
-    p.add_argument(
-        "--watermark-bound-s",
-        type=float,
-        default=float(_env("WATERMARK_BOUND_S", "5") or 5),
-        help="bounded out-of-orderness of event time, s [TRAFFIC_WATERMARK_BOUND_S]",
-    )
-    p.add_argument(
-        "--allowed-lateness-s",
-        type=float,
-        default=float(_env("ALLOWED_LATENESS_S", "0") or 0),
-        help="events up to this much later than the watermark bound still count; each "
-        "window then emits once, this much later (see docs) [TRAFFIC_ALLOWED_LATENESS_S]",
-    )
-    p.add_argument(
-        "--max-event-bytes",
-        type=int,
-        default=int(_env("MAX_EVENT_BYTES", "1048576") or 1048576),
-        help="larger detection events are dead-lettered as oversized [TRAFFIC_MAX_EVENT_BYTES]",
-    )
-    p.add_argument(
-        "--max-clock-ahead-s",
-        type=float,
-        default=float(_env("MAX_CLOCK_AHEAD_S", "") or ClockSkew.max_ahead_s),
-        help="events whose captured_at_ms is further ahead of this machine's clock are "
-        "dead-lettered (reason code clock) and never move the watermark "
-        "[TRAFFIC_MAX_CLOCK_AHEAD_S]",
-    )
-    p.add_argument(
-        "--max-clock-behind-s",
-        type=float,
-        default=float(_env("MAX_CLOCK_BEHIND_S", "") or ClockSkew.max_behind_s),
-        help="same, for event times further in the past (default 10 years: replays work, a "
-        "clock reset to 1970 or 2000 is caught) [TRAFFIC_MAX_CLOCK_BEHIND_S]",
-    )
-    p.add_argument(
-        "--dead-letter-max-original-bytes",
-        type=int,
-        default=int(_env("DEAD_LETTER_MAX_ORIGINAL_BYTES", "") or DEAD_LETTER_MAX_ORIGINAL_BYTES),
-        help="a dead letter keeps at most this many bytes of the original record (with its "
-        f"full size and SHA-256); at most {limits.MAX_RECORD_BYTES // 2} so the base64 "
-        "fits a record [TRAFFIC_DEAD_LETTER_MAX_ORIGINAL_BYTES]",
-    )
-    p.add_argument(
-        "--congestion-capacity",
-        type=float,
-        default=float(_env("CONGESTION_CAPACITY", "20") or 20),
-        help="vehicles per frame that count as a full road [TRAFFIC_CONGESTION_CAPACITY]",
-    )
-    p.add_argument(
-        "--free-flow-speed-px-s",
-        type=float,
-        default=float(_env("FREE_FLOW_SPEED_PX_S", "50") or 50),
-        help="vehicle speed (pixels/s) that counts as free flow [TRAFFIC_FREE_FLOW_SPEED_PX_S]",
-    )
-    p.add_argument(
-        "--idle-timeout-s",
-        type=float,
-        default=float(_env("IDLE_TIMEOUT_S", "10") or 10),
-        help="a partition silent this long stops holding the watermark back "
-        "[TRAFFIC_IDLE_TIMEOUT_S]",
-    )
-    p.add_argument(
-        "--checkpoint-interval-s",
-        type=float,
-        default=float(_env("CHECKPOINT_INTERVAL_S", "10") or 10),
-        help="checkpoint interval; Kafka output is committed at checkpoints "
-        "[TRAFFIC_CHECKPOINT_INTERVAL_S]",
-    )
-    p.add_argument(
-        "--parallelism",
-        type=int,
-        default=_env("PARALLELISM"),
-        help="job parallelism (default: the cluster's) [TRAFFIC_PARALLELISM]",
-    )
-    p.add_argument(
-        "--transactional-id-prefix",
-        default=_env("TRANSACTIONAL_ID_PREFIX", "traffic-risk"),
-        help="prefix of Kafka transactional ids; unique per job [TRAFFIC_TRANSACTIONAL_ID_PREFIX]",
-    )
-    p.add_argument(
-        "--kafka-property",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra Kafka client property for source and sinks, e.g. "
-        "security.protocol=SASL_SSL; repeatable",
-    )
-    p.add_argument(
-        "--job-name",
-        default=_env("JOB_NAME", "traffic-risk"),
-        help="name in the Flink web UI [TRAFFIC_JOB_NAME]",
-    )
-    p.add_argument(
-        "--restart-attempts",
-        type=int,
-        default=_env("RESTART_ATTEMPTS"),
-        help="override the cluster's restart strategy with at most N restarts "
-        "(0: fail at once; default: flink-conf) [TRAFFIC_RESTART_ATTEMPTS]",
-    )
-    p.add_argument(
-        "--risk-config",
-        default=_env("RISK_CONFIG"),
-        help="YAML of the risk stage (filter, tiers, key pool, LLM; see docs/risk-stage.md); "
-        "default: built-in defaults with no LLM [TRAFFIC_RISK_CONFIG]",
-    )
-    p.add_argument(
-        "--llm-base-url",
-        default=_env("LLM_BASE_URL"),
-        help="OpenAI-compatible API base URL, e.g. https://api.openai.com/v1; unset (and none "
-        "in --risk-config): the local heuristic assesses every group [TRAFFIC_LLM_BASE_URL]",
-    )
-    p.add_argument(
-        "--llm-model",
-        default=_env("LLM_MODEL"),
-        help="vision model name, e.g. qwen-vl-plus [TRAFFIC_LLM_MODEL]",
-    )
-    p.add_argument(
-        "--llm-api-keys-file",
-        default=_env("LLM_API_KEYS_FILE"),
-        help="file with one API key per line, readable where the TaskManagers run (only the "
-        "path travels with the job; keys never enter logs, state or topics) "
-        "[TRAFFIC_LLM_API_KEYS_FILE]",
-    )
-    p.add_argument(
-        "--patterns",
-        default=_env("PATTERNS", str(DEFAULT_PATTERNS)),
-        help="YAML of the CEP traffic patterns (docs/cep.md) [TRAFFIC_PATTERNS]",
-    )
-    p.add_argument(
-        "--signal-topic",
-        default=_env("SIGNAL_TOPIC", SIGNAL_STATES_TOPIC),
-        help="topic of traffic-controller signal changes joined by event time; empty string: "
-        "no controller feed [TRAFFIC_SIGNAL_TOPIC]",
-    )
-    p.add_argument(
-        "--jars-dir",
-        default=_env("FLINK_JARS_DIR"),
-        help="folder of the jars the job loads (Kafka connector, contract check) "
-        "[TRAFFIC_FLINK_JARS_DIR] (default: .jvm/flink under TRAFFIC_HOME or the checkout)",
-    )
-    outputs = (
-        ("window-stats", topics.TRAFFIC_WINDOW_STATS, "per-camera window statistics"),
-        ("risk", topics.RISK_ASSESSMENT_RESULTS, "one risk verdict per group"),
-        ("alerts", topics.TRAFFIC_ALERTS, "CEP pattern alerts"),
-        ("dead-letter", topics.DEAD_LETTER, "rejected input with the reason"),
-    )
-    for flag, default, what in outputs:
-        env = f"{flag.upper().replace('-', '_')}_TOPIC"
-        p.add_argument(
-            f"--{flag}-topic",
-            default=_env(env, default),
-            help=f"output topic of {what} [TRAFFIC_{env}]",
-        )
     return p
 
 
 def from_args(argv: list[str] | None = None) -> JobConfig:
-    args = parser().parse_args(argv)
-    props = []
-    for item in args.kafka_property:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            parser().error(f"--kafka-property expects KEY=VALUE, got {item!r}")
-        props.append((key, value))
-    return JobConfig(
-        kafka_bootstrap=args.kafka_bootstrap,
-        redis_url=args.redis_url,
-        source_topic=args.source_topic,
-        group_id=args.group_id,
-        start=args.start,
-        start_timestamp_ms=int(args.start_timestamp_ms) if args.start_timestamp_ms else None,
-        bounded=args.bounded,
-        window_s=args.window_s,
-        watermark_bound_s=args.watermark_bound_s,
-        idle_timeout_s=args.idle_timeout_s,
-        allowed_lateness_s=args.allowed_lateness_s,
-        max_event_bytes=args.max_event_bytes,
-        max_clock_ahead_s=args.max_clock_ahead_s,
-        max_clock_behind_s=args.max_clock_behind_s,
-        dead_letter_max_original_bytes=min(
-            args.dead_letter_max_original_bytes, limits.MAX_RECORD_BYTES // 2
-        ),
-        congestion_capacity=args.congestion_capacity,
-        free_flow_speed_px_s=args.free_flow_speed_px_s,
-        checkpoint_interval_s=args.checkpoint_interval_s,
-        parallelism=int(args.parallelism) if args.parallelism else None,
-        transactional_id_prefix=args.transactional_id_prefix,
-        kafka_properties=tuple(props),
-        job_name=args.job_name,
-        restart_attempts=(
-            int(args.restart_attempts) if args.restart_attempts is not None else None
-        ),
-        risk_config=args.risk_config,
-        llm_base_url=args.llm_base_url,
-        llm_model=args.llm_model,
-        llm_api_keys_file=args.llm_api_keys_file,
-        patterns=args.patterns,
-        signal_topic=args.signal_topic,
-        window_stats_topic=args.window_stats_topic,
-        risk_topic=args.risk_topic,
-        alerts_topic=args.alerts_topic,
-        dead_letter_topic=args.dead_letter_topic,
-        jars_dir=args.jars_dir,
-    )
+    """The settings from flags > environment > --config file > defaults (exit 2 if bad)."""
+    return _CLI.resolve(argv, parser())

@@ -36,6 +36,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
 from jobs.config import JobConfig, from_args
+from jobs.config_check import check_config, check_requested
 from jobs.io import JobIO, KafkaRedisIO
 from udfs.ingest import flink as ingest
 from udfs.patterns import flink as patterns
@@ -125,6 +126,8 @@ def create_env(cfg: JobConfig) -> tuple[StreamExecutionEnvironment, StreamTableE
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = from_args(argv)
+    if check_requested(argv):
+        sys.exit(check_config(cfg))
     risk_cfg = cfg.risk()
     if risk.llm_enabled(risk_cfg):
         logging.info("risk stage: vision LLM %s at %s", risk_cfg.llm.model, risk_cfg.llm.base_url)

@@ -218,7 +218,8 @@ def truth_path(args: argparse.Namespace) -> Path:
     if args.truth:
         return Path(args.truth)
     if args.sink == "jsonl":
-        return args.out.with_name(args.out.stem + ".truth.jsonl")
+        out: Path = args.out
+        return out.with_name(out.stem + ".truth.jsonl")
     return Path("sim-out/truth.jsonl")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from simulator.config import SimConfig
@@ -181,11 +181,13 @@ def _cameras(
     return cams
 
 
-def _to_ms(cfg: SimConfig, offset: int):  # noqa: ANN202
+def _to_ms(cfg: SimConfig, offset: int) -> Callable[[float], int]:
     return lambda s: cfg.start_ms + round(s * 1000) + offset
 
 
-def _idle_label(camera_id: str, span: tuple[float, float], to_ms, cfg: SimConfig) -> IncidentLabel:  # noqa: ANN001
+def _idle_label(
+    camera_id: str, span: tuple[float, float], to_ms: Callable[[float], int], cfg: SimConfig
+) -> IncidentLabel:
     end = min(span[1], cfg.span_s)
     return IncidentLabel(
         kind="camera_idle",

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import redis
 from confluent_kafka import Consumer
@@ -115,7 +115,8 @@ def print_table(rows: list[WindowStats], redis_url: str) -> None:
         )
     print()
     for camera in sorted({s.camera_id for s in rows}):
-        latest = client.get(redis_keys.stats_latest(camera))
+        # redis-py types a reply as `Awaitable[Any] | Any` (sync and asyncio clients alike)
+        latest = cast("bytes | None", client.get(redis_keys.stats_latest(camera)))
         series = client.zcard(redis_keys.stats_series(camera))
         shown = parse(WindowStats, latest) if latest else None
         print(

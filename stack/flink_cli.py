@@ -64,7 +64,8 @@ def stop_with_savepoint(job_id: str, savepoint_dir: str, timeout_s: float = 300)
 
 def job_status(job_id: str, rest: str = "http://127.0.0.1:8081") -> dict[str, Any]:
     with urllib.request.urlopen(f"{rest}/jobs/{job_id}", timeout=5) as response:
-        return json.load(response)
+        status: dict[str, Any] = json.load(response)
+    return status
 
 
 def restarts(job_id: str, rest: str = "http://127.0.0.1:8081") -> int:

@@ -408,7 +408,8 @@ class Flink(Service):
         if not port_open(self.port):
             return False
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/overview", timeout=2) as r:
-            return json.load(r).get("taskmanagers", 0) >= 1
+            taskmanagers: int = json.load(r).get("taskmanagers", 0)
+        return taskmanagers >= 1
 
     def start(self, timeout_s: float = 60) -> str:
         """As every service; and when this stack's JobManager is up without a TaskManager (one

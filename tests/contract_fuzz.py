@@ -670,15 +670,15 @@ def _out_of_range(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
             options += [high + 1, high + 2, 2**32, INT64_MAX]
         options += [2**63, 2**64, 2**70, 10**30, w.raw("1" + "0" * 400)]
     elif node.get("type") == "number":
-        low, high = node.get("minimum"), node.get("maximum")
-        if low is not None:
-            options += [low - 1e-9, math.nextafter(float(low), -math.inf), low - 1, -1e308]
+        lo, hi = node.get("minimum"), node.get("maximum")
+        if lo is not None:
+            options += [lo - 1e-9, math.nextafter(float(lo), -math.inf), lo - 1, -1e308]
             options += [w.raw("-1e400"), w.raw("-" + "9" * 400)]
-        if high is not None:
-            options += [math.nextafter(float(high), math.inf), high + 1e-9, high + 1, 2**70]
+        if hi is not None:
+            options += [math.nextafter(float(hi), math.inf), hi + 1e-9, hi + 1, 2**70]
         # beyond the doubles both sides use: an overflow, never a number of the contract
         options += [w.raw("1e400"), w.raw("1E+309"), w.raw("9" * 400)]
-        if low is None:
+        if lo is None:
             options += [w.raw("-1e400")]
     else:
         low_items, high_items = node.get("minItems", 0), node.get("maxItems")
@@ -719,7 +719,7 @@ def _extra_field(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
         candidates += [name.upper(), name.capitalize(), name + " ", " " + name, name + "\u0000"]
     choices = [c for c in candidates if c not in own]
     key = rng.choice(choices)
-    value = rng.choice([None, 1, "x", True, [], {}, 0.5])
+    value: Json = rng.choice([None, 1, "x", True, [], {}, 0.5])
     obj[key] = value
     return m.dump(instance), f"{_show(loc.path)} + {key!r}: {value!r}"
 
@@ -818,10 +818,10 @@ def _empty_and_null(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
         if kind == "object":
             return bool(node.get("required"))
         if kind == "array":
-            return node.get("minItems", 0) > 0
+            return bool(node.get("minItems", 0) > 0)
         return False
 
-    empty = rng.choice([None, "", {}, []])
+    empty: Json = rng.choice([None, "", {}, []])
     loc = m.pick(instance, lambda loc: rejects(loc, empty))
     return m.dump(m.put(instance, loc, copy.deepcopy(empty))), f"{_show(loc.path)} <- {empty!r}"
 
@@ -830,6 +830,7 @@ def _enum_violation(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
     loc = m.pick(instance, lambda loc: "enum" in loc.node or "const" in loc.node)
     allowed = loc.node.get("enum", [loc.node.get("const")])
     original = _get(instance, loc.path)
+    options: list[str | int]
     if isinstance(original, str):
         options = [original.upper(), original.capitalize(), original + " ", " " + original,
                    original[:-1], original + "s", original.replace(" ", "_"),
@@ -973,9 +974,9 @@ def _lenient_syntax(m: _Mutator, instance: Json) -> tuple[bytes | None, str]:
     )
     if how == "whitespace":  # JSON whitespace is space, tab, LF and CR only
         space = rng.choice([b"\x0b", b"\x0c", b"\xc2\xa0", b"\xe2\x80\xa8", b"\x00", b"\x1c"])
-        text = m.dump(instance)
-        cut = text.index(b":") + 1
-        payload = rng.choice([space + text, text + space, text[:cut] + space + text[cut:]])
+        dumped = m.dump(instance)
+        cut = dumped.index(b":") + 1
+        payload = rng.choice([space + dumped, dumped + space, dumped[:cut] + space + dumped[cut:]])
         return payload, f"whitespace {space!r}"
     if how == "number":
         loc = m.pick(instance, lambda loc: loc.node.get("type") in ("integer", "number"))
@@ -1095,7 +1096,8 @@ assert set(MUTATIONS) == set(MUTATION_KINDS)
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> Node:
-    return json.loads(path.read_text(encoding="utf-8"))
+    schema: Node = json.loads(path.read_text(encoding="utf-8"))
+    return schema
 
 
 def iter_cases(count: int, seed: int, valid_share: float = 0.25) -> Iterator[Case]:
@@ -1112,6 +1114,7 @@ def iter_cases(count: int, seed: int, valid_share: float = 0.25) -> Iterator[Cas
         for _ in range(200):
             mutator = _Mutator(fuzz, rng, long_numbers=kind == VALID)
             instance = fuzz.valid()
+            payload: bytes | None
             try:
                 if kind == VALID:
                     payload, what = mutator.dump(instance), "valid instance"

@@ -12,6 +12,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pyflink.common import Row, Types
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
@@ -76,7 +77,7 @@ class FileIO:
         return name
 
 
-def read_output(out: Path, table: str) -> list[tuple[str, dict[str, object]]]:
+def read_output(out: Path, table: str) -> list[tuple[str, dict[str, Any]]]:
     """Committed (key, message) records of one output table (in-progress files skipped)."""
     found = []
     folder = out / table

@@ -46,7 +46,7 @@ def produce(
 
 def read_all(
     bootstrap: str, topic: str, idle_s: float = 4.0, committed_only: bool = True
-) -> list[tuple[bytes | None, bytes]]:
+) -> list[tuple[bytes | None, bytes | None]]:
     """Every record of ``topic`` (read_committed by default), until idle for ``idle_s``."""
     consumer = Consumer(
         {
@@ -58,7 +58,7 @@ def read_all(
         }
     )
     consumer.subscribe([topic])
-    out: list[tuple[bytes | None, bytes]] = []
+    out: list[tuple[bytes | None, bytes | None]] = []
     last = time.monotonic()
     try:
         while time.monotonic() - last < idle_s:

@@ -42,4 +42,5 @@ def render(topic: str) -> str:
 
 
 def load(topic: str, version: int = 1) -> dict[str, object]:
-    return json.loads(schema_path(topic, version).read_text())
+    schema: dict[str, object] = json.loads(schema_path(topic, version).read_text())
+    return schema

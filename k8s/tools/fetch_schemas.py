@@ -52,7 +52,8 @@ def _stamp_ok(step: str, outputs: list[Path]) -> bool:
     stamp = OUT / "STAMP.json"
     if not stamp.exists() or not all(p.exists() for p in outputs):
         return False
-    return json.loads(stamp.read_text()).get(step) == pins()
+    stamps: dict[str, object] = json.loads(stamp.read_text())
+    return stamps.get(step) == pins()
 
 
 def _write_stamp(step: str) -> None:

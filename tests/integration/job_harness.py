@@ -151,7 +151,7 @@ def by_window(stats: list[WindowStats]) -> Counter[tuple[str, int]]:
     return Counter((s.camera_id, (s.window_start_ms - BASE_MS) // 1000) for s in stats)
 
 
-def wait_for(predicate: Callable[[], T], timeout_s: float, what: str) -> T:
+def wait_for(predicate: Callable[[], T | None], timeout_s: float, what: str) -> T:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         result = predicate()

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,7 +68,7 @@ def test_other_benchmarks_smoke_write_a_report_with_figures(kafka_bootstrap, red
         assert section in report, section
 
 
-def assert_risk_llm(report: dict) -> None:
+def assert_risk_llm(report: dict[str, Any]) -> None:
     runs = report["concurrency"]["runs"]
     assert {r["path"] for r in runs} == {"asyncio"}
     for row in runs:
@@ -86,7 +87,7 @@ def assert_risk_llm(report: dict) -> None:
     )
 
 
-def assert_cep(result: dict) -> None:
+def assert_cep(result: dict[str, Any]) -> None:
     pure, flink = result["variants"]["pure_engine"], result["variants"]["flink_operator"]
     assert pure["facts_per_s"] > 0 and pure["detection_events_per_s"] > 0
     assert flink["detection_events_per_s"] > 0 and flink["processing_s"] > 0

@@ -153,7 +153,8 @@ def _one_of_each_first(
         return "ok" if reason is None else re.sub(r"[\d.]+", "N", reason)[:60]
 
     seen: set[tuple[str, str, str]] = set()
-    first, rest = [], []
+    first: list[tuple[Case, Verdict, Verdict]] = []
+    rest: list[tuple[Case, Verdict, Verdict]] = []
     for item in disagreements:
         key = (item[0].kind, shape(item[1]), shape(item[2]))
         (rest if key in seen else first).append(item)

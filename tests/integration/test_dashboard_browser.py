@@ -46,7 +46,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+    return port
 
 
 class Chromium:
@@ -83,7 +84,8 @@ class Chromium:
             message = json.loads((await self.ws.receive(timeout=30)).data)
             if message.get("id") == self.next_id:
                 assert "error" not in message, message["error"]
-                return message["result"]
+                result: dict[str, Any] = message["result"]
+                return result
 
     async def js(self, expression: str) -> Any:
         result = await self.send("Runtime.evaluate", expression=expression, returnByValue=True)
@@ -105,7 +107,7 @@ class Chromium:
         self.proc.wait(10)
 
 
-def start_dashboard(port: int, redis_url: str) -> subprocess.Popen:
+def start_dashboard(port: int, redis_url: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "dashboard.server", "--port", str(port), "--redis-url", redis_url],
         env={**os.environ, "TRAFFIC_DASHBOARD_TOKEN": TOKEN}, cwd=REPO,
@@ -121,7 +123,7 @@ def start_dashboard(port: int, redis_url: str) -> subprocess.Popen:
     raise AssertionError("dashboard did not start")
 
 
-def stop(server: subprocess.Popen) -> None:
+def stop(server: subprocess.Popen[bytes]) -> None:
     server.terminate()
     try:
         server.wait(10)
@@ -171,7 +173,8 @@ def seed(client: redis.Redis, camera: str, run: str, now: int) -> tuple[str, str
     return sha, json.dumps(verdict)
 
 
-def cleanup(client: redis.Redis, camera: str, run: str, sha: str, members: dict[str, list]) -> None:
+def cleanup(client: redis.Redis, camera: str, run: str, sha: str,
+            members: dict[str, list[str]]) -> None:  # fmt: skip
     client.delete(redis_keys.stats_series(camera), redis_keys.stats_latest(camera),
                   redis_keys.crop(sha))  # fmt: skip
     client.zrem(redis_keys.CAMERAS_ACTIVE, camera)
@@ -213,7 +216,7 @@ def publish_alert(client: redis.Redis, alert: str, at_ms: int) -> None:
     client.publish(redis_keys.CHANNEL_ALERTS, alert)
 
 
-async def drive(browser: Chromium, client: redis.Redis, servers: list[subprocess.Popen],
+async def drive(browser: Chromium, client: redis.Redis, servers: list[subprocess.Popen[bytes]],
                 port: int, redis_url: str, camera: str, run: str, now: int,
                 alerts: list[str]) -> None:  # fmt: skip
     async with aiohttp.ClientSession() as session:

@@ -4,6 +4,7 @@ most recently active ones (their windows written by the job's real Redis writer)
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 import redis
@@ -47,7 +48,7 @@ def test_snapshot_holds_the_most_recently_active_cameras(tmp_path, monkeypatch):
         redis_server.wait(10)
 
 
-async def snapshot_of(url: str) -> dict:
+async def snapshot_of(url: str) -> dict[str, Any]:
     client = aioredis.Redis.from_url(url)
     try:
         return views.build_snapshot(await server.read_view(client), now_ms=3_700_000)

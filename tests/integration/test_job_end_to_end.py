@@ -38,6 +38,7 @@ from tests.integration.job_harness import (
 )
 from tests.integration.llm_stub import get, post, running_stub
 from tests.kafka_io import read_all
+from tests.redis_io import replies
 from udfs.risk.keypool import key_id_for
 
 pytestmark = pytest.mark.integration
@@ -79,7 +80,8 @@ def simulate(bootstrap: str, topic: str, prefix: str, out: Path) -> dict[str, An
          "--no-progress"],
         cwd=REPO, check=True, capture_output=True, timeout=120,
     )  # fmt: skip
-    return json.loads(report.read_text())
+    counts: dict[str, Any] = json.loads(report.read_text())
+    return counts
 
 
 def test_simulated_cameras_end_to_end_with_chaotic_llm(
@@ -165,7 +167,7 @@ def test_simulated_cameras_end_to_end_with_chaotic_llm(
     assert Counter(a.pattern for a in alerts)["high_risk_verdict"] == len(high) > 0
 
     # Redis live views.
-    client = redis.Redis.from_url(redis_url)
+    client = replies(redis.Redis.from_url(redis_url))
     recent_alerts = {
         json.loads(doc)["alert_id"] for doc in client.zrange(redis_keys.ALERTS_RECENT, 0, -1)
     }
@@ -180,7 +182,7 @@ def test_simulated_cameras_end_to_end_with_chaotic_llm(
     # No secret anywhere a test run can see.
     texts = [job_log.read_text(errors="replace")]
     texts += [p.read_text(errors="replace") for p in logs.rglob("*") if p.is_file()]
-    texts += [value.decode(errors="replace") for _, value in verdict_records + alert_records]
+    texts += [v.decode(errors="replace") for _, v in verdict_records + alert_records if v]
     texts += [json.dumps({k.decode(): v.decode() for k, v in health.items()})]
     assert any("Closing environment" in text for text in texts)  # the worker logs were read
     for secret in TEST_KEYS:

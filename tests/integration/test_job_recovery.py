@@ -33,6 +33,7 @@ from tests.integration.job_harness import (
 )
 from tests.integration.test_redis_outage import free_port, start_redis
 from tests.kafka_io import produce
+from tests.redis_io import replies
 
 pytestmark = pytest.mark.integration
 
@@ -126,7 +127,7 @@ def test_redis_outage_keeps_job_running_and_views_catch_up(kafka_bootstrap, fres
     cameras = {f"c1-{run}", f"c2-{run}"}
     windows = partial(committed_windows, kafka_bootstrap, cameras, run)
     port = free_port()
-    server: subprocess.Popen = start_redis(port, tmp_path)
+    server: subprocess.Popen[bytes] = start_redis(port, tmp_path)
     url = f"redis://127.0.0.1:{port}/0"
     produce(kafka_bootstrap, topic, two_cameras(run, FIRST), by_camera_number)
     log = (tmp_path / "job.log").open("wb")
@@ -136,7 +137,7 @@ def test_redis_outage_keeps_job_running_and_views_catch_up(kafka_bootstrap, fres
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
         env={**os.environ, "FLINK_LOG_DIR": str(tmp_path)},
     )  # fmt: skip
-    client = redis.Redis(port=port)
+    client = replies(redis.Redis(port=port))
     try:
         wait_for(lambda: client.zcard(redis_keys.stats_series(f"c1-{run}")) >= 2, 120, "redis")
         server.terminate()

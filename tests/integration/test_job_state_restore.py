@@ -34,6 +34,7 @@ from tests.integration.job_harness import (
 )
 from tests.integration.llm_stub import get, post, running_stub
 from tests.kafka_io import produce, read_all
+from tests.redis_io import replies
 from udfs.risk.keypool import key_id_for
 
 pytestmark = [pytest.mark.integration, ON_SESSION_CLUSTER]
@@ -49,13 +50,13 @@ def stub() -> Iterator[str]:
 
 
 def committed(bootstrap: str, topic: str, model: type, camera: str) -> list[Any]:
-    found = [parse(model, value) for _, value in read_all(bootstrap, topic, idle_s=2)]
+    found: list[Any] = [parse(model, value) for _, value in read_all(bootstrap, topic, idle_s=2)]
     return [m for m in found if m.camera_id == camera]
 
 
 def health(client: redis.Redis) -> dict[str, dict[str, Any]]:
     ids = {key_id_for(k) for k in TEST_KEYS}
-    raw = client.hgetall(redis_keys.KEYPOOL_HEALTH)
+    raw = replies(client).hgetall(redis_keys.KEYPOOL_HEALTH)
     return {k.decode(): json.loads(v) for k, v in raw.items() if k.decode() in ids}
 
 

@@ -20,6 +20,7 @@ from stack.paths import REPO
 from tests.factories import detection_dict
 from tests.integration.job_harness import out_topic, output_args
 from tests.kafka_io import produce, read_all
+from tests.redis_io import replies
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +52,7 @@ def event(
     return camera.encode(), json.dumps(doc).encode()
 
 
-def wait_for(predicate, timeout_s: float, what: str, job: subprocess.Popen, log_path):
+def wait_for(predicate, timeout_s: float, what: str, job: subprocess.Popen[bytes], log_path):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if job.poll() is not None:
@@ -70,6 +71,12 @@ def stats_of(bootstrap: str, cameras: set[str], run: str) -> dict[tuple[str, int
         if stats.camera_id in cameras:
             found[(stats.camera_id, (stats.window_start_ms - BASE_MS) // 1000)] = stats
     return found
+
+
+def original(letter: DeadLetter) -> bytes:
+    """The rejected record's bytes (every letter of this test keeps them)."""
+    assert letter.original_b64 is not None, letter
+    return base64.b64decode(letter.original_b64)
 
 
 def test_exact_windows_with_disorder_late_and_malformed_input(
@@ -180,7 +187,7 @@ def test_exact_windows_with_disorder_late_and_malformed_input(
         parse(DeadLetter, v)
         for _k, v in read_all(kafka_bootstrap, out_topic(run, topics.DEAD_LETTER))
     ]
-    mine = {base64.b64decode(d.original_b64): d for d in letters if d.source_topic == topic}
+    mine = {original(d): d for d in letters if d.source_topic == topic}
     assert mine[b"{not json"].reason == "parse: not valid JSON"
     assert mine[b"{not json"].reason_code == "parse"
     assert mine[b"{not json"].offset == 9
@@ -189,10 +196,10 @@ def test_exact_windows_with_disorder_late_and_malformed_input(
     oversized = [d for d in mine.values() if d.stage == "oversized"]
     assert len(oversized) == 1 and oversized[0].reason.endswith("bytes > 3000")
     late = [d for d in mine.values() if d.stage == "late"]
-    assert len(late) == 1 and json.loads(base64.b64decode(late[0].original_b64))["frame_id"] == 6
+    assert len(late) == 1 and json.loads(original(late[0]))["frame_id"] == 6
     assert len(mine) == 4
 
-    client = redis.Redis.from_url(redis_url)
+    client = replies(redis.Redis.from_url(redis_url))
     latest = parse(WindowStats, client.get(redis_keys.stats_latest(cam_a)))
     assert latest == stats[(cam_a, 20)]
     series = client.zrange(redis_keys.stats_series(cam_a), 0, -1)

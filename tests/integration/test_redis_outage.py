@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from contract import WindowStats, parse, redis_keys
+from tests.redis_io import replies
 from udfs.views.redis import StatsViewWriter
 
 pytestmark = pytest.mark.integration
@@ -19,13 +20,17 @@ pytestmark = pytest.mark.integration
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+    return port
 
 
-def start_redis(port: int, folder) -> subprocess.Popen:
+def start_redis(port: int, folder) -> subprocess.Popen[bytes]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server missing: ./dev setup installs it")
     proc = subprocess.Popen(
         [
-            shutil.which("redis-server"),
+            binary,
             "--port",
             str(port),
             "--bind",
@@ -67,7 +72,7 @@ def test_views_are_idempotent_monotonic_and_survive_an_outage(tmp_path):
     port = free_port()
     server = start_redis(port, tmp_path)
     writer = StatsViewWriter(f"redis://127.0.0.1:{port}/0")
-    client = redis.Redis(port=port)
+    client = replies(redis.Redis(port=port))
     try:
         writer.write(stats(60))
         writer.write(stats(0))  # a replayed older window: series gains it, latest stays

@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from contract import DetectionEvent, parse
-from simulator import SimConfig, simulate
+from simulator import FaultConfig, SimConfig, simulate
 from simulator.cli import main
 from tests.kafka_io import read_all
 
@@ -64,7 +64,7 @@ def test_cli_publishes_a_run_that_reads_back_whole(kafka_bootstrap: str, tmp_pat
                 cameras=20,
                 duration_s=30,
                 seed=4,
-                faults={"duplicate_share": 0.02, "malformed_share": 0.01},
+                faults=FaultConfig(duplicate_share=0.02, malformed_share=0.01),
             )
         )
     )

@@ -10,6 +10,7 @@ import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -33,9 +34,10 @@ pytestmark = pytest.mark.integration
 LIMIT = 3000  # a producer request limit below one dead letter of the bad record
 
 
-def rest(flink_cluster: str, path: str) -> dict:
+def rest(flink_cluster: str, path: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"{flink_cluster}{path}", timeout=5) as response:
-        return json.load(response)
+        body: dict[str, Any] = json.load(response)
+    return body
 
 
 @ON_SESSION_CLUSTER

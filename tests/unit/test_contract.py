@@ -11,6 +11,7 @@ import pytest
 from contract import (
     MAX_INLINE_CROP_BYTES,
     ContractError,
+    CropRef,
     DeadLetter,
     DetectionEvent,
     WindowStats,
@@ -76,7 +77,8 @@ def test_inline_crop_is_size_capped():
 def test_crop_by_reference_is_accepted():
     event = detection_dict()
     event["groups"][0]["crop"] = {"kind": "ref", "media_type": "image/jpeg", "ref": "crop:ab"}
-    assert parse(DetectionEvent, json.dumps(event)).groups[0].crop.ref == "crop:ab"
+    crop = parse(DetectionEvent, json.dumps(event)).groups[0].crop
+    assert isinstance(crop, CropRef) and crop.ref == "crop:ab"
 
 
 def test_dead_letter_keeps_the_original_bytes_and_reason():
@@ -90,6 +92,7 @@ def test_dead_letter_keeps_the_original_bytes_and_reason():
         offset=41,
     )
     back = parse(DeadLetter, letter.to_json())
+    assert back.original_b64 is not None
     assert base64.b64decode(back.original_b64) == raw
     assert (back.reason, back.partition, back.offset) == ("parse: not json", 2, 41)
 

@@ -17,7 +17,7 @@ FLINK_SHELL = {"flink.py", "rows.py"}
 
 def imported_roots(path: Path) -> set[str]:
     """Top-level package of every import in a module (relative imports excluded)."""
-    roots = set()
+    roots: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             roots.update(alias.name.split(".")[0] for alias in node.names)

@@ -84,7 +84,7 @@ class Matcher:
         runs = self.state["runs"]
         if window is None or not runs:
             return None
-        return min(run["events"][0][2] for run in runs) + window
+        return min(int(run["events"][0][2]) for run in runs) + window
 
     def advance_time(self, now_ms: int) -> list[Timeout]:
         """Drop partial matches whose window has passed at event time `now_ms`."""
@@ -178,7 +178,7 @@ class Matcher:
 
     def _exhausted(self, run: Run) -> bool:
         last = self.stages[-1]
-        return run["stage"] == len(self.stages) - 1 and run["count"] == last.max_count
+        return bool(run["stage"] == len(self.stages) - 1 and run["count"] == last.max_count)
 
     def _by_stage(self, run: Run) -> dict[str, list[Event]]:
         out: dict[str, list[Event]] = {}

@@ -1,35 +1,37 @@
-"""Assess one RiskTask: cache, pacing, tier admission, HTTP attempts with failover, fallback.
+"""Assess one RiskTask: cache, pacing, tier admission, attempts with failover, fallback.
 
 Plain asyncio, no PyFlink: the async Flink function is a thin shell around `Assessor.assess`,
-and tests drive it directly against the stub server.
+and tests drive it directly against the stub server. The LLM itself is a `VisionProvider`
+(`llm.provider`); retries and failover are decided here from its typed errors only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from dataclasses import dataclass, field
 
-import aiohttp
-
 from contract import CropRef, InlineCrop, RiskAssessment
 from udfs.risk import rules
 from udfs.risk.cache import AsyncKV, VerdictCache
-from udfs.risk.client import (
-    CallError,
-    CallTimeout,
-    ChatClient,
-    ClientFault,
+from udfs.risk.config import KeySpec, RiskConfig
+from udfs.risk.keypool import KeyPool, Secrets
+from udfs.risk.providers import (
+    ApiKey,
     Malformed,
+    ProviderAnswer,
+    ProviderError,
     RateLimited,
-    ServerError,
+    Transient,
+    VisionProvider,
+    VisionRequest,
+    make_provider,
 )
-from udfs.risk.config import RiskConfig
-from udfs.risk.keypool import KeyPool, KeySpec, Secrets
 from udfs.risk.records import Attempt, Outcome, RiskResult, RiskTask, fallback
 from udfs.risk.scheduler import AsyncTierGate
-from udfs.risk.verdict import LlmVerdict, chat_body, context_key, user_text
+from udfs.risk.verdict import SYSTEM_PROMPT, context_key, user_text
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +52,8 @@ class _Run:
 
 
 class Assessor:
-    """Owns the HTTP session (made lazily on the running loop), the local cooldown mirror of
-    the key pool (instant failover inside this process) and the tier gate."""
+    """Owns the vision provider, the local cooldown mirror of the key pool (instant failover
+    inside this process) and the tier gate."""
 
     def __init__(
         self,
@@ -59,10 +61,11 @@ class Assessor:
         secrets: Secrets,
         specs: dict[str, KeySpec],
         kv: AsyncKV | None = None,
+        provider: VisionProvider | None = None,
     ) -> None:
-        assert cfg.llm.base_url is not None, "Assessor needs llm.base_url"
         self.cfg = cfg
-        self.client = ChatClient(cfg.llm.base_url, secrets, cfg.llm.timeout_s)
+        self.secrets = secrets
+        self.provider = provider if provider is not None else make_provider(cfg)
         self.local = KeyPool(specs, cfg.pool)
         self.gate = AsyncTierGate(cfg.scheduler)
         self.kv = kv
@@ -70,17 +73,9 @@ class Assessor:
         self.cache = (
             VerdictCache(kv, llm.prompt_version, llm.model, cfg.cache.ttl_s) if kv else None
         )
-        self._session: aiohttp.ClientSession | None = None
-
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.cfg.scheduler.max_in_flight)
-            self._session = aiohttp.ClientSession(connector=connector)
-        return self._session
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self.provider.close()
 
     async def assess(self, task: RiskTask) -> RiskResult:
         """Always returns a verdict: llm, cache or fallback (with the cause in the reason)."""
@@ -129,8 +124,6 @@ class Assessor:
         if isinstance(crop, InlineCrop):
             return crop.data_b64
         if isinstance(crop, CropRef) and self.kv is not None:
-            import base64
-
             try:
                 raw = await self.kv.get(crop.ref)
             except Exception:
@@ -140,22 +133,23 @@ class Assessor:
 
     async def _attempts(self, task: RiskTask, image: str, started: float) -> RiskResult:
         sig = rules.signals(task.event, task.group)
-        llm = self.cfg.llm
-        body = chat_body(llm.model, user_text(sig, task.event.camera_id), image, llm.max_tokens)
+        request = VisionRequest(SYSTEM_PROMPT, user_text(sig, task.event.camera_id), (image,))
         run = _Run(key_id=task.key_id or "")
         while True:
             run.tried.add(run.key_id)
+            key = ApiKey(run.key_id, self.secrets.by_id[run.key_id])
             try:
-                verdict, tokens = await self.client.complete(self.session(), run.key_id, body)
-            except CallError as exc:
+                answer = await self.provider.assess(request, key)
+            except ProviderError as exc:
                 note = await self._after_error(task, run, exc)
                 if note is not None:
                     return fallback(task, note, tuple(run.attempts))
                 continue
-            run.attempts.append(self._attempt(run.key_id, "ok", 200, tokens=tokens))
-            return self._llm_result(task, run, verdict, started)
+            run.attempts.append(self._attempt(run.key_id, "ok", 200, tokens=answer.tokens))
+            log.debug("LLM answered on key %s in %.0f ms", run.key_id, answer.latency_ms)
+            return self._llm_result(task, run, answer, started)
 
-    async def _after_error(self, task: RiskTask, run: _Run, exc: CallError) -> str | None:
+    async def _after_error(self, task: RiskTask, run: _Run, exc: ProviderError) -> str | None:
         """Record the failure and pick the next move; a returned note ends in the fallback."""
         if isinstance(exc, RateLimited):
             run.attempts.append(self._attempt(run.key_id, "rate_limited", 429, exc.retry_after_s))
@@ -165,24 +159,19 @@ class Assessor:
                 return "every API key is rate limited"
             run.key_id = nxt
             return None
-        outcome: Outcome = {
-            ServerError: "server_error",
-            CallTimeout: "timeout",
-            Malformed: "malformed",
-        }.get(type(exc), "client_error")  # type: ignore[assignment]
-        run.attempts.append(self._attempt(run.key_id, outcome, exc.status))
+        run.attempts.append(self._attempt(run.key_id, exc.outcome, exc.status))
         self.local.failed(run.key_id)
         log.info("LLM attempt failed on key %s: %s", run.key_id, exc)
-        if isinstance(exc, ClientFault):
-            return f"LLM request rejected ({exc.status})"
         if isinstance(exc, Malformed):
             run.malformed += 1
             if run.malformed > 1:
                 return "malformed LLM answer twice"
             return None
+        if not isinstance(exc, Transient):
+            return f"LLM request rejected ({exc.status})"
         run.failures += 1
         if run.failures >= self.cfg.llm.max_attempts:
-            return f"LLM failed {run.failures} times ({outcome})"
+            return f"LLM failed {run.failures} times ({exc.outcome})"
         await asyncio.sleep(self.cfg.llm.backoff_s * 2 ** (run.failures - 1))
         return None
 
@@ -204,8 +193,9 @@ class Assessor:
         )
 
     def _llm_result(
-        self, task: RiskTask, run: _Run, verdict: LlmVerdict, started: float
+        self, task: RiskTask, run: _Run, answer: ProviderAnswer, started: float
     ) -> RiskResult:
+        verdict = answer.verdict
         assessment = RiskAssessment(
             schema_version=1,
             camera_id=task.event.camera_id,

@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 Tier = Literal["high", "medium", "low"]
 TIERS: tuple[Tier, ...] = ("high", "medium", "low")
 
+# Names of the vision providers in `udfs.risk.providers.registry.PROVIDERS` (a test holds the
+# two together); a Literal so that a misspelt `llm.provider` fails when the config loads.
+ProviderName = Literal["openai-compatible"]
+
 
 class _Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -109,8 +113,13 @@ class KeyPoolConfig(_Config):
 
 
 class LlmConfig(_Config):
-    """Where and how to call the OpenAI-compatible chat-completions API."""
+    """Which vision LLM to call, where and how."""
 
+    provider: ProviderName = Field(
+        default="openai-compatible",
+        description="Wire protocol of the LLM: openai-compatible = chat completions with the "
+        "crop as an image_url data URL (DashScope compatible mode, OpenAI, vLLM, Ollama).",
+    )
     base_url: str | None = Field(
         default=None,
         description="e.g. https://dashscope.aliyuncs.com/compatible-mode/v1; "
@@ -162,7 +171,7 @@ def load(path: str | Path | None = None, **overrides: Any) -> RiskConfig:
     """Read a YAML file (top-level `risk:` section or the bare mapping) plus overrides."""
     data: dict[str, Any] = {}
     if path is not None:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        raw: dict[str, Any] = yaml.safe_load(Path(path).read_text()) or {}
         data = raw.get("risk", raw)
     data.update(overrides)
     return RiskConfig.model_validate(data)

@@ -1,4 +1,8 @@
-"""The prompt sent with each crop and the validation of the model's JSON answer."""
+"""The prompt sent with each crop and the validation of the model's JSON answer.
+
+Protocol-neutral: each provider (`udfs.risk.providers`) wraps the prompt in its own request
+and hands the model's text to `parse_content`.
+"""
 
 from __future__ import annotations
 
@@ -67,28 +71,6 @@ def context_key(signals: Signals) -> str:
     return f"v{signals.vehicles}p{signals.pedestrians}t{ttc}r{red}c{crosswalk}"
 
 
-def chat_body(model: str, text: str, jpeg_b64: str, max_tokens: int) -> dict[str, Any]:
-    """OpenAI chat-completions body with the crop as a data URL (DashScope, vLLM, Ollama too)."""
-    return {
-        "model": model,
-        "max_tokens": max_tokens,
-        "temperature": 0,
-        "messages": [
-            {"role": "system", "content": SYSTEM_PROMPT},
-            {
-                "role": "user",
-                "content": [
-                    {"type": "text", "text": text},
-                    {
-                        "type": "image_url",
-                        "image_url": {"url": f"data:image/jpeg;base64,{jpeg_b64}"},
-                    },
-                ],
-            },
-        ],
-    }
-
-
 def parse_content(content: str) -> LlmVerdict:
     """Model text -> verdict; tolerates ```json fences and prose around one JSON object."""
     match = _FENCE.search(content)
@@ -103,16 +85,3 @@ def parse_content(content: str) -> LlmVerdict:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise MalformedAnswer(f"bad verdict field {first['loc']}: {first['msg']}") from exc
-
-
-def parse_completion(body: Any) -> tuple[LlmVerdict, int]:
-    """Chat-completions response JSON -> (verdict, total tokens used; 0 if not reported)."""
-    try:
-        content = body["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError) as exc:
-        raise MalformedAnswer("response has no choices[0].message.content") from exc
-    if not isinstance(content, str):
-        raise MalformedAnswer("message content is not text")
-    usage = body.get("usage") if isinstance(body, dict) else None
-    tokens = usage.get("total_tokens", 0) if isinstance(usage, dict) else 0
-    return parse_content(content), int(tokens) if isinstance(tokens, int | float) else 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
 from pyflink.common import Row
 from pyflink.datastream import DataStream, ProcessFunction, RuntimeContext
 
@@ -12,7 +11,8 @@ from contract import RiskAssessment, TrafficAlert, WindowStats, parse
 from udfs.views.redis import AlertViewWriter, StatsViewWriter, VerdictViewWriter, _BacklogWriter
 
 View = Literal["stats", "risk", "alerts"]
-_VIEWS: dict[str, tuple[type[_BacklogWriter[Any]], type[BaseModel]]] = {
+ViewMessage = WindowStats | RiskAssessment | TrafficAlert
+_VIEWS: dict[View, tuple[type[_BacklogWriter[Any]], type[ViewMessage]]] = {
     "stats": (StatsViewWriter, WindowStats),
     "risk": (VerdictViewWriter, RiskAssessment),
     "alerts": (AlertViewWriter, TrafficAlert),

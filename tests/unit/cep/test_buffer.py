@@ -38,7 +38,9 @@ def stream(seed: int, n: int = 60) -> list[tuple[int, dict[str, str]]]:
     return out
 
 
-def run(pattern: Pattern, arrivals: list[tuple[int, dict[str, str]]]) -> tuple[list, list]:
+def run(
+    pattern: Pattern, arrivals: list[tuple[int, dict[str, str]]]
+) -> tuple[list[str], list[str]]:
     """Feed in arrival order with a watermark of max seen - bound; flush at the end."""
     matcher = BufferedMatcher(pattern)
     matches: list[str] = []
@@ -56,7 +58,9 @@ def run(pattern: Pattern, arrivals: list[tuple[int, dict[str, str]]]) -> tuple[l
     ]
 
 
-def shuffled(events: list[tuple[int, dict[str, str]]], seed: int) -> list:
+def shuffled(
+    events: list[tuple[int, dict[str, str]]], seed: int
+) -> list[tuple[int, dict[str, str]]]:
     rng = random.Random(seed)
     return sorted(events, key=lambda e: e[0] + rng.uniform(0, BOUND_MS - 1))
 
@@ -111,7 +115,7 @@ def test_state_survives_json_round_trip_mid_stream(name: str) -> None:
     timeouts: list[str] = []
     max_seen = 0
 
-    def feed(matcher: BufferedMatcher, part: list) -> None:
+    def feed(matcher: BufferedMatcher, part: list[tuple[int, dict[str, str]]]) -> None:
         nonlocal max_seen
         for ts, event in part:
             matcher.add(ts, event)

@@ -80,7 +80,7 @@ def test_keypool_never_shows_secret_looking_fields():
     }  # fmt: skip
     entries = views.public_keypool(raw)
     assert entries == [{"in_flight": 2, "cooldown_until_ms": 5, "key_id": "openai-1"}]
-    snapshot = views.build_snapshot(views.RedisView(keypool=raw), NOW)  # type: ignore[arg-type]
+    snapshot = views.build_snapshot(views.RedisView(keypool=raw), NOW)
     assert "LEAK" not in json.dumps(snapshot)
 
 
@@ -88,8 +88,10 @@ def test_live_messages_by_channel():
     doc = {"alert_id": "x", "description": "<img src=x onerror=alert(1)>"}
     message = views.live_message(redis_keys.CHANNEL_ALERTS, json.dumps(doc), NOW)
     assert message == {"type": "alert", "server_time_ms": NOW, "data": doc}  # data kept verbatim
-    assert views.live_message(redis_keys.CHANNEL_STATS, stats("c", 0), NOW)["type"] == "stats"
-    assert views.live_message(redis_keys.CHANNEL_RISK, b"{}", NOW)["type"] == "risk"
+    stats_message = views.live_message(redis_keys.CHANNEL_STATS, stats("c", 0), NOW)
+    risk_message = views.live_message(redis_keys.CHANNEL_RISK, b"{}", NOW)
+    assert stats_message is not None and stats_message["type"] == "stats"
+    assert risk_message is not None and risk_message["type"] == "risk"
     assert views.live_message("other", b"{}", NOW) is None
     assert views.live_message(redis_keys.CHANNEL_RISK, b"not json", NOW) is None
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from contract import Box, DetectedObject
+from contract import Box, DetectedObject, InlineCrop
+from contract.models import ObjectClass
 from detector.grouping import box_gap, build_groups, features, group_indices
 from detector.models import RawDetection, merge_cross_class
 from detector.tracking import IouTracker
 
 
-def o(cls: str, x1: float, y1: float, x2: float, y2: float, v=None, zones=()) -> DetectedObject:
+def o(
+    cls: ObjectClass, x1: float, y1: float, x2: float, y2: float, v=None, zones=()
+) -> DetectedObject:
     return DetectedObject(
         class_name=cls,
         confidence=0.9,
@@ -72,6 +75,7 @@ def test_build_groups_makes_capped_jpeg_crops_with_hashes():
     frame = np.random.default_rng(1).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     objects = [o("car", 10, 10, 300, 200), o("person", 310, 20, 360, 200)]
     (group,) = build_groups(frame, objects)
+    assert isinstance(group.crop, InlineCrop)
     jpeg = group.crop.decoded()
     assert jpeg[:2] == b"\xff\xd8" and len(jpeg) <= 64 * 1024
     from contract import sha256_hex

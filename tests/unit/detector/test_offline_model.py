@@ -37,7 +37,7 @@ BUS_JPG_TRUTH = [
 ]
 
 
-def box_iou(a, b) -> float:
+def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from cv2.typing import MatLike
 
 from contract import DetectionEvent, parse
 from detector.config import parse_config
@@ -20,7 +21,7 @@ class Scripted(Detector):
     def __init__(self) -> None:
         self.calls = 0
 
-    def detect(self, frame_bgr: np.ndarray) -> list[RawDetection]:
+    def detect(self, frame_bgr: MatLike) -> list[RawDetection]:
         y = 60 + 15 * self.calls
         self.calls += 1
         return [RawDetection("car", 0.9, 100, y, 160, y + 50),
@@ -76,7 +77,7 @@ def test_service_runs_good_cameras_and_reports_bad_ones(tmp_path):
         config(tmp_path, folder),
         quiet=True,
         model=Scripted(),
-        publisher=publisher,  # type: ignore[arg-type]
+        publisher=publisher,
     )
     result = service.run()
 

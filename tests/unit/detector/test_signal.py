@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from detector.config import Region
@@ -11,7 +12,7 @@ from detector.signal import classify, signal_state
 LAMPS_BGR = {"red": (0, 0, 255), "yellow": (0, 210, 255), "green": (60, 220, 0)}
 
 
-def light(lit: str | None, lamp_bgr: tuple[int, int, int] | None = None) -> np.ndarray:
+def light(lit: str | None, lamp_bgr: tuple[int, int, int] | None = None) -> npt.NDArray[np.uint8]:
     """A dark housing with three lamps (top red, middle yellow, bottom green); one lit."""
     crop = np.full((90, 30, 3), 25, np.uint8)
     for n, colour in enumerate(("red", "yellow", "green")):

@@ -10,8 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from detector.config import Reconnect
+from detector.config import Reconnect, RtspSource
 from detector.sources import LiveSource, SourceError, backoff, image_folder, video_file
+
+CAM = RtspSource(type="rtsp", url="rtsp://cam")
 
 
 def test_backoff_doubles_up_to_the_cap():
@@ -34,7 +36,7 @@ def test_empty_folder_is_a_clear_error(tmp_path):
 
 
 def write_video(path: Path, frames: int, fps: float) -> None:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (32, 24))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (32, 24))
     for i in range(frames):
         writer.write(np.full((24, 32, 3), i * 8 % 255, np.uint8))
     writer.release()
@@ -83,7 +85,7 @@ def test_stream_reconnects_with_backoff_and_gives_up_after_max_attempts():
     reconnects: list[int] = []
     stop = threading.Event()
     live = LiveSource(
-        "rtsp://cam", 1000.0, Reconnect(initial_s=0.01, max_s=0.02, max_attempts=2),
+        CAM, 1000.0, Reconnect(initial_s=0.01, max_s=0.02, max_attempts=2),
         on_drop=print, on_reconnect=lambda: reconnects.append(1), stop=stop,
         opener=lambda _src: next(captures, FakeCapture(False, 0)),
     )  # fmt: skip
@@ -96,7 +98,7 @@ def test_stream_reconnects_with_backoff_and_gives_up_after_max_attempts():
 def test_stop_ends_a_live_stream_promptly():
     stop = threading.Event()
     live = LiveSource(
-        "rtsp://cam", 1000.0, Reconnect(initial_s=5), on_drop=print,
+        CAM, 1000.0, Reconnect(initial_s=5), on_drop=print,
         on_reconnect=lambda: None, stop=stop, opener=lambda _src: FakeCapture(False, 0),
     )  # fmt: skip
     threading.Timer(0.1, stop.set).start()

@@ -6,10 +6,12 @@ from __future__ import annotations
 import random
 import threading
 import time
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
+from cv2.typing import MatLike
 
 from contract import DetectionEvent, parse
 from detector.config import ConfigError, parse_config
@@ -34,7 +36,7 @@ class FromPixels(Detector):
     def set_threads(self, threads: int) -> None:
         self.threads = threads
 
-    def detect(self, frame_bgr: np.ndarray) -> list[RawDetection]:
+    def detect(self, frame_bgr: MatLike) -> list[RawDetection]:
         self.callers.add(threading.current_thread().name)
         time.sleep(random.uniform(0, self.max_sleep_s))
         y = float(frame_bgr[0, 0, 0])  # 10 px per frame
@@ -49,7 +51,7 @@ def write_frames(folder, count: int) -> None:
         cv2.imwrite(str(folder / f"f{i:03d}.png"), frame)
 
 
-def service_config(tmp_path, cameras: int, frames: int, **extra) -> dict:
+def service_config(tmp_path, cameras: int, frames: int, **extra) -> dict[str, Any]:
     for c in range(cameras):
         write_frames(tmp_path / f"cam{c}", frames)
     return {
@@ -94,7 +96,7 @@ def test_workers_run_models_side_by_side():
     class Meeting(Detector):
         name = "meeting"
 
-        def detect(self, frame_bgr: np.ndarray) -> list[RawDetection]:
+        def detect(self, frame_bgr: MatLike) -> list[RawDetection]:
             barrier.wait()
             return []
 
@@ -110,8 +112,13 @@ def test_close_finishes_every_queued_job_then_refuses_more():
     model = FromPixels(max_sleep_s=0.005)
     pool = InferencePool([model])
     seen: list[float] = []
+
+    def record(boxes: list[RawDetection] | None, error: BaseException | None, _s: float) -> None:
+        assert boxes is not None, error
+        seen.append(boxes[0].y1)
+
     for i in range(20):
-        pool.submit(np.full((2, 2, 3), i, np.uint8), lambda b, e, s: seen.append(b[0].y1))
+        pool.submit(np.full((2, 2, 3), i, np.uint8), record)
     pool.close()
     assert seen == [float(i) for i in range(20)]  # one worker: FIFO
     with pytest.raises(RuntimeError, match="closed"):
@@ -123,7 +130,7 @@ def test_a_failing_model_reports_to_the_frame_and_the_worker_goes_on():
     class Flaky(Detector):
         name = "flaky"
 
-        def detect(self, frame_bgr: np.ndarray) -> list[RawDetection]:
+        def detect(self, frame_bgr: MatLike) -> list[RawDetection]:
             if frame_bgr[0, 0, 0] == 1:
                 raise RuntimeError("boom")
             return []
@@ -172,7 +179,7 @@ def test_service_keeps_each_cameras_order_and_tracks_across_workers(tmp_path):
     publisher = Collecting()
     models = [FromPixels(), FromPixels(), FromPixels()]
     config = parse_config(service_config(tmp_path, cameras=3, frames=12))
-    service = DetectorService(config, quiet=True, models=models, publisher=publisher)  # type: ignore[arg-type]
+    service = DetectorService(config, quiet=True, models=models, publisher=publisher)
     result = service.run()
 
     events = by_camera(publisher)
@@ -192,7 +199,7 @@ def test_service_keeps_each_cameras_order_and_tracks_across_workers(tmp_path):
 def test_stop_publishes_every_frame_already_in_flight(tmp_path):
     publisher = Collecting()
     config = parse_config(service_config(tmp_path, cameras=2, frames=200))
-    service = DetectorService(config, quiet=True, publisher=publisher,  # type: ignore[arg-type]
+    service = DetectorService(config, quiet=True, publisher=publisher,
                               models=[FromPixels(0.01), FromPixels(0.01)])  # fmt: skip
     timer = threading.Timer(0.3, service.stop)
     timer.start()
@@ -210,7 +217,7 @@ def test_stop_publishes_every_frame_already_in_flight(tmp_path):
 
 def test_one_cameras_model_error_ends_that_camera_only(tmp_path):
     class FailsOnCam1(FromPixels):
-        def detect(self, frame_bgr: np.ndarray) -> list[RawDetection]:
+        def detect(self, frame_bgr: MatLike) -> list[RawDetection]:
             if frame_bgr[1, 1, 0] == 7:
                 raise RuntimeError("model exploded")
             return super().detect(frame_bgr)
@@ -218,10 +225,11 @@ def test_one_cameras_model_error_ends_that_camera_only(tmp_path):
     data = service_config(tmp_path, cameras=2, frames=5)
     bad = tmp_path / "cam1" / "f002.png"
     frame = cv2.imread(str(bad))
+    assert frame is not None
     frame[1, 1] = 7
     cv2.imwrite(str(bad), frame)
     publisher = Collecting()
-    service = DetectorService(parse_config(data), quiet=True, publisher=publisher,  # type: ignore[arg-type]
+    service = DetectorService(parse_config(data), quiet=True, publisher=publisher,
                               models=[FailsOnCam1(0), FailsOnCam1(0)])  # fmt: skip
     result = service.run()
     assert result.cameras["cam0"].frames == 5 and result.cameras["cam0"].error is None

@@ -4,6 +4,7 @@ the plumbing must produce valid events; accuracy is not the point."""
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from contract import DetectionEvent, parse
@@ -16,7 +17,7 @@ pytest.importorskip("ultralytics", reason="the yolo extra is not installed")
 
 
 @pytest.fixture(scope="module")
-def frames() -> list[np.ndarray]:
+def frames() -> list[npt.NDArray[np.uint8]]:
     rng = np.random.default_rng(3)
     base = rng.integers(0, 255, (360, 480, 3), dtype=np.uint8)
     return [np.roll(base, 6 * i, axis=1) for i in range(3)]
@@ -42,9 +43,11 @@ def test_yolo_from_yaml_produces_valid_events(frames):
 
 def test_yolo_per_class_threshold_removes_a_class(frames):
     def detect(**thresholds: float) -> list[str]:
-        model = build_detector(
-            YoloModel(type="yolo", weights="yolo11n.yaml", image_size=320, min_confidence=0.0,
-                      max_detections=20, class_thresholds=thresholds)
+        model = build_detector(  # class names checked as in a config file
+            YoloModel.model_validate({
+                "type": "yolo", "weights": "yolo11n.yaml", "image_size": 320,
+                "min_confidence": 0.0, "max_detections": 20, "class_thresholds": thresholds,
+            })
         )  # fmt: skip
         return [d.class_name for d in model.detect(frames[0])]
 

@@ -42,7 +42,7 @@ def make_cfg(port: int, **llm: Any) -> RiskConfig:
     return RiskConfig.model_validate({"llm": {**settings, **llm}})
 
 
-def make_task(key_id: str = KA, **update: Any) -> RiskTask:
+def make_task(key_id: str | None = KA, **update: Any) -> RiskTask:
     task = RiskTask(event=detection(), tier="high", slot=0, key_id=key_id, reserved_tokens=1000)
     return task.model_copy(update=update)
 
@@ -72,9 +72,11 @@ async def control(base: str, path: str, body: dict[str, Any] | None = None) -> d
     async with aiohttp.ClientSession() as s:
         if body is None:
             async with s.get(base + path) as r:
-                return await r.json()
+                answer: dict[str, Any] = await r.json()
+                return answer
         async with s.post(base + path, json=body) as r:
-            return await r.json()
+            posted: dict[str, Any] = await r.json()
+            return posted
 
 
 def outcomes(result: RiskResult) -> list[tuple[str, str]]:
@@ -226,8 +228,7 @@ def test_concurrent_calls_are_bounded_by_max_in_flight() -> None:
         results = await asyncio.gather(*(a.assess(make_task()) for _ in range(12)))
         return list(results), await control(base, "/stats")
 
-    cfg_stub = {"latency_ms": 50}
-    results, stats = run_with_stub(scenario, **cfg_stub)
+    results, stats = run_with_stub(scenario, latency_ms=50)
     # RiskConfig default max_in_flight is 100; bound it via a second run below.
     assert all(r.verdict.source == "llm" for r in results)
     assert stats["peak_in_flight"] > 1  # calls really overlap
@@ -238,7 +239,7 @@ def test_concurrent_calls_are_bounded_by_max_in_flight() -> None:
         await asyncio.gather(*(a.assess(make_task()) for _ in range(12)))
         return await control(base, "/stats")
 
-    assert run_with_stub(bounded, **cfg_stub)["peak_in_flight"] == 3
+    assert run_with_stub(bounded, latency_ms=50)["peak_in_flight"] == 3
 
 
 def test_no_secret_in_results_logs_or_output(caplog, capsys) -> None:
@@ -247,7 +248,7 @@ def test_no_secret_in_results_logs_or_output(caplog, capsys) -> None:
     async def scenario(base: str, a: Assessor) -> list[RiskResult]:
         await control(base, "/control", {"script": ["429", "500", "malformed", "hang"]})
         results = [await a.assess(make_task()) for _ in range(3)]
-        print(repr(a.client.secrets), a.local.state(), await control(base, "/stats"))
+        print(repr(a.secrets), a.local.state(), await control(base, "/stats"))
         return results
 
     results = run_with_stub(scenario, hang_s=2.0, llm={"timeout_s": 0.2})

@@ -55,7 +55,8 @@ def test_no_sixty_second_window_exceeds_the_per_minute_limit(burst_s: float) -> 
 
     rpm = 120
     p = pool(rpm=rpm, burst_s=burst_s, max_wait_s={"high": 5.0, "medium": 5.0, "low": 5.0})
-    rng, now, starts = random.Random(4), T0, {"a": [], "b": []}
+    starts: dict[str, list[float]] = {"a": [], "b": []}
+    rng, now = random.Random(4), T0
     while now < T0 + 600_000:
         now += rng.choice([100.0] * 9 + [4000.0])  # mostly busy, sometimes a pause
         for _ in range(rng.randint(2, 6)):  # ~8 requests/s offered against 2 x 2 allowed

@@ -9,13 +9,18 @@ from typing import Any
 import aiohttp
 
 from stack import openai_stub
-from udfs.risk.verdict import chat_body, parse_completion
+from udfs.risk.providers import VisionRequest
+from udfs.risk.providers.openai_compatible import chat_body, parse_completion
+from udfs.risk.verdict import SYSTEM_PROMPT
 
 BODY = chat_body(
     "m",
-    "Camera c. Detector: 1 vehicle(s), 1 pedestrian(s), estimated time to collision "
-    "1.0 s, signal red, in crosswalk.",
-    "QUJD",
+    VisionRequest(
+        SYSTEM_PROMPT,
+        "Camera c. Detector: 1 vehicle(s), 1 pedestrian(s), estimated time to collision "
+        "1.0 s, signal red, in crosswalk.",
+        ("QUJD",),
+    ),
     50,
 )
 

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from udfs.risk.verdict import MalformedAnswer, chat_body, parse_completion, parse_content
+from udfs.risk.providers import VisionRequest
+from udfs.risk.providers.openai_compatible import chat_body, parse_completion
+from udfs.risk.verdict import SYSTEM_PROMPT, MalformedAnswer, parse_content
 
 VALID = (
     '{"risk_level": "High", "risk_types": ["near_miss"], "reason": " close ", "confidence": 0.7}'
@@ -48,14 +50,17 @@ def test_completion_body_and_usage() -> None:
     verdict, tokens = parse_completion(body)
     assert (verdict.risk_level, tokens) == ("high", 812)
     assert parse_completion({"choices": [{"message": {"content": VALID}}]})[1] == 0
+    bad: object
     for bad in ({}, {"choices": []}, {"choices": [{"message": {"content": None}}]}, []):
         with pytest.raises(MalformedAnswer):
             parse_completion(bad)
 
 
 def test_chat_body_sends_image_as_data_url() -> None:
-    body = chat_body("qwen-vl-plus", "ctx", "QUJD", 100)
+    body = chat_body("qwen-vl-plus", VisionRequest(SYSTEM_PROMPT, "ctx", ("QUJD",)), 100)
     parts = body["messages"][1]["content"]
-    assert body["model"] == "qwen-vl-plus"
+    assert (body["model"], body["max_tokens"], body["temperature"]) == ("qwen-vl-plus", 100, 0)
+    assert parts[0] == {"type": "text", "text": "ctx"}
     assert parts[1]["image_url"]["url"] == "data:image/jpeg;base64,QUJD"
+    assert len(parts) == 2
     assert "risk_level" in body["messages"][0]["content"]

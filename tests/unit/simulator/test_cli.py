@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from contract import DetectionEvent, parse
-from simulator import SimConfig, read_jsonl, simulate
+from simulator import FaultConfig, SimConfig, read_jsonl, simulate
 from simulator.cli import config_from, epoch_ms, main, parser, seconds
 
 
@@ -90,7 +90,8 @@ def test_jsonl_run_writes_events_truth_and_report(tmp_path: Path, capsys) -> Non
     summary = json.loads(report.read_text())
     assert len(messages) == summary["messages"] == summary["sink"]["sent"]
     assert summary["events"] == 4 * 90 and summary["events_per_s"] > 0
-    sim = simulate(SimConfig(cameras=4, duration_s=90, seed=3, faults={"malformed_share": 0.05}))
+    faults = FaultConfig(malformed_share=0.05)
+    sim = simulate(SimConfig(cameras=4, duration_s=90, seed=3, faults=faults))
     assert messages == list(sim)  # the file holds exactly the API's messages
     truth = (tmp_path / "d.truth.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in truth] == [x.model_dump(mode="json") for x in sim.labels]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from simulator.faults import FaultInjector, malformed
 from tests.unit.simulator.conftest import Result, run
 
 
-def _run(**faults: object) -> Result:
+def _run(**faults: Any) -> Result:
     return run(SimConfig(cameras=5, duration_s=200, seed=5, faults=FaultConfig(**faults)))
 
 

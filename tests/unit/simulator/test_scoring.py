@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from contract import TrafficAlert
 from simulator.scoring import score
-from simulator.truth import IncidentLabel
+from simulator.truth import IncidentLabel, Kind
 
 KINDS = {"red_light_run": "red_light_run", "jam": "congestion"}
 
 
-def label(kind: str, start: int, end: int, tracks: tuple[int, ...] = (), cam: str = "c1"):
+def label(kind: Kind, start: int, end: int, tracks: tuple[int, ...] = (), cam: str = "c1"):
     return IncidentLabel(
         kind=kind, camera_id=cam, start_ms=start, end_ms=end, track_ids=tracks, injected=True
     )

@@ -7,7 +7,7 @@ from collections import defaultdict
 import pytest
 
 from contract import DetectionEvent
-from simulator import FaultConfig, SimConfig
+from simulator import FaultConfig, IncidentLabel, SimConfig
 from tests.unit.simulator.conftest import BUSY, Result, run
 
 TTC = BUSY.near_miss_ttc_s
@@ -20,8 +20,14 @@ def _by_camera(events: list[DetectionEvent]) -> dict[str, list[DetectionEvent]]:
     return out
 
 
-def _labels(result: Result, kind: str) -> list:
+def _labels(result: Result, kind: str) -> list[IncidentLabel]:
     return [x for x in result.labels if x.kind == kind]
+
+
+def _min_ttc_s(label: IncidentLabel) -> float:
+    value = label.details["min_ttc_s"]
+    assert not isinstance(value, str), value
+    return value
 
 
 def test_every_kind_is_staged(busy: Result) -> None:
@@ -56,7 +62,7 @@ def test_near_misses_have_ttc_under_threshold(busy: Result, busy_events) -> None
             if {e.objects[i].track_id for i in g.member_indices} >= set(label.track_ids)
             and g.features.time_to_collision_s is not None
         ]
-        assert min(ttcs) == label.details["min_ttc_s"] < TTC
+        assert min(ttcs) == _min_ttc_s(label) < TTC
         classes = {
             o.class_name
             for e in cams[label.camera_id]
@@ -94,7 +100,8 @@ def test_wrong_way_tracks_move_against_their_lane(busy: Result, busy_events) -> 
             if o.track_id == label.track_ids[0]
         ]
         assert seen and all("wrong_way" in o.zones for o in seen)
-        assert all(o.velocity_px_s[1] < 0 and "lane_3" in o.zones for o in seen)  # lane_3 runs down
+        assert all(o.velocity_px_s is not None and o.velocity_px_s[1] < 0 for o in seen)
+        assert all("lane_3" in o.zones for o in seen)  # lane_3 runs down
     flagged = {
         (e.camera_id, o.track_id) for e in busy_events for o in e.objects if "wrong_way" in o.zones
     }
@@ -133,7 +140,7 @@ def test_truth_holds_at_higher_frame_rates(fps: float) -> None:
     }
     assert red == {(x.camera_id, x.track_ids[0]) for x in _labels(result, "red_light_run")}
     pairs = _labels(result, "near_miss")
-    assert pairs and all(x.details["min_ttc_s"] < TTC for x in pairs)
+    assert pairs and all(_min_ttc_s(x) < TTC for x in pairs)
 
 
 def test_idle_camera_is_silent_during_its_label() -> None:
