@@ -10,8 +10,8 @@
                 |-> [SQL] per-camera TUMBLE windows -> [Py] WindowStats -> `traffic-window-stats`
                 |                                              '-> Redis stats views
                 |-> frames with groups -> [Py] risk stage: filter + tier -> heuristic verdicts
-                |        '-> key_by(slot) key-pool gate (keyed state) -> async vision LLM
-                |            (cache, tiers, retries, failover) -> verdicts
+                |        '-> key_by(slot) key pool + async vision-LLM calls (keyed state:
+                |            pool and calls in flight; cache, tiers, retries, failover)
                 |            -> `risk-assessment-results` + Redis; high -> `traffic-alerts`
                 '-> [Py] facts (crossings, wrong way, conflicts, close approaches)
                        + window facts + verdict facts + Kafka `signal-states` facts

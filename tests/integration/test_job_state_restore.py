@@ -21,6 +21,7 @@ import yaml
 
 from contract import RiskAssessment, TrafficAlert, parse, redis_keys, topics
 from stack.flink_cli import cancel, flink_run, job_status, stop_with_savepoint
+from stack.services import Flink
 from tests.integration.job_harness import (
     BASE_MS,
     ON_SESSION_CLUSTER,
@@ -147,3 +148,70 @@ def test_cooling_key_spend_and_partial_matches_survive_savepoint_restore(
         assert after[other_key]["spend_usd"] > before[other_key]["spend_usd"] > 0
     finally:
         cancel(restored)
+
+
+def test_cooling_key_and_spend_survive_a_killed_taskmanager(
+    flink_cluster, kafka_bootstrap, redis_url, fresh_topic, stub, tmp_path: Path
+):
+    """The pool and its settlements live in keyed state, not in a process: after every
+    TaskManager is killed and the job recovers from its last checkpoint, the key that got a
+    429 (Retry-After 3600 s) stays cold and the other key's spend carries over."""
+    topic, run = fresh_topic(1), uuid.uuid4().hex[:6]
+    camera = f"k1-{run}"
+    keys_file, risk_file = tmp_path / "keys.txt", tmp_path / "risk.yaml"
+    keys_file.write_text("\n".join(TEST_KEYS) + "\n")
+    budget = {"requests_per_min": 100_000, "tokens_per_min": 10**9}
+    risk_file.write_text(yaml.safe_dump({"risk": {"pool": {"default_key": budget}}}))
+    args = job_args(
+        topic, run, signal_topic="", redis_url=redis_url, risk_config=risk_file,
+        llm_base_url=stub + "/v1", llm_api_keys_file=keys_file, restart_attempts=20,
+    )  # fmt: skip
+    client = redis.Redis.from_url(redis_url)
+    client.hdel(redis_keys.KEYPOOL_HEALTH, *(key_id_for(k) for k in TEST_KEYS))
+    post(stub + "/control", {"script": ["429"]})
+    produce(
+        kafka_bootstrap,
+        topic,
+        [llm_worthy(camera, s) if s == 3 else frame_at(camera, s) for s in range(31)],
+    )
+    job_id = flink_run(args, detached=True)
+    cluster = Flink()
+    try:
+        wait_running(job_id)
+        verdicts_topic = out_topic(run, topics.RISK_ASSESSMENT_RESULTS)
+        # A committed verdict means a completed checkpoint holds its settlement too: a call
+        # settles into the pool in the same step that emits its result.
+        first = wait_for(
+            lambda: committed(kafka_bootstrap, verdicts_topic, RiskAssessment, camera),
+            120, "the first verdict committed",
+        )  # fmt: skip
+        assert [v.source for v in first] == ["llm"]
+        before = health(client)
+        cooled_key = next(k for k, h in before.items() if h["rate_limited"] == 1)
+        other_key = next(k for k in before if k != cooled_key)
+
+        assert cluster.kill_taskmanagers(), "no TaskManager to kill"
+        wait_for(lambda: not cluster.healthy(), 60, "the JobManager noticing the lost TaskManager")
+        assert "TaskManager restarted" in cluster.start()
+        wait_running(job_id, timeout_s=180)
+        post(stub + "/reset", {})
+        client.hdel(redis_keys.KEYPOOL_HEALTH, *before)
+        risky = {45, 50}
+        later = [
+            llm_worthy(camera, s) if s in risky else frame_at(camera, s) for s in range(31, 61)
+        ]
+        produce(kafka_bootstrap, topic, later)
+
+        def later_verdicts() -> list[RiskAssessment]:
+            found = committed(kafka_bootstrap, verdicts_topic, RiskAssessment, camera)
+            return [v for v in found if v.frame_id in (45, 50)]
+
+        verdicts = wait_for(later_verdicts, 180, "verdicts after the recovery")
+        assert {(v.source, v.key_id) for v in verdicts} == {("llm", other_key)}
+        assert get(stub + "/stats")["by_key"] == {other_key: 2}  # the cooled key stayed cold
+        after = wait_for(lambda: health(client) or None, 30, "key-pool health after recovery")
+        assert after[cooled_key]["cooldown_until_ms"] == before[cooled_key]["cooldown_until_ms"]
+        assert after[other_key]["requests"] >= before[other_key]["requests"] + 2
+        assert after[other_key]["spend_usd"] > before[other_key]["spend_usd"] > 0
+    finally:
+        cancel(job_id)

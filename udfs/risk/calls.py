@@ -74,8 +74,14 @@ class CallsInFlight(Generic[K, R]):
         with self._finished_any:
             return self._finished_any.wait_for(lambda: len(self._running) < limit, timeout_s)
 
+    def wait_idle(self, key: K, timeout_s: float) -> bool:
+        """Block until no call of ``key`` runs (end of input); False on timeout."""
+        with self._finished_any:
+            return self._finished_any.wait_for(lambda: key not in self._running.values(), timeout_s)
+
     def run_on_loop(self, call: Callable[[], Awaitable[R]], timeout_s: float) -> R:
         """Run one coroutine on the calls' loop and wait for it (setup and teardown)."""
+
         async def run() -> R:
             return await call()
 
@@ -84,5 +90,10 @@ class CallsInFlight(Generic[K, R]):
     def close(self) -> None:
         """Stop the loop; calls still running are abandoned (their keys' state still lists
         them as pending, so a restore starts them again)."""
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        def cancel_and_stop() -> None:
+            for task in asyncio.all_tasks(self._loop):
+                task.cancel()
+            self._loop.call_soon(self._loop.stop)  # after the cancellations are delivered
+
+        self._loop.call_soon_threadsafe(cancel_and_stop)
         self._thread.join(timeout=5)

@@ -59,7 +59,7 @@ class TierRules(_Config):
 
 
 class SchedulerConfig(_Config):
-    """Concurrency split between tiers inside one async operator."""
+    """Concurrency split between tiers inside one operator instance's calls."""
 
     max_in_flight: int = Field(default=100, ge=1, description="LLM calls in flight per operator.")
     low_share: float = Field(
@@ -129,7 +129,10 @@ class LlmConfig(_Config):
     prompt_version: str = Field(default="v1", description="Bump to invalidate cached verdicts.")
     timeout_s: float = Field(default=20.0, gt=0, description="One HTTP attempt's timeout.")
     operator_timeout_s: float = Field(
-        default=60.0, gt=0, description="AsyncDataStream timeout; then the fallback verdict."
+        default=60.0,
+        gt=0,
+        description="An assessment gets this minus 2 s, then the fallback verdict; also the "
+        "longest wait for a free call slot or for the last calls at the end of input.",
     )
     max_attempts: int = Field(default=3, ge=1, description="HTTP attempts per group (all keys).")
     backoff_s: float = Field(default=0.5, ge=0, description="First retry delay, doubled each time.")

@@ -1,12 +1,12 @@
 """Thin PyFlink adapters of the risk stage, and `build_risk_stage` that wires them.
 
-detection JSON -> RouteGroups --side: heuristic verdicts-------------------------.
-                      | tasks (slot, task JSON)                                     |
-                      v key_by(slot)                                                |
-                 KeyPoolGate (keyed ValueState: the pool - pacing, spend, cooldowns)|
-                      v  ^ finished tasks settle back (same process, chained)       |
-                 AsyncDataStream.unordered_wait(AssessAsync)                        |
-                      v CountVerdicts (metrics) -> verdict JSON  <--- union --------'
+detection JSON -> RouteGroups --side: heuristic verdicts--------------------------.
+                      | tasks (slot, task JSON)                                      |
+                      v key_by(slot)                                                 |
+                 AssessPerSlot (keyed state: the pool - pacing, spend, cooldowns -    |
+                      |        and the calls in flight; async calls on its own loop, |
+                      |        settled into the pool as they finish)                  |
+                      v CountVerdicts (metrics) -> verdict rows  <--- union ---------'
 """
 
 from __future__ import annotations
@@ -14,15 +14,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any, get_args
 
-from pyflink.common import Row, Time, Types
+from pyflink.common import Row, Types
 from pyflink.datastream import (
-    AsyncDataStream,
-    AsyncFunction,
     DataStream,
     FlatMapFunction,
     KeyedProcessFunction,
@@ -31,10 +29,12 @@ from pyflink.datastream import (
     ProcessFunction,
     RuntimeContext,
 )
-from pyflink.datastream.state import ValueStateDescriptor
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
+from pyflink.datastream.time_domain import TimeDomain
 
 from contract import ContractError, DetectionEvent, RiskAssessment, parse
 from udfs.risk import records
+from udfs.risk.calls import CallsInFlight
 from udfs.risk.config import RiskConfig
 from udfs.risk.keypool import KeyPool, load_keys
 from udfs.rows import KEYED_JSON, VERDICT_ROW
@@ -78,36 +78,44 @@ class RouteGroups(ProcessFunction):
                 yield Row(item.slot, item.to_json_str())
 
 
-# Finished tasks reported by AssessAsync to the KeyPoolGate of their slot. The gate and the
-# async operator are chained (forward edge, same parallelism), so they share one Python worker
-# process: this is the feedback edge that Flink 2.x DataStreams lack (no iterations). Keyed by
-# slot, and each slot belongs to exactly one gate subtask.
-_SETTLEMENTS: dict[int, list[str]] = {}
-_OUTSTANDING: dict[int, int] = {}  # slot -> tasks passed on by the gate, not yet reported
-_LOCK = threading.Lock()  # the async function reports from its event-loop thread
+POLL_MS = 50  # how often a slot with calls in flight collects the finished ones
+# An event-time timer that fires only when the input ends (or `flink stop --drain`): the
+# watermark reaches Long.MAX_VALUE. Processing-time timers do not fire after the end of
+# input, so this one waits for the slot's last calls.
+END_OF_INPUT = 2**63 - 1
 HEALTH_EVERY_MS = 2_000
 
 
-def _report(slot: int, result_json: str) -> None:
-    with _LOCK:
-        _SETTLEMENTS.setdefault(slot, []).append(result_json)
-        _OUTSTANDING[slot] = _OUTSTANDING.get(slot, 1) - 1
+class AssessPerSlot(KeyedProcessFunction):
+    """Keyed by key-pool slot: leases a key from the slot's pool, starts the vision-LLM call
+    without waiting for it, and settles each finished call back into the same pool.
 
-
-class KeyPoolGate(KeyedProcessFunction):
-    """Leases a key to each task from the slot's pool. Keyed state (key = slot) is the whole
-    pool: pacing, reserved spend, 429 cooldowns and errors settled from finished calls, so a
-    restore from a savepoint keeps cooling keys cold and spend counted."""
+    Keyed state is the whole truth of a slot: the pool (pacing, reserved spend, 429
+    cooldowns, errors) and the calls not yet finished (`pending`, task JSON by call id). So a
+    restore keeps cooling keys cold and spend counted, and starts again the calls that were
+    in flight at the checkpoint (their verdicts had not been emitted). Calls run on this
+    instance's own event loop (`CallsInFlight`); a processing-time timer per slot collects
+    them every POLL_MS while any is pending. Nothing is shared with another operator.
+    """
 
     def __init__(self, cfg: RiskConfig) -> None:
         self.cfg = cfg
         self.specs: dict[str, Any] = {}
         self.health: Any = None
         self.last_health_ms: dict[int, float] = {}
+        self.calls: CallsInFlight[int, records.RiskResult] | None = None
+        self.assessor: Any = None
+        self.next_poll_ms: dict[int, int] = {}  # slot -> its registered collection timer
+        self.resumed: set[int] = set()  # slots whose pending calls this instance restarted
+        self.drain_armed: set[int] = set()  # slots with their END_OF_INPUT timer registered
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.state = runtime_context.get_state(ValueStateDescriptor("keypool", Types.STRING()))
+        self.pool_state = runtime_context.get_state(ValueStateDescriptor("keypool", Types.STRING()))
+        self.pending = runtime_context.get_map_state(
+            MapStateDescriptor("pending", Types.STRING(), Types.STRING())
+        )
         _, self.specs = load_keys(self.cfg)  # secrets are read only to derive key ids
+        self.calls = CallsInFlight(name="risk-llm-calls")
         if self.cfg.cache.redis_url:
             from udfs.views.redis import KeyPoolHealthWriter
 
@@ -116,73 +124,96 @@ class KeyPoolGate(KeyedProcessFunction):
     def _pool(self) -> KeyPool | None:
         if not self.specs:
             return None
-        raw = self.state.value()
+        raw = self.pool_state.value()
         pool = KeyPool(self.specs, self.cfg.pool, share=1 / self.cfg.pool.slots)
         return pool.restore(json.loads(raw) if raw else None)
 
-    def _settle(self, slot: int, pool: KeyPool, now_ms: float) -> None:
-        with _LOCK:
-            reported = _SETTLEMENTS.pop(slot, [])
-        finished = [records.RiskResult.model_validate_json(r) for r in reported]
-        for result in finished:
-            records.settle(pool, result, now_ms)
-        self.state.update(json.dumps(pool.state()))
-        # Health every few seconds, and at once when calls were made (429s show up promptly).
-        due = now_ms - self.last_health_ms.get(slot, 0) >= HEALTH_EVERY_MS
-        if self.health is not None and (due or any(r.attempts for r in finished)):
-            self.last_health_ms[slot] = now_ms
-            self.health.write(slot if self.cfg.pool.slots > 1 else None, pool.health())
-
-    def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterator[Row]:
+    def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterator[str]:
         task = records.RiskTask.model_validate_json(value[1])
         pool = self._pool()
         if pool is None:
-            task = task.model_copy(update={"refused": "no API keys configured"})
-            yield Row(task.slot, task.to_json_str())
+            yield records.fallback(task, "no API keys configured").to_json_str()
             return
         now_ms = time.time() * 1000
         tokens = self.cfg.llm.est_prompt_tokens + self.cfg.llm.max_tokens
         lease = pool.acquire(now_ms, task.tier, tokens)
         if lease is None:
-            update: dict[str, Any] = {"refused": f"no key budget within {task.tier} max wait"}
+            yield records.fallback(task, f"no key budget within {task.tier} max wait").to_json_str()
         else:
-            update = {
-                "key_id": lease.key_id,
-                "start_ms": lease.start_ms,
-                "alternates": lease.alternates,
-                "reserved_tokens": tokens,
-            }
-        self._settle(task.slot, pool, now_ms)
-        with _LOCK:
-            _OUTSTANDING[task.slot] = _OUTSTANDING.get(task.slot, 0) + 1
-        # Settle what finishes after the last task too (before the next checkpoint).
-        ctx.timer_service().register_processing_time_timer(int(now_ms // 1000 + 1) * 1000)
-        task = task.model_copy(update=update)
-        yield Row(task.slot, task.to_json_str())
+            leased = task.model_copy(
+                update={
+                    "key_id": lease.key_id,
+                    "start_ms": lease.start_ms,
+                    "alternates": lease.alternates,
+                    "reserved_tokens": tokens,
+                }
+            )
+            self._resume(task.slot)
+            call_id = uuid.uuid4().hex
+            self.pending.put(call_id, leased.to_json_str())
+            self._start(task.slot, call_id, leased)
+            self._poll_later(task.slot, ctx, now_ms)
+            if task.slot not in self.drain_armed:
+                self.drain_armed.add(task.slot)
+                ctx.timer_service().register_event_time_timer(END_OF_INPUT)
+        yield from self._collect(task.slot, pool, now_ms)
 
-    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Row]:
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[str]:
         slot = int(ctx.get_current_key())
+        if self.next_poll_ms.get(slot) == timestamp:
+            del self.next_poll_ms[slot]
         pool = self._pool()
-        if pool is not None:
-            self._settle(slot, pool, time.time() * 1000)
-            if _OUTSTANDING.get(slot, 0) > 0:
-                ctx.timer_service().register_processing_time_timer(timestamp + 1000)
-        yield from ()
+        if pool is None:
+            return
+        self._resume(slot)
+        if ctx.time_domain() == TimeDomain.EVENT_TIME:  # END_OF_INPUT: the last calls
+            assert self.calls is not None
+            if not self.calls.wait_idle(slot, self.cfg.llm.operator_timeout_s):
+                log.warning("risk stage: slot %d has LLM calls left at the end of input", slot)
+        now_ms = time.time() * 1000
+        yield from self._collect(slot, pool, now_ms)
+        if not self.pending.is_empty():
+            self._poll_later(slot, ctx, now_ms)
 
-    def close(self) -> None:
-        if self.health is not None:
-            self.health.close()
+    def _resume(self, slot: int) -> None:
+        """Once per slot and instance: start again the calls a restore left pending."""
+        if slot in self.resumed:
+            return
+        self.resumed.add(slot)
+        for call_id, task_json in list(self.pending.items()):
+            log.info("risk stage: slot %d restarts call %s after a restore", slot, call_id)
+            self._start(slot, call_id, records.RiskTask.model_validate_json(task_json))
 
+    def _poll_later(self, slot: int, ctx: KeyedProcessFunction.Context, now_ms: float) -> None:
+        """One collection timer per slot at a time."""
+        if slot not in self.next_poll_ms:
+            at = int(now_ms) + POLL_MS
+            self.next_poll_ms[slot] = at
+            ctx.timer_service().register_processing_time_timer(at)
 
-class AssessAsync(AsyncFunction):
-    """Calls the LLM for a leased task; the aiohttp session is made lazily on the loop."""
+    def _start(self, slot: int, call_id: str, task: records.RiskTask) -> None:
+        assert self.calls is not None
+        capacity = max(self.cfg.scheduler.max_in_flight * 2, 2)
+        if not self.calls.wait_below(capacity, self.cfg.llm.operator_timeout_s):
+            log.warning("risk stage: %d LLM calls still in flight after %.0f s",
+                        self.calls.in_flight(), self.cfg.llm.operator_timeout_s)  # fmt: skip
+        self.calls.start(slot, call_id, lambda: self._assess(task))
 
-    def __init__(self, cfg: RiskConfig) -> None:
-        self.cfg = cfg
-        self.assessor: Any = None
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        self.assessor = None
+    def _collect(self, slot: int, pool: KeyPool, now_ms: float) -> Iterator[str]:
+        """Settle the slot's finished calls into its pool and emit their results."""
+        assert self.calls is not None
+        finished = self.calls.take(slot)
+        for call_id, result in finished:
+            if self.pending.contains(call_id):  # else a call started before a restore
+                self.pending.remove(call_id)
+                records.settle(pool, result, now_ms)
+                yield result.to_json_str()
+        self.pool_state.update(json.dumps(pool.state()))
+        # Health every few seconds, and at once when calls were made (429s show up promptly).
+        due = now_ms - self.last_health_ms.get(slot, 0) >= HEALTH_EVERY_MS
+        if self.health is not None and (due or any(r.attempts for _, r in finished)):
+            self.last_health_ms[slot] = now_ms
+            self.health.write(slot if self.cfg.pool.slots > 1 else None, pool.health())
 
     def _make_assessor(self) -> Any:
         from udfs.risk.assessor import Assessor
@@ -193,32 +224,32 @@ class AssessAsync(AsyncFunction):
             import redis.asyncio as aioredis
 
             kv = aioredis.Redis.from_url(self.cfg.cache.redis_url, socket_timeout=2)
-        return Assessor(self.cfg, secrets, specs, kv) if specs else None
+        return Assessor(self.cfg, secrets, specs, kv)
 
     async def _assess(self, task: records.RiskTask) -> records.RiskResult:
-        if task.refused or task.key_id is None:
-            return records.fallback(task, task.refused or "no key leased")
-        if self.assessor is None:
+        """Never raises: every way a call can end is a result (a fallback says why)."""
+        if self.assessor is None:  # made on the calls' loop: its HTTP session belongs there
             self.assessor = self._make_assessor()
-        if self.assessor is None:
-            return records.fallback(task, "no API keys on this worker")
         budget = max(1.0, self.cfg.llm.operator_timeout_s - 2.0)
         try:
-            return await asyncio.wait_for(self.assessor.assess(task), budget)
+            result: records.RiskResult = await asyncio.wait_for(self.assessor.assess(task), budget)
+            return result
         except TimeoutError:
             return records.fallback(task, "assessment timed out")
+        except Exception as exc:  # a defect must not leave the call pending forever
+            log.exception("risk stage: assessment failed")
+            return records.fallback(task, f"assessment failed: {type(exc).__name__}")
 
-    async def async_invoke(self, value: Row) -> list[str]:
-        result = await self._assess(records.RiskTask.model_validate_json(value[1]))
-        result_json = result.to_json_str()
-        _report(int(value[0]), result_json)
-        return [result_json]
-
-    def timeout(self, value: Row) -> list[str]:
-        task = records.RiskTask.model_validate_json(value[1])
-        result_json = records.fallback(task, "operator timeout").to_json_str()
-        _report(task.slot, result_json)
-        return [result_json]
+    def close(self) -> None:
+        if self.calls is not None:
+            if self.assessor is not None:
+                try:
+                    self.calls.run_on_loop(self.assessor.close, timeout_s=5)
+                except Exception:  # closing must not fail the task's shutdown
+                    log.warning("risk stage: closing the LLM provider failed", exc_info=True)
+            self.calls.close()
+        if self.health is not None:
+            self.health.close()
 
 
 class CountVerdicts(MapFunction):
@@ -270,22 +301,15 @@ def build_risk_stage(detections: DataStream, cfg: RiskConfig) -> DataStream:
         .uid("risk-route")
     )
     heuristic = routed.get_side_output(HEURISTIC_TAG)
-    leased = (
+    results = (
         routed.key_by(lambda r: r[0], key_type=Types.INT())
-        .process(KeyPoolGate(cfg), output_type=TASK_ROW)
-        .name("risk: key-pool gate")
-        .uid("risk-keypool-gate")
+        .process(AssessPerSlot(cfg), output_type=Types.STRING())
+        .name("risk: key pool + async LLM calls")
+        .uid("risk-keypool-gate")  # the uid of the pool's state since the first version
     )
-    results = AsyncDataStream.unordered_wait(
-        leased,
-        AssessAsync(cfg),
-        Time.milliseconds(int(cfg.llm.operator_timeout_s * 1000)),
-        capacity=max(cfg.scheduler.max_in_flight * 2, 2),
-        output_type=Types.STRING(),
-    ).uid("risk-llm-async")
     llm_verdicts = (
         results.map(CountVerdicts(cfg), output_type=VERDICT_ROW)
-        .start_new_chain()  # metrics of Python functions chained to the async one are lost
+        .start_new_chain()  # metrics of Python functions chained to keyed ones were lost
         .name("risk: count verdicts")
         .uid("risk-count-verdicts")
     )

@@ -10,8 +10,8 @@ by (60 s + burst_s + 1 ms) / requests-per-minute, and by tokens x (60 s + burst_
 minute for the token budget. `acquire` therefore returns a start time: a request waits (bounded
 by its tier's max wait) instead of hitting the provider's 429. GCRA admits at most (t + burst_s)
 / interval requests in any span t, so no 60 s window holds more than the per-minute limit, while
-a key whose schedule was missed (PyFlink drains its async operator at every bundle end, and the
-pipeline pauses meanwhile) catches up to `burst_s` of it instead of losing it.
+a key whose schedule was missed (the pipeline paused: backpressure, a restart) catches up to
+`burst_s` of it instead of losing it.
 """
 
 from __future__ import annotations

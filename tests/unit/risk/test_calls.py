@@ -68,3 +68,24 @@ def test_a_failed_call_leaves_the_running_set_without_a_result() -> None:
         assert calls.take(0) == []
     finally:
         calls.close()
+
+
+def test_wait_idle_waits_for_one_keys_calls_only() -> None:
+    calls: CallsInFlight[int, int] = CallsInFlight()
+    try:
+
+        async def quick() -> int:
+            await asyncio.sleep(0.05)
+            return 1
+
+        async def slow() -> int:
+            await asyncio.sleep(5)
+            return 2
+
+        calls.start(0, "quick", quick)
+        calls.start(1, "slow", slow)
+        assert calls.wait_idle(0, timeout_s=2)
+        assert calls.take(0) == [("quick", 1)]
+        assert not calls.wait_idle(1, timeout_s=0.05)
+    finally:
+        calls.close()
