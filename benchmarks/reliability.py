@@ -7,6 +7,8 @@ duplicated. Recovery time is from the fault until the first window that closed a
 is on Kafka. `taskmanager-killed-simulator` kills the TaskManager under simulator cameras
 with injected incidents and scores every output against the simulator's ground truth:
 windows, one verdict per group, and alerts (recall and precision per incident kind).
+`rescale-1-to-2` and `rescale-2-to-1` stop the job with a savepoint and restore it at the
+other parallelism (the key-pool and pattern state across a rescale: test_job_rescale.py).
 Writes benchmarks/results/reliability.json. Goal: nothing lost, < 60 s.
 
     .venv/bin/python -m benchmarks.reliability            # all scenarios
@@ -79,6 +81,7 @@ def scenario(
     name: str,
     fault: Callable[[str, str], str | None],
     judge: Callable[[str, str], dict[str, Any]] | None = None,
+    parallelism: int = 2,
 ) -> dict[str, Any]:
     """Start a job, let windows flow, inject ``fault`` (returns a replacement job id, if any),
     publish the rest, and measure recovery and output; ``judge(job_id, topic)`` adds its own
@@ -89,7 +92,8 @@ def scenario(
     ensure_topics(bootstrap, {topic: 2})
     cameras = {f"r1-{run}", f"r2-{run}"}
     produce(bootstrap, topic, cameras_frames(run, BEFORE), by_camera_number)
-    job_id = flink_run(job_args(topic, run, restart_attempts=30), detached=True)
+    job = job_args(topic, run, restart_attempts=30, parallelism=parallelism)
+    job_id = flink_run(job, detached=True)
     wait_running(job_id)
     wait_for(lambda: len(committed_windows(bootstrap, cameras, run)) >= 4, 120, "first windows")
     fault_at = time.monotonic()
@@ -127,6 +131,20 @@ def savepoint_and_code_change(job_id: str, topic: str) -> str:
     new_id = flink_run(changed, detached=True, from_savepoint=path)
     wait_running(new_id)
     return new_id
+
+
+def rescale_to(parallelism: int) -> Callable[[str, str], str]:
+    """Stop with a savepoint and restore the same job at ``parallelism``."""
+
+    def rescale(job_id: str, topic: str) -> str:
+        path = stop_with_savepoint(job_id, f"file://{REPO}/.stack/flink/savepoints")
+        run = topic.removeprefix("rel-")
+        args = job_args(topic, run, restart_attempts=30, parallelism=parallelism)
+        new_id = flink_run(args, detached=True, from_savepoint=path)
+        wait_running(new_id)
+        return new_id
+
+    return rescale
 
 
 def restart_kafka(_job_id: str, _topic: str) -> None:
@@ -368,7 +386,11 @@ SCENARIOS: dict[str, Callable[[str, str], str | None]] = {
     "savepoint-code-change-restore": savepoint_and_code_change,
     "kafka-broker-restart": restart_kafka,
     "redis-down-30s": redis_down_30s,
+    "rescale-1-to-2": rescale_to(2),
+    "rescale-2-to-1": rescale_to(1),
 }
+# Parallelism a scenario's job starts at (2 unless named here).
+START_PARALLELISM = {"rescale-1-to-2": 1}
 
 
 def main() -> None:
@@ -399,7 +421,7 @@ def main() -> None:
             elif name == "taskmanager-killed-simulator":
                 row = taskmanager_killed_simulated()
             else:
-                row = scenario(name, SCENARIOS[name])
+                row = scenario(name, SCENARIOS[name], parallelism=START_PARALLELISM.get(name, 2))
         except (AssertionError, RuntimeError, ValueError) as err:  # a failed scenario is a
             # result too (ValueError: an output that breaks the contract)
             row = {"scenario": name, "error": str(err)[:300], "recovery_s": None,

@@ -420,6 +420,23 @@ class Flink(Service):
             return f"{self.name}: TaskManager restarted (pid {' '.join(map(str, self.pids()))})"
         return super().start(timeout_s)
 
+    def ensure_taskmanager(self, timeout_s: float = 90) -> None:
+        """Before a job: a live TaskManager, and the JobManager counting only live ones.
+
+        A TaskManager that died (one was seen to crash natively while a job was cancelled)
+        stays registered until its heartbeat times out; a job submitted meanwhile is
+        scheduled on its slots and fails. So start one if none lives, then wait until the
+        JobManager's count equals the live processes."""
+        if not self.taskmanager_pids():
+            self.start_taskmanager()
+
+        def registered_are_alive() -> bool:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/overview", timeout=2) as r:
+                registered: int = json.load(r).get("taskmanagers", 0)
+            return registered == len(self.taskmanager_pids()) >= 1
+
+        wait_until(registered_are_alive, timeout_s, self.name, self.log)
+
     def stop(self, timeout_s: float = 30) -> str:
         result = super().stop(timeout_s)
         for pid_file in self.home.glob("flink-*.pid"):

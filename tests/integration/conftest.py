@@ -55,9 +55,17 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def flink_cluster(kafka_bootstrap: str) -> Iterator[str]:
-    for _ in _running(Flink()):
-        yield Endpoints.from_env().flink_rest
+def flink_session(kafka_bootstrap: str) -> Iterator[Flink]:
+    for cluster in _running(Flink()):
+        assert isinstance(cluster, Flink)
+        yield cluster
+
+
+@pytest.fixture
+def flink_cluster(flink_session: Flink) -> str:
+    """The session cluster's REST URL, with a live TaskManager for this test's job."""
+    flink_session.ensure_taskmanager()
+    return Endpoints.from_env().flink_rest
 
 
 @pytest.fixture

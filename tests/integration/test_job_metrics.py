@@ -21,6 +21,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from contract import redis_keys
+from contract.endpoints import Endpoints
 from stack.flink_cli import cancel, flink_run
 from stack.paths import REPO
 from stack.topics import ensure_topics
@@ -96,7 +97,8 @@ def llm() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def scraped(flink_cluster, kafka_bootstrap, redis_url, llm, tmp_path_factory) -> dict[str, Any]:
+def scraped(flink_session, kafka_bootstrap, redis_url, llm, tmp_path_factory) -> dict[str, Any]:
+    flink_session.ensure_taskmanager()  # module scope: flink_cluster is per test
     run = uuid.uuid4().hex[:6]
     topic = f"test-metrics-{run}"
     ensure_topics(kafka_bootstrap, {topic: 1})  # module scope: fresh_topic is per test
@@ -159,7 +161,7 @@ def scraped(flink_cluster, kafka_bootstrap, redis_url, llm, tmp_path_factory) ->
 
         found = wait_for(settled, 30, "late dead letter counted and a checkpoint done")
     finally:
-        cancel(job_id, flink_cluster)
+        cancel(job_id, Endpoints.from_env().flink_rest)
         views = redis.Redis.from_url(redis_url)  # leave no test camera on the dashboard
         for cam in (camera, blind):
             views.delete(redis_keys.stats_latest(cam), redis_keys.stats_series(cam))
