@@ -78,3 +78,12 @@ def fresh_topic(kafka_bootstrap: str) -> Callable[[int], str]:
         return name
 
     return make
+
+
+@pytest.fixture
+def cooling_llm() -> Iterator[str]:
+    """The OpenAI-compatible stub whose 429s say Retry-After 3600 s (a key cools for good)."""
+    from tests.integration.llm_stub import running_stub
+
+    with running_stub("--latency-ms", "20", "--retry-after-s", "3600") as url:
+        yield url

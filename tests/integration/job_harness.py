@@ -203,3 +203,14 @@ def assert_exactly_once(
         (s.camera_id, (s.window_start_ms - BASE_MS) // 1000): (s.frames, s.vehicles) for s in stats
     }
     assert got == expected
+
+
+def key_pool_health(client: Any, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The key pool's health in Redis (`keypool:health`) of the given API keys, by key id."""
+    from contract import redis_keys
+    from tests.redis_io import replies
+    from udfs.risk.keypool import key_id_for
+
+    ids = {key_id_for(k) for k in keys}
+    raw = replies(client).hgetall(redis_keys.KEYPOOL_HEALTH)
+    return {k.decode(): json.loads(v) for k, v in raw.items() if k.decode() in ids}

@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +29,15 @@ from tests.integration.job_harness import (
     frame_at,
     frames,
     job_args,
+    key_pool_health,
     llm_worthy,
     out_topic,
     red_light_crossing,
     wait_for,
     wait_running,
 )
-from tests.integration.llm_stub import get, post, running_stub
+from tests.integration.llm_stub import get, post
 from tests.kafka_io import produce, read_all
-from tests.redis_io import replies
 from udfs.risk.keypool import key_id_for
 
 pytestmark = [pytest.mark.integration, ON_SESSION_CLUSTER]
@@ -51,12 +51,6 @@ SPECIAL = {3: "llm", 5: "red", 10: "red", 40: "red", 45: "llm", 50: "red", 55: "
            75: "red", 85: "llm"}  # fmt: skip
 PHASES = ((0, 30), (31, 70), (71, 110))
 CLOSE_S = 130  # both cameras: moves the watermark past every window of the phases
-
-
-@pytest.fixture
-def stub() -> Iterator[str]:
-    with running_stub("--latency-ms", "20", "--retry-after-s", "3600") as url:
-        yield url
 
 
 def phase_records(run: str, first_s: int, last_s: int) -> list[tuple[bytes, bytes]]:
@@ -80,14 +74,8 @@ def committed(bootstrap: str, run: str, topic: str, model: type) -> list[Any]:
     return [m for m in found if m.camera_id.endswith(run)]
 
 
-def health(client: redis.Redis) -> dict[str, dict[str, Any]]:
-    ids = {key_id_for(k) for k in TEST_KEYS}
-    raw = replies(client).hgetall(redis_keys.KEYPOOL_HEALTH)
-    return {k.decode(): json.loads(v) for k, v in raw.items() if k.decode() in ids}
-
-
 def test_rescale_1_to_2_to_1_carries_windows_keys_and_partial_matches(
-    flink_cluster, kafka_bootstrap, redis_url, fresh_topic, stub, tmp_path: Path
+    flink_cluster, kafka_bootstrap, redis_url, fresh_topic, cooling_llm, tmp_path: Path
 ):
     topic, run = fresh_topic(2), uuid.uuid4().hex[:6]
     keys_file, risk_file = tmp_path / "keys.txt", tmp_path / "risk.yaml"
@@ -95,13 +83,14 @@ def test_rescale_1_to_2_to_1_carries_windows_keys_and_partial_matches(
     budget = {"requests_per_min": 100_000, "tokens_per_min": 10**9}
     risk_file.write_text(yaml.safe_dump({"risk": {"pool": {"default_key": budget}}}))
     client = redis.Redis.from_url(redis_url)
+    health = partial(key_pool_health, client, TEST_KEYS)
     client.hdel(redis_keys.KEYPOOL_HEALTH, *(key_id_for(k) for k in TEST_KEYS))
-    post(stub + "/control", {"script": ["429"]})  # the first call: 429, Retry-After 3600 s
+    post(cooling_llm + "/control", {"script": ["429"]})  # the first call: 429, Retry-After 3600 s
 
     def args(parallelism: int) -> list[str]:
         return job_args(
             topic, run, signal_topic="", redis_url=redis_url, risk_config=risk_file,
-            llm_base_url=stub + "/v1", llm_api_keys_file=keys_file, parallelism=parallelism,
+            llm_base_url=cooling_llm + "/v1", llm_api_keys_file=keys_file, parallelism=parallelism,
         )  # fmt: skip
 
     def red_light_alerts() -> list[TrafficAlert]:
@@ -118,13 +107,13 @@ def test_rescale_1_to_2_to_1_carries_windows_keys_and_partial_matches(
     try:
         wait_running(job_id)
         wait_for(lambda: llm_verdict_at(3), 120, "the first verdict (after the 429)")
-        cooled = wait_for(lambda: health(client) or None, 30, "key-pool health")
+        cooled = wait_for(lambda: health() or None, 30, "key-pool health")
         cooled_key = next(k for k, h in cooled.items() if h["rate_limited"] == 1)
         other_key = next(k for k in cooled if k != cooled_key)
         time.sleep(3)  # the watermark passes the first two red-light runs: a partial match
         assert red_light_alerts() == []
         savepoint = stop_with_savepoint(job_id, savepoints)
-        post(stub + "/reset", {})
+        post(cooling_llm + "/reset", {})
 
         produce(kafka_bootstrap, topic, phase_records(run, *PHASES[1]), by_camera_number)
         job_id = flink_run(args(2), detached=True, from_savepoint=savepoint)
@@ -167,8 +156,8 @@ def test_rescale_1_to_2_to_1_carries_windows_keys_and_partial_matches(
             ((105, 110, 140), BASE_MS + 5_000, BASE_MS + 40_000),
             ((150, 155, 175), BASE_MS + 50_000, BASE_MS + 75_000),
         ]
-        assert get(stub + "/stats")["by_key"] == {other_key: 2}  # the cooled key stayed cold
-        after = wait_for(lambda: health(client) or None, 30, "key-pool health at the end")
+        assert get(cooling_llm + "/stats")["by_key"] == {other_key: 2}  # the cooled key stayed cold
+        after = wait_for(lambda: health() or None, 30, "key-pool health at the end")
         assert after[cooled_key]["cooldown_until_ms"] == cooled[cooled_key]["cooldown_until_ms"]
     finally:
         cancel(job_id)

@@ -8,10 +8,9 @@ third red-light run completes the partial match into an alert.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,15 @@ from tests.integration.job_harness import (
     ON_SESSION_CLUSTER,
     frame_at,
     job_args,
+    key_pool_health,
     llm_worthy,
     out_topic,
     red_light_crossing,
     wait_for,
     wait_running,
 )
-from tests.integration.llm_stub import get, post, running_stub
+from tests.integration.llm_stub import get, post
 from tests.kafka_io import produce, read_all
-from tests.redis_io import replies
 from udfs.risk.keypool import key_id_for
 
 pytestmark = [pytest.mark.integration, ON_SESSION_CLUSTER]
@@ -44,25 +43,13 @@ TEST_KEYS = ["sk-restore-SECRET-0001", "sk-restore-SECRET-0002"]
 RED_LIGHTS = "red_light_runs_3_in_60s"
 
 
-@pytest.fixture
-def stub() -> Iterator[str]:
-    with running_stub("--latency-ms", "20", "--retry-after-s", "3600") as url:
-        yield url
-
-
 def committed(bootstrap: str, topic: str, model: type, camera: str) -> list[Any]:
     found: list[Any] = [parse(model, value) for _, value in read_all(bootstrap, topic, idle_s=2)]
     return [m for m in found if m.camera_id == camera]
 
 
-def health(client: redis.Redis) -> dict[str, dict[str, Any]]:
-    ids = {key_id_for(k) for k in TEST_KEYS}
-    raw = replies(client).hgetall(redis_keys.KEYPOOL_HEALTH)
-    return {k.decode(): json.loads(v) for k, v in raw.items() if k.decode() in ids}
-
-
 def test_cooling_key_spend_and_partial_matches_survive_savepoint_restore(
-    flink_cluster, kafka_bootstrap, redis_url, fresh_topic, stub, tmp_path: Path
+    flink_cluster, kafka_bootstrap, redis_url, fresh_topic, cooling_llm, tmp_path: Path
 ):
     topic, run = fresh_topic(1), uuid.uuid4().hex[:6]
     camera = f"r1-{run}"
@@ -73,11 +60,12 @@ def test_cooling_key_spend_and_partial_matches_survive_savepoint_restore(
     verdicts_topic = out_topic(run, topics.RISK_ASSESSMENT_RESULTS)
     args = job_args(
         topic, run, signal_topic="", redis_url=redis_url, risk_config=risk_file,
-        llm_base_url=stub + "/v1", llm_api_keys_file=keys_file,
+        llm_base_url=cooling_llm + "/v1", llm_api_keys_file=keys_file,
     )  # fmt: skip
     client = redis.Redis.from_url(redis_url)
+    health = partial(key_pool_health, client, TEST_KEYS)
     client.hdel(redis_keys.KEYPOOL_HEALTH, *(key_id_for(k) for k in TEST_KEYS))  # earlier runs
-    post(stub + "/control", {"script": ["429"]})  # the first call: 429, Retry-After 3600 s
+    post(cooling_llm + "/control", {"script": ["429"]})  # the first call: 429, Retry-After 3600 s
 
     special = {
         3: llm_worthy(camera, 3),
@@ -89,7 +77,7 @@ def test_cooling_key_spend_and_partial_matches_survive_savepoint_restore(
     wait_running(job_id)
 
     def cooled() -> dict[str, dict[str, Any]] | None:
-        found = health(client)
+        found = health()
         return found if any(h["rate_limited"] == 1 for h in found.values()) else None
 
     before = wait_for(cooled, 120, "the 429 settled into the key pool")
@@ -106,7 +94,7 @@ def test_cooling_key_spend_and_partial_matches_survive_savepoint_restore(
     early = committed(kafka_bootstrap, out_topic(run, topics.TRAFFIC_ALERTS), TrafficAlert, camera)
     assert RED_LIGHTS not in {a.pattern for a in early}  # two runs: a partial match only
 
-    post(stub + "/reset", {})
+    post(cooling_llm + "/reset", {})
     client.hdel(redis_keys.KEYPOOL_HEALTH, *before)
     special = {
         40: red_light_crossing(camera, 40, 3),
@@ -140,8 +128,8 @@ def test_cooling_key_spend_and_partial_matches_survive_savepoint_restore(
 
         verdicts = wait_for(llm_verdicts, 120, "verdicts after restore")
         assert {v.key_id for v in verdicts} == {other_key}
-        assert get(stub + "/stats")["by_key"] == {other_key: 2}  # the cooled key stayed cold
-        after = wait_for(lambda: health(client) or None, 30, "key-pool health after restore")
+        assert get(cooling_llm + "/stats")["by_key"] == {other_key: 2}  # the cooled key stayed cold
+        after = wait_for(lambda: health() or None, 30, "key-pool health after restore")
         assert after[cooled_key]["rate_limited"] == 1
         assert after[cooled_key]["cooldown_until_ms"] == before[cooled_key]["cooldown_until_ms"]
         assert after[other_key]["requests"] >= before[other_key]["requests"] + 2
@@ -151,7 +139,7 @@ def test_cooling_key_spend_and_partial_matches_survive_savepoint_restore(
 
 
 def test_cooling_key_and_spend_survive_a_killed_taskmanager(
-    flink_cluster, kafka_bootstrap, redis_url, fresh_topic, stub, tmp_path: Path
+    flink_cluster, kafka_bootstrap, redis_url, fresh_topic, cooling_llm, tmp_path: Path
 ):
     """The pool and its settlements live in keyed state, not in a process: after every
     TaskManager is killed and the job recovers from its last checkpoint, the key that got a
@@ -164,11 +152,12 @@ def test_cooling_key_and_spend_survive_a_killed_taskmanager(
     risk_file.write_text(yaml.safe_dump({"risk": {"pool": {"default_key": budget}}}))
     args = job_args(
         topic, run, signal_topic="", redis_url=redis_url, risk_config=risk_file,
-        llm_base_url=stub + "/v1", llm_api_keys_file=keys_file, restart_attempts=20,
+        llm_base_url=cooling_llm + "/v1", llm_api_keys_file=keys_file, restart_attempts=20,
     )  # fmt: skip
     client = redis.Redis.from_url(redis_url)
+    health = partial(key_pool_health, client, TEST_KEYS)
     client.hdel(redis_keys.KEYPOOL_HEALTH, *(key_id_for(k) for k in TEST_KEYS))
-    post(stub + "/control", {"script": ["429"]})
+    post(cooling_llm + "/control", {"script": ["429"]})
     produce(
         kafka_bootstrap,
         topic,
@@ -186,7 +175,7 @@ def test_cooling_key_and_spend_survive_a_killed_taskmanager(
             120, "the first verdict committed",
         )  # fmt: skip
         assert [v.source for v in first] == ["llm"]
-        before = health(client)
+        before = health()
         cooled_key = next(k for k, h in before.items() if h["rate_limited"] == 1)
         other_key = next(k for k in before if k != cooled_key)
 
@@ -194,7 +183,7 @@ def test_cooling_key_and_spend_survive_a_killed_taskmanager(
         wait_for(lambda: not cluster.healthy(), 60, "the JobManager noticing the lost TaskManager")
         assert "TaskManager restarted" in cluster.start()
         wait_running(job_id, timeout_s=180)
-        post(stub + "/reset", {})
+        post(cooling_llm + "/reset", {})
         client.hdel(redis_keys.KEYPOOL_HEALTH, *before)
         risky = {45, 50}
         later = [
@@ -208,8 +197,8 @@ def test_cooling_key_and_spend_survive_a_killed_taskmanager(
 
         verdicts = wait_for(later_verdicts, 180, "verdicts after the recovery")
         assert {(v.source, v.key_id) for v in verdicts} == {("llm", other_key)}
-        assert get(stub + "/stats")["by_key"] == {other_key: 2}  # the cooled key stayed cold
-        after = wait_for(lambda: health(client) or None, 30, "key-pool health after recovery")
+        assert get(cooling_llm + "/stats")["by_key"] == {other_key: 2}  # the cooled key stayed cold
+        after = wait_for(lambda: health() or None, 30, "key-pool health after recovery")
         assert after[cooled_key]["cooldown_until_ms"] == before[cooled_key]["cooldown_until_ms"]
         assert after[other_key]["requests"] >= before[other_key]["requests"] + 2
         assert after[other_key]["spend_usd"] > before[other_key]["spend_usd"] > 0
