@@ -206,9 +206,11 @@ def simulator_rate(r: dict[str, Any]) -> list[str]:
         )
     job = r.get("job")
     if job:
+        failed = job.get("all_counted") is False
         lines += [
             "",
-            f"Job: {job['events_in_windows']:,} of {r['sinks']['kafka']['events']:,} events "
+            ("**FAILED (not every event counted):** " if failed else "")
+            + f"Job: {job['events_in_windows']:,} of {r['sinks']['kafka']['events']:,} events "
             f"counted in {job['windows']:,} windows of {job['cameras_with_windows']:,} cameras; "
             f"{job['job_wall_s']} s wall clock including JVM start and the risk and pattern "
             "stages (heuristic verdicts).",
@@ -312,10 +314,15 @@ def suite_times(results: Path) -> list[str]:
         f"`./dev bench` (`python -m benchmarks.run_all`): {total:,.0f} s in all "
         f"({total / 60:.1f} min), per benchmark as last run:",
         "",
-        "| benchmark | command | wall s |",
-        "|---|---|---|",
+        "| benchmark | command | wall s | result |",
+        "|---|---|---|---|",
     ]
-    lines += [f"| {name} | `{t['command']}` | {t['wall_s']} |" for name, t in timings.items()]
+    lines += [
+        f"| {name} | `{t['command']}` | {t['wall_s']} | "
+        + ("ok" if not t.get("exit_code") else f"**FAILED (exit {t['exit_code']})**")
+        + " |"
+        for name, t in timings.items()
+    ]
     return [*lines, ""]
 
 

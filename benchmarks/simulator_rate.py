@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         "job": job,
     }
     if job:
+        # The claim: every event sent is counted in exactly one window (the simulator injects
+        # no late events here). A shortfall is a failed run, never a figure.
+        job["all_counted"] = job["events_in_windows"] == rows["kafka"]["events"]
         print(
             f"job: {job['events_in_windows']:,} of {rows['kafka']['events']:,} events in "
             f"{job['windows']:,} windows of {job['cameras_with_windows']} cameras, "
@@ -125,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     args.results_dir.mkdir(parents=True, exist_ok=True)
     (args.results_dir / "simulator_rate.json").write_text(json.dumps(result, indent=2))
+    if job and not job["all_counted"]:
+        print("FAILED: the job did not count every event sent", file=sys.stderr)
+        return 1
     return 0
 
 

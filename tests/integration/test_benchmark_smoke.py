@@ -57,9 +57,12 @@ def test_cluster_benchmarks_smoke_write_a_report_with_figures(flink_cluster, red
 
 def test_other_benchmarks_smoke_write_a_report_with_figures(kafka_bootstrap, redis_url):
     folder, report = smoke(OFF_CLUSTER)
-    simulator = json.loads((folder / "simulator_rate.json").read_text())["sinks"]
+    simulator_run = json.loads((folder / "simulator_rate.json").read_text())
+    simulator = simulator_run["sinks"]
     assert all(simulator[sink]["events"] == 200 for sink in ("null", "jsonl", "kafka"))
     assert simulator["kafka"]["events_per_s"] > 0
+    assert simulator_run["job"]["events_in_windows"] == 200
+    assert simulator_run["job"]["all_counted"] is True
     assert_risk_llm(json.loads((folder / "risk_llm.json").read_text()))
     assert_cep(json.loads((folder / "cep_throughput.json").read_text()))
     (ssd, *_) = json.loads((folder / "detector_fps.json").read_text())["rows"]
