@@ -7,6 +7,7 @@ real health check, and on stop ends only those pids.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -51,6 +52,20 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, their children, ...), from /proc."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                children = [int(c) for c in task.read_text().split()]
+                found.extend(children)
+                todo.extend(children)
+    return found
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str, log: Path | None) -> None:
@@ -383,10 +398,13 @@ class Flink(Service):
         ]
 
     def kill_taskmanagers(self) -> list[int]:
-        """SIGKILL every TaskManager this stack started: a machine failure, for tests."""
+        """SIGKILL every TaskManager this stack started, and its Python workers with it: a
+        machine failure, for tests (workers left behind would live on, orphaned)."""
         killed = self.taskmanager_pids()
-        for pid in killed:
-            os.kill(pid, signal.SIGKILL)
+        workers = [child for pid in killed for child in descendants(pid)]
+        for pid in [*killed, *workers]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         while any(pid_alive(pid) for pid in killed):
             time.sleep(0.1)
         return killed
