@@ -1,15 +1,15 @@
 """Benchmark baseline: the job's windowed aggregation in Flink SQL only (no Python function).
 
 Same source DDL, checks, views and window query as jobs/risk_job.py, the window rows
-encoded with JSON_OBJECT in SQL and written to the same kind of exactly-once Kafka sink.
-Run only by benchmarks/job_vs_sql.py.
+encoded with JSON_OBJECT in SQL and written to the same kind of exactly-once Kafka sink (the
+job's `--window-stats-topic`). Takes the job's options; `--bounded` reads to the end.
+Run by benchmarks/scale.py beside the job.
 """
 
 from __future__ import annotations
 
 import sys
 
-from contract import topics
 from jobs.config import from_args
 from jobs.risk_job import create_env
 from udfs.ingest import sql as ingest_sql
@@ -22,13 +22,13 @@ def main(argv: list[str]) -> None:
     _env, t_env = create_env(cfg)
     source = ingest_sql.KafkaSourceOptions(
         bootstrap=cfg.kafka_bootstrap, topic=cfg.source_topic, group_id=cfg.group_id,
-        start=cfg.start, bounded=True,
+        start=cfg.start, bounded=cfg.bounded,
     )  # fmt: skip
     for ddl in ingest_sql.functions_ddl():
         t_env.execute_sql(ddl)
     t_env.execute_sql(ingest_sql.source_ddl(source, cfg.watermark_bound_s, cfg.clock_skew()))
     t_env.execute_sql(kafka_sink_ddl(
-        "window_stats_out", f"{topics.TRAFFIC_WINDOW_STATS}-sql-baseline",
+        "window_stats_out", cfg.window_stats_topic,
         cfg.kafka_bootstrap, cfg.transactional_id_prefix,
     ))  # fmt: skip
     t_env.create_temporary_view(
@@ -45,9 +45,11 @@ def main(argv: list[str]) -> None:
         "windows", t_env.sql_query(windows_sql.window_stats_sql(cfg.window_s))
     )
     columns = ", ".join(f"KEY '{c}' VALUE {c}" for c in windows_sql.WINDOW_COLUMNS)
-    t_env.execute_sql(
+    submitted = t_env.execute_sql(
         f"INSERT INTO window_stats_out SELECT camera_id, JSON_OBJECT({columns}) FROM windows"
-    ).wait()
+    )
+    if cfg.bounded:  # an unbounded run is left to the cluster (`flink run -d`)
+        submitted.wait()
 
 
 if __name__ == "__main__":

@@ -160,7 +160,7 @@ FROM (
         ) <= CURRENT_WATERMARK(ts)
         THEN 'late'
     END AS reason_code
-  FROM (SELECT *, PARSE_DETECTION(payload) AS d FROM {DETECTIONS_RAW}))"""
+  FROM {DETECTIONS_RAW}, LATERAL TABLE(PARSE_DETECTION(payload)) AS d)"""
 
 
 def functions_ddl() -> list[str]:
@@ -168,5 +168,8 @@ def functions_ddl() -> list[str]:
     return [
         f"CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS {name} AS "
         f"'io.trafficrisk.flink.{java}' LANGUAGE JAVA"
-        for name, java in (("PARSE_DETECTION", "ParseDetection"), ("EVENT_TIME_MS", "EventTimeMs"))
+        for name, java in (
+            ("PARSE_DETECTION", "ParseDetectionFields"),  # one row per record (why: its doc)
+            ("EVENT_TIME_MS", "EventTimeMs"),
+        )
     ]

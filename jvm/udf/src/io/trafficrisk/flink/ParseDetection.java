@@ -37,7 +37,7 @@ public class ParseDetection extends ScalarFunction {
     private static final String OBJECT =
             "ROW<class_name STRING, track_id BIGINT, vx DOUBLE, vy DOUBLE, "
                     + "zones ARRAY<STRING>, crossed_lines ARRAY<STRING>, is_vehicle BOOLEAN>";
-    private static final String RESULT =
+    static final String RESULT =
             "ROW<error STRING, error_code STRING, size_bytes INT, camera_id STRING, "
                     + "frame_id BIGINT, captured_at_ms BIGINT, vehicles INT, "
                     + "objects ARRAY<" + OBJECT + ">, group_count INT, fact_candidate BOOLEAN>";
@@ -63,6 +63,10 @@ public class ParseDetection extends ScalarFunction {
             .build();
 
     public @DataTypeHint(RESULT) Row eval(byte[] payload) {
+        return check(payload);
+    }
+
+    private Row check(byte[] payload) {
         if (payload == null) {
             return failed("null value: the record has no value (a tombstone)", "null_value", 0);
         }
@@ -87,8 +91,7 @@ public class ParseDetection extends ScalarFunction {
             return fields(doc, payload.length);
         } catch (RuntimeException e) {
             // A defect here must not stop the job on one record: dead-letter it, named.
-            return failed("contract: the check failed on this record (" + e + ")", "contract",
-                    payload.length);
+            return defect(e, payload.length);
         }
     }
 
@@ -193,6 +196,12 @@ public class ParseDetection extends ScalarFunction {
             out[i] = array.get(i).asText();
         }
         return out;
+    }
+
+    /** The dead-letter row for a defect of the check itself on one record. */
+    static Row defect(RuntimeException e, int sizeBytes) {
+        return failed("contract: the check failed on this record (" + e + ")", "contract",
+                sizeBytes);
     }
 
     private static Row failed(String error, String code, int sizeBytes) {

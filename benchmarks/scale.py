@@ -1,0 +1,434 @@
+"""Benchmark: the scale curve. Steady-state throughput, lag and latency of the whole job versus
+simulated cameras, beside the pure Flink SQL ceiling on the same input in the same run.
+
+Load: the simulator's default mix (groups with inline crops, zones, crossings, signal states;
+no LLM configured, so the heuristic gives every group its verdict and every stage works),
+pre-rendered once and replayed at 1 frame/s per camera on the wall clock
+(`benchmarks/replay.py`), so the offered rate does not depend on the simulator's own speed.
+Each run gets a fresh input topic and its own output topics, and is cancelled at the end.
+
+Variants, alternating round by round on the local session cluster (parallelism 2):
+- job: `jobs/risk_job.py`, every stage on;
+- sql: `benchmarks/sql_baseline_job.py`, the same source, checks and windows in SQL only.
+
+Figures come from Flink's own metrics, read over REST every few seconds once the warm-up is
+over: events read = the Kafka source operator's `numRecordsOut` (the least-squares slope of the
+counter over the span is the achieved rate; the replayer's count gives the offered rate the same
+way), lag = its `pendingRecords` (records in Kafka not yet read) and the slope of that; latency (job only) = arrival of a window's
+statistics on Redis pub/sub (`live:stats`) minus the time the replayer had sent the frame that
+let the window close (event time >= window end + watermark bound). The busiest operator chain
+is the one with the highest `busyTimeMsPerSecond` at the end.
+
+Keeps up (the rule): the replayer offered the load (never > 1 s behind its schedule); the
+source read >= 95% of what was offered over the span (the REST counters are up to 2 s stale);
+the lag slope is <= 1% of the offered rate (a backlog that grows at all fails, however small
+p99 still is); and, for the job, >= 99% of the windows that could close arrived with p99
+latency < 2 s. The benchmark asserts what it
+measures: a run whose metrics are missing, or whose job failed, exits non-zero.
+Writes benchmarks/results/scale.json.
+
+    .venv/bin/python -m benchmarks.scale --cameras 500 1000 2000 --rounds 3 --warmup-s 30 \
+        --measure-s 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from confluent_kafka.admin import AdminClient
+
+from benchmarks.replay import ReplayLog, load_or_render, make_producer, replay
+from contract import redis_keys
+from stack.config import Endpoints
+from stack.flink_cli import cancel, flink_run, job_status
+from stack.paths import REPO
+from stack.services import Flink
+from stack.topics import ensure_topics
+from tests.integration.job_harness import output_args, wait_running
+
+RESULTS = REPO / "benchmarks" / "results"
+REST = "http://127.0.0.1:8081"
+WINDOW_S, BOUND_S, PARTITIONS = 10, 2, 2
+SAMPLE_S = 3.0
+ENTRIES = {"job": REPO / "jobs" / "risk_job.py", "sql": REPO / "benchmarks" / "sql_baseline_job.py"}
+
+
+def rest(path: str) -> Any:
+    with urllib.request.urlopen(REST + path, timeout=10) as response:
+        return json.load(response)
+
+
+def cpu_times() -> tuple[int, int]:
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+@dataclass(frozen=True)
+class Sample:
+    at_s: float  # wall seconds since the replay started
+    read: int  # source numRecordsOut, all subtasks
+    pending: int  # source pendingRecords, all subtasks
+    sent: int  # records the replayer had handed to Kafka
+
+
+def metric_query(names: list[str], agg: str) -> str:
+    """`get=a,b&agg=...`: the commas must stay literal, the brackets in names are escaped."""
+    return "get=" + ",".join(urllib.parse.quote(n, safe="") for n in names) + f"&agg={agg}"
+
+
+class SourceMetrics:
+    """The Kafka source operator's counters of one running job, over REST."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        vertices = rest(f"/jobs/{job_id}")["vertices"]
+        source = next(v for v in vertices if v["name"].startswith("Source: detections_raw"))
+        self.vertex = source["id"]
+        deadline = time.monotonic() + 60
+        while True:  # operator metrics show up a fetch interval after the task starts
+            listed = rest(f"/jobs/{job_id}/vertices/{self.vertex}/subtasks/metrics")
+            found = [m["id"] for m in listed if m["id"].endswith("detections_raw[1].numRecordsOut")]
+            if found or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        if not found:
+            raise RuntimeError(f"job {job_id}: no numRecordsOut metric on its Kafka source")
+        self.prefix = found[0].removesuffix("numRecordsOut")
+
+    def read(self, patience_s: float = 30.0) -> tuple[int, int]:
+        """(records read, records pending in Kafka), summed over subtasks. The Kafka reader
+        registers `pendingRecords` only once it has fetched, so wait for it a little."""
+        names = [f"{self.prefix}numRecordsOut", f"{self.prefix}pendingRecords"]
+        path = f"/jobs/{self.job_id}/vertices/{self.vertex}/subtasks/metrics?"
+        deadline = time.monotonic() + patience_s
+        while True:
+            got = {m["id"]: m["sum"] for m in rest(path + metric_query(names, "sum"))}
+            if len(got) == 2:
+                return int(got[names[0]]), int(got[names[1]])
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"source metrics missing after {patience_s:.0f} s: {names}")
+            time.sleep(1)
+
+
+def busiest_chain(job_id: str) -> tuple[str, float]:
+    """The operator chain with the highest busy time (ms/s, max over subtasks), shortened."""
+    best = ("", -1.0)
+    for vertex in rest(f"/jobs/{job_id}")["vertices"]:
+        query = metric_query(["busyTimeMsPerSecond"], "max")
+        found = rest(f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics?{query}")
+        busy = float(found[0].get("max", 0.0)) if found else 0.0
+        if busy > best[1]:
+            best = (vertex["name"], busy)
+    name = best[0]
+    return (name if len(name) <= 60 else name[:57] + "..."), round(best[1], 0)
+
+
+def slope(xs: list[float], ys: list[float]) -> float:
+    """Least-squares slope of ys over xs (per second)."""
+    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mean_x) ** 2 for x in xs)
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / den if den else 0
+
+
+def listen(url: str, prefix: str, seen: list[tuple[int, int]], stop: threading.Event) -> None:
+    """Record (window end ms, arrival ms) of every window of this run's cameras."""
+    pubsub = redis.Redis.from_url(url).pubsub()
+    pubsub.subscribe(redis_keys.CHANNEL_STATS)
+    while not stop.is_set():
+        message = pubsub.get_message(timeout=0.2)
+        if message and message["type"] == "message":
+            doc = json.loads(message["data"])
+            if doc["camera_id"].startswith(prefix):
+                seen.append((doc["window_end_ms"], int(time.time() * 1000)))
+    pubsub.close()
+
+
+@dataclass
+class Run:
+    """One variant at one size: what was offered, what Flink read, how late windows were."""
+
+    variant: str
+    cameras: int
+    round: int
+    offered_per_s: float = 0.0
+    achieved_per_s: float = 0.0
+    replayer_max_behind_ms: int = 0
+    lag_start: int = 0
+    lag_end: int = 0
+    lag_slope_per_s: float = 0.0
+    windows_expected: int | None = None
+    windows_measured: int | None = None
+    latency_ms_p50: float | None = None
+    latency_ms_p99: float | None = None
+    cpu_busy_pct: float = 0.0
+    busiest: str = ""
+    busiest_ms_per_s: float = 0.0
+    taskmanager_died_on_cancel: bool = False  # noted, not a failure: figures are taken before
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def keeps_up(self) -> bool:
+        ok = (
+            not self.problems
+            and self.replayer_max_behind_ms <= 1000
+            and self.achieved_per_s >= 0.95 * self.offered_per_s
+            and self.lag_slope_per_s <= 0.01 * self.offered_per_s
+        )
+        if self.variant == "job":
+            ok = ok and bool(
+                self.windows_expected
+                and self.windows_measured is not None
+                and self.windows_measured >= 0.99 * self.windows_expected
+                and self.latency_ms_p99 is not None
+                and self.latency_ms_p99 < 2000
+            )
+        return ok
+
+
+def window_latencies(
+    seen: list[tuple[int, int]], log: ReplayLog, warm_ms: int, cameras: int
+) -> tuple[list[int], int]:
+    """Latency of each window that closed after the warm-up, and how many could close."""
+    last_due = log.due_ms[-1] if log.due_ms else log.start_ms
+    latencies = []
+    for end, arrived in seen:
+        sent = log.sent_by(end - 1 + BOUND_S * 1000)
+        if end > warm_ms and sent is not None:
+            latencies.append(arrived - sent)
+    ends = range(
+        (warm_ms // (WINDOW_S * 1000) + 1) * WINDOW_S * 1000,
+        last_due - BOUND_S * 1000 + 1,
+        WINDOW_S * 1000,
+    )
+    return sorted(latencies), len(ends) * cameras
+
+
+def measure(
+    variant: str, cameras: int, round_no: int, warmup_s: int, measure_s: int,
+    extra: list[str] = [],  # noqa: B006 - never mutated
+) -> Run:  # fmt: skip
+    endpoints = Endpoints.from_env()
+    run_id = uuid.uuid4().hex[:6]
+    topic, prefix = f"scale-{run_id}", "sc-"
+    ensure_topics(names={topic: PARTITIONS})
+    rendered = load_or_render(cameras, 120, prefix)
+    result = Run(variant, cameras, round_no)
+    flink = Flink()
+    if not flink.taskmanager_pids():
+        # A TaskManager died natively in RocksDB while a loaded job was cancelled; one added
+        # to the running cluster then reported no metrics over REST, so restart the cluster.
+        print(flink.stop(), flush=True)
+        # Its Python workers outlive it (re-parented to init): they would hold memory and ports.
+        subprocess.run(["pkill", "-f", "pyflink.fn_execution.beam.beam_boot"], check=False)
+        print(flink.start(), flush=True)
+    job_id = flink_run(
+        ["--source-topic", topic, "--signal-topic", "", "--group-id", f"scale-{run_id}",
+         "--start", "earliest", "--window-s", str(WINDOW_S),
+         "--watermark-bound-s", str(BOUND_S), "--parallelism", "2",
+         "--transactional-id-prefix", f"scale-{run_id}",
+         "--job-name", f"scale-{variant}-{cameras}", "--restart-attempts", "0",
+         *output_args(run_id), *extra],
+        detached=True, entry=ENTRIES[variant],
+    )  # fmt: skip
+    seen: list[tuple[int, int]] = []
+    stop = threading.Event()
+    listener = threading.Thread(target=listen, args=(endpoints.redis_url, prefix, seen, stop))
+    log = ReplayLog()
+    samples: list[Sample] = []
+    try:
+        wait_running(job_id)
+        metrics = SourceMetrics(job_id)
+        listener.start()
+        sender = threading.Thread(
+            target=replay,
+            args=(rendered, make_producer(endpoints.kafka_bootstrap), topic,
+                  warmup_s + measure_s),
+            kwargs={"log": log},
+        )  # fmt: skip
+        sender.start()
+        began = time.monotonic()
+        time.sleep(warmup_s)
+        busy0, total0 = cpu_times()
+        while sender.is_alive():
+            read, pending = metrics.read()
+            samples.append(Sample(time.monotonic() - began, read, pending, log.sent))
+            time.sleep(SAMPLE_S)
+        busy1, total1 = cpu_times()
+        result.busiest, result.busiest_ms_per_s = busiest_chain(job_id)
+        if job_status(job_id)["state"] != "RUNNING":
+            result.problems.append(f"job {job_status(job_id)['state']}")
+        time.sleep(WINDOW_S / 2)  # windows closed by the last frames still arrive
+    finally:
+        stop.set()
+        if listener.is_alive():
+            listener.join()
+        cancel(job_id)
+        time.sleep(1)
+        result.taskmanager_died_on_cancel = not flink.taskmanager_pids()
+        delete_topics(endpoints.kafka_bootstrap, [topic, *output_topics(run_id)])
+    if len(samples) < 3:
+        result.problems.append(f"only {len(samples)} metric samples")
+        return result
+    at = [s.at_s for s in samples]
+    result.offered_per_s = round(slope(at, [float(s.sent) for s in samples]), 1)
+    result.achieved_per_s = round(slope(at, [float(s.read) for s in samples]), 1)
+    result.replayer_max_behind_ms = log.max_behind_ms()
+    result.lag_start, result.lag_end = samples[0].pending, samples[-1].pending
+    result.lag_slope_per_s = round(slope(at, [float(s.pending) for s in samples]), 1)
+    result.cpu_busy_pct = round(100 * (busy1 - busy0) / max(1, total1 - total0), 1)
+    if log.delivery_errors:
+        result.problems.append(f"{log.delivery_errors} records not delivered")
+    if variant == "job":
+        latencies, expected = window_latencies(seen, log, log.start_ms + warmup_s * 1000, cameras)
+        result.windows_expected, result.windows_measured = expected, len(latencies)
+        if latencies:
+            result.latency_ms_p50 = float(statistics.median(latencies))
+            result.latency_ms_p99 = float(latencies[int(0.99 * (len(latencies) - 1))])
+    return result
+
+
+def output_topics(run_id: str) -> list[str]:
+    return [arg for arg in output_args(run_id) if not arg.startswith("--")]
+
+
+def delete_topics(bootstrap: str, names: list[str]) -> None:
+    """Drop the run's topics: at 5,000 cameras a run leaves gigabytes on the local broker."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=10).topics)
+    doomed = [n for n in names if n in existing]
+    for future in admin.delete_topics(doomed).values() if doomed else []:
+        try:
+            future.result(timeout=30)
+        except Exception as err:  # cleanup must not hide the run's figures
+            print(f"could not delete a topic: {err}", file=sys.stderr)
+
+
+def summarise(runs: list[Run]) -> list[dict[str, Any]]:
+    """Median and spread per (size, variant), with the job / SQL ratio of the medians."""
+    rows = []
+    for cameras in sorted({r.cameras for r in runs}):
+        by_variant = {v: [r for r in runs if r.cameras == cameras and r.variant == v]
+                      for v in ENTRIES}  # fmt: skip
+        row: dict[str, Any] = {"cameras": cameras}
+        for variant, group in by_variant.items():
+            if not group:
+                continue
+            achieved = [r.achieved_per_s for r in group]
+            p99s = [r.latency_ms_p99 for r in group if r.latency_ms_p99 is not None]
+            row[variant] = {
+                "offered_per_s": statistics.median(r.offered_per_s for r in group),
+                "achieved_per_s": statistics.median(achieved),
+                "achieved_spread": [min(achieved), max(achieved)],
+                "lag_slope_per_s": statistics.median(r.lag_slope_per_s for r in group),
+                "latency_ms_p50": statistics.median(
+                    [r.latency_ms_p50 for r in group if r.latency_ms_p50 is not None] or [0]
+                )
+                if variant == "job"
+                else None,
+                "latency_ms_p99": statistics.median(p99s) if p99s else None,
+                "cpu_busy_pct": statistics.median(r.cpu_busy_pct for r in group),
+                "keeps_up": all(r.keeps_up for r in group),
+                "runs": len(group),
+            }
+        if "job" in row and "sql" in row and row["sql"]["achieved_per_s"]:
+            row["job_over_sql"] = round(
+                row["job"]["achieved_per_s"] / row["sql"]["achieved_per_s"], 3
+            )
+        rows.append(row)
+    return rows
+
+
+def curve(
+    sizes: list[int], rounds: int, warmup_s: int, measure_s: int, variants: list[str],
+    stop_when_saturated: bool, report: Callable[[Run], None], extra: list[str],
+) -> list[Run]:  # fmt: skip
+    runs: list[Run] = []
+    for cameras in sizes:
+        for round_no in range(rounds):
+            order = variants if round_no % 2 == 0 else variants[::-1]  # alternate who goes first
+            for variant in order:
+                run = measure(variant, cameras, round_no, warmup_s, measure_s, extra)
+                report(run)
+                runs.append(run)
+        job_runs = [r for r in runs if r.cameras == cameras and r.variant == "job"]
+        if stop_when_saturated and job_runs and not all(r.keeps_up for r in job_runs):
+            break
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cameras", type=int, nargs="+", default=[500, 1000])
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per size")
+    parser.add_argument("--warmup-s", type=int, default=30, help="replay before measuring")
+    parser.add_argument("--measure-s", type=int, default=60, help="measured span per run")
+    parser.add_argument("--variants", nargs="+", choices=list(ENTRIES), default=list(ENTRIES))
+    parser.add_argument(
+        "--stop-when-saturated", action="store_true",
+        help="skip larger sizes once the job does not keep up (the end of the curve)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--job-options", default="",
+        help="more options for both variants, one string (to measure a lever: e.g. "
+        "'--jars-dir /tmp/other-jars')",
+    )  # fmt: skip
+    parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where to write")
+    args = parser.parse_args(argv)
+    for size in args.cameras:  # render every size first, so no run waits on the simulator
+        load_or_render(size, 120, "sc-")
+
+    def report(run: Run) -> None:
+        verdict = "keeps up" if run.keeps_up else "DOES NOT keep up"
+        print(
+            f"{run.variant:>3} {run.cameras:>5} cameras round {run.round}: offered "
+            f"{run.offered_per_s:,.0f}/s, read {run.achieved_per_s:,.0f}/s, lag "
+            f"{run.lag_start:,} -> {run.lag_end:,} ({run.lag_slope_per_s:+,.1f}/s), p99 "
+            f"{run.latency_ms_p99} ms, windows {run.windows_measured}/{run.windows_expected}, "
+            f"CPU {run.cpu_busy_pct}%, busiest {run.busiest!r} {run.busiest_ms_per_s} ms/s: "
+            f"{verdict}{' ' + '; '.join(run.problems) if run.problems else ''}",
+            flush=True,
+        )
+
+    runs = curve(
+        args.cameras, args.rounds, args.warmup_s, args.measure_s, args.variants,
+        args.stop_when_saturated, report, shlex.split(args.job_options),
+    )  # fmt: skip
+    result = {
+        "benchmark": "scale",
+        "command": ".venv/bin/python -m benchmarks.scale " + " ".join(argv or sys.argv[1:]),
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "window_s": WINDOW_S, "watermark_bound_s": BOUND_S, "partitions": PARTITIONS,
+        "warmup_s": args.warmup_s, "measure_s": args.measure_s, "rounds": args.rounds,
+        "rows": summarise(runs),
+        "runs": [{**asdict(r), "keeps_up": r.keeps_up} for r in runs],
+    }  # fmt: skip
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
+    broken = [r for r in runs if r.problems]
+    for r in broken:
+        print(f"FAILED: {r.variant} at {r.cameras} round {r.round}: {r.problems}", file=sys.stderr)
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
