@@ -14,10 +14,11 @@ Variants, alternating round by round on the local session cluster (parallelism 2
 Figures come from Flink's own metrics, read over REST every few seconds once the warm-up is
 over: events read = the Kafka source operator's `numRecordsOut` (the least-squares slope of the
 counter over the span is the achieved rate; the replayer's count gives the offered rate the same
-way), lag = its `pendingRecords` (records in Kafka not yet read) and the slope of that; latency (job only) = arrival of a window's
-statistics on Redis pub/sub (`live:stats`) minus the time the replayer had sent the frame that
-let the window close (event time >= window end + watermark bound). The busiest operator chain
-is the one with the highest `busyTimeMsPerSecond` at the end.
+way), lag = its `pendingRecords` (records in Kafka not yet read) and the slope of that;
+latency (job only) = arrival of a window's statistics on Redis pub/sub (`live:stats`) minus the
+time the replayer had sent the frame that let the window close (event time >= window end +
+watermark bound). The busiest operator chain is the one with the highest
+`busyTimeMsPerSecond` at the end.
 
 Keeps up (the rule): the replayer offered the load (never > 1 s behind its schedule); the
 source read >= 95% of what was offered over the span (the REST counters are up to 2 s stale);
