@@ -210,8 +210,12 @@ def poison_pills(rounds: int) -> dict[str, Any]:
 
     def judge(job_id: str, topic: str) -> dict[str, Any]:
         run = topic.removeprefix("rel-")
-        letters = [parse(DeadLetter, v) for _k, v in read_all(
-            Endpoints.from_env().kafka_bootstrap, out_topic(run, topics.DEAD_LETTER), idle_s=3)]
+        letters = [
+            parse(DeadLetter, v)
+            for _k, v in read_all(
+                Endpoints.from_env().kafka_bootstrap, out_topic(run, topics.DEAD_LETTER), idle_s=3
+            )
+        ]
         mine = [d for d in letters if d.source_topic == topic]
         return {"restarts": restarts(job_id), **poison.score(sent, mine)}
 
@@ -400,8 +404,12 @@ def main() -> None:
     extra = ["taskmanager-killed-simulator", "fuzz", "poison-pills", "llm-chaos"]
     parser.add_argument("--only", nargs="*", choices=[*SCENARIOS, *extra], default=None)
     parser.add_argument("--fuzz-count", type=int, default=10_000)
-    parser.add_argument("--pill-rounds", type=int, default=20,
-                        help="how often every poison-pill class is sent (CI: 1)")
+    parser.add_argument(
+        "--pill-rounds",
+        type=int,
+        default=20,
+        help="how often every poison-pill class is sent (CI: 1)",
+    )
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where to write")
     args = parser.parse_args()
     for service in SERVICES.values():

@@ -104,6 +104,13 @@ def load_or_render(
     return rendered
 
 
+def record(rendered: Rendered, i: int, loop: int, captured_at_ms: int) -> bytes:
+    """Record ``i`` of the rendered loop as sent in loop number ``loop`` (frame ids go on)."""
+    frame_id = loop * rendered.loop_s + rendered.due_ms[i] // 1000
+    times = b"%d,%s%d" % (frame_id, _CAPTURED, captured_at_ms)
+    return b"".join((rendered.heads[i], times, rendered.tails[i]))
+
+
 @dataclass
 class ReplayLog:
     """What was really offered: per slice, when it was due and when its last record left."""
@@ -115,9 +122,12 @@ class ReplayLog:
     delivery_errors: int = 0
 
     def sent_by(self, event_ms: int) -> int | None:
-        """Wall time at which the first slice due at or after ``event_ms`` had been sent."""
-        i = bisect.bisect_left(self.due_ms, event_ms)
-        return self.sent_ms[i] if i < len(self.sent_ms) else None
+        """Wall time by which the slice holding event time ``event_ms`` had been sent (None:
+        never sent)."""
+        i = bisect.bisect_right(self.due_ms, event_ms) - 1
+        if i < 0 or event_ms >= self.due_ms[i] + SLICE_MS:
+            return None
+        return self.sent_ms[i]
 
     def max_behind_ms(self) -> int:
         """How far the replayer itself fell behind its schedule (0 = load fully offered)."""
@@ -159,10 +169,7 @@ def replay(
             due = start_ms + loop * loop_ms + rendered.due_ms[i]
             if due >= slice_end:
                 break
-            frame_id = loop * rendered.loop_s + rendered.due_ms[i] // 1000
-            value = b"".join(
-                (rendered.heads[i], b"%d,%s%d" % (frame_id, _CAPTURED, due), rendered.tails[i])
-            )
+            value = record(rendered, i, loop, due)
             while True:
                 try:
                     producer.produce(topic, value, rendered.keys[i], on_delivery=failed)

@@ -4,9 +4,9 @@
     .venv/bin/python -m benchmarks.run_all --smoke    # tiny sizes, into a temp folder
     .venv/bin/python -m benchmarks.run_all --only latency risk_llm   # some, then the report
 
-Rows: job versus the same aggregation in Flink SQL; the contract check's cost in the JVM;
-end-to-end latency and the scale curve
-(cameras versus CPU and latency, until this machine no longer keeps up); the simulator's rate;
+Rows: the scale curve (the whole job's steady state, lag slope, latency and CPU beside the
+pure-SQL ceiling, until this machine no longer keeps up); the contract check's cost in the JVM;
+the simulator's rate;
 the LLM stage versus its ideal bounds and the calls the filter and cache avoid; the pattern
 operator; the detector service versus a bare model loop. Each benchmark writes its JSON to the
 results folder; `run_all.json` there records each one's command and wall time. The local
@@ -27,20 +27,22 @@ from pathlib import Path
 from benchmarks.report import OUT, RESULTS
 from stack.paths import REPO
 
-SCALE_CURVE = ["100", "500", "1000", "1500", "2000", "3000", "4000"]
+SCALE_CURVE = ["500", "1000", "1500", "2000", "3000", "5000"]
 FULL = {
-    "job_vs_sql": ["--cameras", "1000", "--seconds", "300", "--rounds", "1"],
+    "scale": [
+        *("--cameras", *SCALE_CURVE),
+        *("--rounds", "3", "--warmup-s", "20"),
+        *("--measure-s", "40", "--stop-when-saturated"),
+    ],
     "contract_check": ["--events", "2000", "--seconds", "6", "--rounds", "3"],
-    "latency": ["--cameras", *SCALE_CURVE, "--seconds", "45", "--stop-when-saturated"],
     "simulator_rate": ["--cameras", "1000", "--duration-s", "60"],
     "risk_llm": [],
     "cep_throughput": ["--cameras", "1000", "--duration-s", "60"],
     "detector_fps": ["--frames", "200", "--yolo-frames", "100"],
 }
 SMOKE = {
-    "job_vs_sql": ["--cameras", "20", "--seconds", "10", "--rounds", "1"],
+    "scale": ["--cameras", "50", "--rounds", "1", "--warmup-s", "5", "--measure-s", "15"],
     "contract_check": ["--events", "200", "--seconds", "1", "--rounds", "1"],
-    "latency": ["--cameras", "20", "--seconds", "10"],
     "simulator_rate": ["--cameras", "10", "--duration-s", "20"],
     "risk_llm": ["--smoke", "--paths", "asyncio"],
     "cep_throughput": ["--smoke"],
