@@ -349,10 +349,6 @@ def summarise(runs: list[Run]) -> list[dict[str, Any]]:
                 "keeps_up": all(r.keeps_up for r in group),
                 "runs": len(group),
             }
-        if "job" in row and "sql" in row and row["sql"]["achieved_per_s"]:
-            row["job_over_sql"] = round(
-                row["job"]["achieved_per_s"] / row["sql"]["achieved_per_s"], 3
-            )
         rows.append(row)
     return rows
 
