@@ -41,7 +41,7 @@ FULL = {
     "detector_fps": ["--frames", "200", "--yolo-frames", "100"],
 }
 SMOKE = {
-    "scale": ["--cameras", "50", "--rounds", "1", "--warmup-s", "5", "--measure-s", "15"],
+    "scale": ["--cameras", "50", "--rounds", "1", "--warmup-s", "5", "--measure-s", "20"],
     "contract_check": ["--events", "200", "--seconds", "1", "--rounds", "1"],
     "simulator_rate": ["--cameras", "10", "--duration-s", "20"],
     "risk_llm": ["--smoke", "--paths", "asyncio"],

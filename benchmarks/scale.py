@@ -21,9 +21,11 @@ watermark bound). The busiest operator chain is the one with the highest
 `busyTimeMsPerSecond` at the end.
 
 Keeps up (the rule): the replayer offered the load (never > 1 s behind its schedule); the
-source read >= 95% of what was offered over the span (the REST counters are up to 2 s stale);
-the lag slope is <= 1% of the offered rate (a backlog that grows at all fails, however small
-p99 still is); and, for the job, >= 99% of the windows that could close arrived with p99
+lag slope is <= 1% of the offered rate (at least 1 record/s: a backlog that grows at all
+fails, however small p99 still is) and under a second of input is pending at the end; the
+read rate is reported beside the offered one, not judged (over a short span the REST
+counters, up to 2 s stale, skew it: 45 of 50/s read with the lag at 0); and, for the job,
+>= 99% of the windows that could close arrived with p99
 latency < 2 s. The benchmark asserts what it
 measures: a run whose metrics are missing, or whose job failed, exits non-zero.
 Writes benchmarks/results/scale.json.
@@ -190,8 +192,8 @@ class Run:
         ok = (
             not self.problems
             and self.replayer_max_behind_ms <= 1000
-            and self.achieved_per_s >= 0.95 * self.offered_per_s
-            and self.lag_slope_per_s <= 0.01 * self.offered_per_s
+            and self.lag_slope_per_s <= max(0.01 * self.offered_per_s, 1.0)
+            and self.lag_end <= self.offered_per_s  # under a second of input still pending
         )
         if self.variant == "job":
             ok = ok and bool(
