@@ -116,6 +116,20 @@ class JobConfig(BaseModel):
     parallelism: Annotated[int | None, Option(default_text="the cluster's")] = Field(
         None, ge=0, description="job parallelism (0: the cluster's)"
     )
+    python_execution_mode: Literal["process", "thread"] = Field(
+        "process",
+        description="where the Python functions run: `process` (a Python worker per task, "
+        "Beam's protocol between it and the JVM) or `thread` (embedded in the TaskManager "
+        "through PEMJA: no serialisation hop, one interpreter lock per TaskManager); see "
+        "docs/operations.md, Sizing",
+    )
+    python_state_cache_size: int = Field(
+        16384,
+        ge=1,
+        description="keyed-state entries each Python worker keeps in memory (Flink's "
+        "default: 1000); the pattern operator holds two per camera, so keep it above 2 x "
+        "cameras per subtask, or every state access goes back to the JVM",
+    )
     transactional_id_prefix: str = Field(
         "traffic-risk", description="prefix of Kafka transactional ids; unique per job"
     )

@@ -29,6 +29,8 @@ Run locally with `python jobs/risk_job.py` (mini cluster) or deploy with
 from __future__ import annotations
 
 import logging
+import os
+import site
 import sys
 
 from pyflink.common import Configuration
@@ -97,6 +99,17 @@ def build(
     )
 
 
+def python_options(mode: str) -> dict[str, str]:
+    """Flink options for where Python functions run. In `thread` mode the TaskManager embeds
+    CPython (PEMJA), which sees the interpreter's own site-packages but not a virtualenv's:
+    a client running in one passes that directory on (a path the cluster lacks is ignored,
+    so this holds for the local stack and images that share the venv's layout)."""
+    options = {"python.execution-mode": mode}
+    if mode == "thread" and sys.prefix != sys.base_prefix:
+        options["python.pythonpath"] = os.pathsep.join(site.getsitepackages())
+    return options
+
+
 def create_env(cfg: JobConfig) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
     """Environments with the job's jars, checkpoints, restarts and UTC time zone."""
     conf = Configuration()
@@ -112,6 +125,10 @@ def create_env(cfg: JobConfig) -> tuple[StreamExecutionEnvironment, StreamTableE
     # the source task's CPU in a profile (docs/performance.md).
     conf.set_string("pipeline.object-reuse", "true")
     conf.set_string("table.exec.source.idle-timeout", idle_timeout)
+    conf.set_string("python.state.cache-size", str(cfg.python_state_cache_size))
+    conf.set_string("python.map-state.read-cache-size", str(cfg.python_state_cache_size))
+    for key, value in python_options(cfg.python_execution_mode).items():
+        conf.set_string(key, value)
     if cfg.restart_attempts == 0:
         conf.set_string("restart-strategy.type", "none")
     elif cfg.restart_attempts is not None:

@@ -171,5 +171,6 @@ def functions_ddl() -> list[str]:
         for name, java in (
             ("PARSE_DETECTION", "ParseDetectionFields"),  # one row per record (why: its doc)
             ("EVENT_TIME_MS", "EventTimeMs"),
+            ("EPOCH_MILLIS", "EpochMillis"),  # window bounds as numbers for Python
         )
     ]

@@ -42,7 +42,8 @@ def window_stats_sql(window_s: int, view: str = "detections_ok") -> str:
         for name, column in CLASS_COLUMNS.items()
     )
     return f"""
-SELECT camera_id, window_start, window_end,
+SELECT camera_id, EPOCH_MILLIS(window_start) AS window_start,
+  EPOCH_MILLIS(window_end) AS window_end,
   COUNT(DISTINCT frame_id) AS frames,
   COUNT(cls) AS objects,
   COUNT(DISTINCT track_id) AS distinct_tracks,

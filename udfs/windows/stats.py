@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import calendar
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
 
 from contract import VEHICLE_CLASSES, WindowStats
 from udfs.windows.sql import CLASS_COLUMNS
@@ -27,13 +25,6 @@ class CongestionModel:
         return round(density * slowness, 4)
 
 
-def epoch_ms(value: datetime | int) -> int:
-    """Window bounds come from SQL as naive UTC datetimes (the job runs in UTC)."""
-    if isinstance(value, int):
-        return value
-    return calendar.timegm(value.utctimetuple()) * 1000 + value.microsecond // 1000
-
-
 def parse_crossings(tokens: str | None) -> tuple[dict[str, int], dict[str, int]]:
     """`lane_a|crosswalk>stop_line;...` -> (crossings per line, crossings per lane)."""
     lines: Counter[str] = Counter()
@@ -50,8 +41,8 @@ def parse_crossings(tokens: str | None) -> tuple[dict[str, int], dict[str, int]]
 
 def window_stats(
     camera_id: str,
-    window_start: datetime | int,
-    window_end: datetime | int,
+    window_start_ms: int,
+    window_end_ms: int,
     frames: int,
     objects: int,
     distinct_tracks: int,
@@ -70,8 +61,8 @@ def window_stats(
     return WindowStats(
         schema_version=1,
         camera_id=camera_id,
-        window_start_ms=epoch_ms(window_start),
-        window_end_ms=epoch_ms(window_end),
+        window_start_ms=window_start_ms,
+        window_end_ms=window_end_ms,
         frames=frames,
         objects=objects,
         vehicles=vehicles,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from datetime import datetime
 
 import pytest
 
@@ -17,12 +16,12 @@ from udfs.sinks import kafka as kafka_sinks
 from udfs.windows import stats as window_stats_logic
 
 
-def test_window_row_becomes_window_stats_in_utc_epoch_ms():
+def test_window_row_becomes_window_stats():
     per_class = (1, 0, 4, 0, 1, 0, 2)  # person, bicycle, car, motorcycle, bus, truck, light
     stats = window_stats_logic.window_stats(
         "cam",
-        datetime(2023, 11, 14, 22, 14),
-        datetime(2023, 11, 14, 22, 15),
+        1_700_000_040_000,  # EPOCH_MILLIS(window_start) in SQL
+        1_700_000_100_000,
         4,
         8,
         3,
