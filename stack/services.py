@@ -349,8 +349,9 @@ class Flink(Service):
                 (lib / jar.name).symlink_to(jar)
         return lib
 
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
+    def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """``base`` (default: this process's environment) with the cluster's folders."""
+        env = dict(os.environ if base is None else base)
         env.update(
             FLINK_HOME=str(paths.flink_home()),
             FLINK_LIB_DIR=str(self.lib_dir()),
