@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1.7
 # The PyFlink job image: the official Flink image plus CPython 3.11, the project's wheel with
-# its `job` extra (versions from uv.lock), and the jars the job loads. Build from the repository root:
+# its `job` extra (versions from uv.lock), the jars the job loads and the product's log4j. Build from the repository root:
 #   docker build -f docker/job.Dockerfile -t traffic-risk/job:0.1.0 .
 # Versions equal the project's pins (pyproject.toml: apache-flink; jvm/pom.xml: connector);
 # tests/unit/k8s/test_dockerfiles.py fails when they drift apart.
@@ -63,6 +63,12 @@ RUN --mount=type=bind,from=wheel,source=/dist,target=/dist \
  && uv pip install --python /opt/venv/bin/python -r /dist/requirements.txt \
         "$(echo /dist/traffic_risk-*.whl)[job]" \
  && /opt/venv/bin/python -c "import pyflink.version as v; assert v.__version__ == '${FLINK_VERSION}', v.__version__"
+
+# The product's log4j files (flink-conf/): Beam and PyFlink log process environments, API
+# keys included, at INFO/WARN; these drop them. On Kubernetes the operator mounts the
+# FlinkDeployment's logConfiguration (the same log4j-console.properties) over conf/.
+COPY flink-conf/log4j.properties flink-conf/log4j-cli.properties \
+     flink-conf/log4j-console.properties /opt/flink/conf/
 
 # PythonDriver lives in flink-python; the operator's jarURI points at opt/, lib/ loads it.
 RUN cp /opt/flink/opt/flink-python-${FLINK_VERSION}.jar /opt/flink/lib/
