@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1.7
 # The PyFlink job image: the official Flink image plus CPython 3.11, the project's wheel with
-# its `job` extra, and the jars the job loads. Build from the repository root:
+# its `job` extra (versions from uv.lock), the jars the job loads and the product's log4j. Build from the repository root:
 #   docker build -f docker/job.Dockerfile -t traffic-risk/job:0.1.0 .
 # Versions equal the project's pins (pyproject.toml: apache-flink; jvm/pom.xml: connector);
 # tests/unit/k8s/test_dockerfiles.py fails when they drift apart.
@@ -18,13 +18,17 @@ FROM ${UV_IMAGE} AS uv
 FROM ${WHEEL_IMAGE} AS wheel
 ARG PYTHON_VERSION
 COPY --from=uv /uv /usr/local/bin/uv
-COPY pyproject.toml README.md /src/
+COPY pyproject.toml uv.lock README.md LICENSE /src/
 COPY contract /src/contract
 COPY udfs /src/udfs
 COPY jobs /src/jobs
 COPY detector /src/detector
 COPY dashboard /src/dashboard
 RUN uv build --wheel --python ${PYTHON_VERSION} --out-dir /dist /src
+# The locked versions (uv.lock) of the `job` extra's dependencies, with their hashes: the
+# image installs exactly what `./dev setup` and CI tested.
+RUN uv export --frozen --project /src --no-dev --no-emit-project --extra job \
+        --output-file /dist/requirements.txt
 
 # The job's Java functions (jvm/udf: one-pass JSON parsing and the contract check), compiled against Flink's lib/.
 FROM ${FLINK_IMAGE} AS flink-dist
@@ -51,12 +55,20 @@ ENV UV_PYTHON_INSTALL_DIR=/opt/python \
     TRAFFIC_HOME=/opt/traffic-risk
 
 # A self-contained CPython (the distribution's Python is not 3.11) with the wheel and the
-# `job` extra: the client (-pyclientexec) and the Python workers (-pyexec) import from it.
+# `job` extra at the locked versions: the client (-pyclientexec) and the Python workers
+# (-pyexec) import from it.
 RUN --mount=type=bind,from=wheel,source=/dist,target=/dist \
     uv python install ${PYTHON_VERSION} \
  && uv venv --python ${PYTHON_VERSION} /opt/venv \
- && uv pip install --python /opt/venv/bin/python "$(echo /dist/traffic_risk-*.whl)[job]" \
+ && uv pip install --python /opt/venv/bin/python -r /dist/requirements.txt \
+        "$(echo /dist/traffic_risk-*.whl)[job]" \
  && /opt/venv/bin/python -c "import pyflink.version as v; assert v.__version__ == '${FLINK_VERSION}', v.__version__"
+
+# The product's log4j files (flink-conf/): Beam and PyFlink log process environments, API
+# keys included, at INFO/WARN; these drop them. On Kubernetes the operator mounts the
+# FlinkDeployment's logConfiguration (the same log4j-console.properties) over conf/.
+COPY flink-conf/log4j.properties flink-conf/log4j-cli.properties \
+     flink-conf/log4j-console.properties /opt/flink/conf/
 
 # PythonDriver lives in flink-python; the operator's jarURI points at opt/, lib/ loads it.
 RUN cp /opt/flink/opt/flink-python-${FLINK_VERSION}.jar /opt/flink/lib/

@@ -32,11 +32,13 @@ import logging
 import os
 import site
 import sys
+from collections.abc import MutableMapping
 
 from pyflink.common import Configuration
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
+from contract import workspace
 from jobs.config import JobConfig, from_args
 from jobs.config_check import check_config, check_requested
 from jobs.io import JobIO, KafkaRedisIO
@@ -144,8 +146,18 @@ def create_env(cfg: JobConfig) -> tuple[StreamExecutionEnvironment, StreamTableE
     return env, t_env
 
 
+def use_shipped_log_config(environ: MutableMapping[str, str] = os.environ) -> None:
+    """A mini cluster started from a checkout logs with flink-conf/log4j-cli.properties, which
+    keeps the Python workers' environment (API keys) out of its log, unless FLINK_CONF_DIR or
+    LOG4J_PROPERTIES chose a configuration. Under `flink run` the JVM is already up: no-op."""
+    shipped = workspace.home() / "flink-conf" / "log4j-cli.properties"
+    if shipped.is_file() and not {"FLINK_CONF_DIR", "LOG4J_PROPERTIES"} & set(environ):
+        environ["LOG4J_PROPERTIES"] = str(shipped)
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    use_shipped_log_config()
     cfg = from_args(argv)
     if check_requested(argv):
         sys.exit(check_config(cfg))

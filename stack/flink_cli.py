@@ -1,20 +1,41 @@
-"""Submitting the job to the local session cluster with Flink's own `flink run -py`."""
+"""Submitting the job to the local session cluster with Flink's own `flink run -py`, and the
+`flink` command of the venv (`main`): PyFlink ships the CLI inside the package, off PATH."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from stack import paths
 from stack.services import Flink
 
 JOB_ENTRY = paths.REPO / "jobs" / "risk_job.py"
+
+
+def launcher_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of the venv's `flink`: the local stack's conf (python.executable,
+    jars, log4j without secrets), lib and log folders once `./dev stack start` wrote them, so
+    that `flink run -py jobs/risk_job.py` works as the README says. A FLINK_CONF_DIR the
+    caller set wins (another cluster's configuration)."""
+    env = dict(os.environ if environ is None else environ)
+    cluster = Flink()
+    if "FLINK_CONF_DIR" in env or not (cluster.conf_dir() / "config.yaml").is_file():
+        return env
+    return cluster.env(env)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """`flink ...`: exec PyFlink's own CLI script with `launcher_env()`."""
+    script = str(paths.flink_home() / "bin" / "flink")
+    args = sys.argv[1:] if argv is None else argv
+    os.execve(script, [script, *args], launcher_env())
 
 
 def _flink(*args: str, timeout_s: float) -> str:

@@ -11,6 +11,9 @@ JVM = REPO / ".jvm"
 KAFKA_JARS = JVM / "kafka"
 FLINK_JARS = JVM / "flink"
 FLINK_CONF_SOURCE = REPO / "flink-conf"
+# Log configurations the product ships in flink-conf/: daemons, client and mini cluster,
+# containers (docker/job.Dockerfile, k8s logConfiguration).
+SHIPPED_LOG4J = ("log4j.properties", "log4j-cli.properties", "log4j-console.properties")
 
 
 def flink_home() -> Path:

@@ -315,7 +315,8 @@ class Flink(Service):
         return self.home / "conf"
 
     def write_conf(self) -> None:
-        """flink-conf/config.yaml plus what only this machine knows (absolute paths)."""
+        """flink-conf/ (config.yaml, log4j) plus what only this machine knows (absolute
+        paths)."""
         conf = yaml.safe_load((paths.FLINK_CONF_SOURCE / "config.yaml").read_text())
         conf["python"]["executable"] = sys.executable
         conf["python"]["client"] = {"executable": sys.executable}
@@ -326,15 +327,12 @@ class Flink(Service):
         conf_dir = self.conf_dir()
         conf_dir.mkdir(parents=True, exist_ok=True)
         (conf_dir / "config.yaml").write_text(yaml.safe_dump(conf, sort_keys=False))
-        source = paths.flink_home() / "conf"
-        for name in (
-            "log4j.properties",
-            "log4j-cli.properties",
-            "log4j-console.properties",
-            "log4j-session.properties",
-            "logback.xml",
-        ):
-            shutil.copy(source / name, conf_dir / name)
+        # The product's log4j files keep process environments (API keys) out of the logs;
+        # the rest of Flink's defaults come from the pip package.
+        for name in paths.SHIPPED_LOG4J:
+            shutil.copy(paths.FLINK_CONF_SOURCE / name, conf_dir / name)
+        for name in ("log4j-session.properties", "logback.xml"):
+            shutil.copy(paths.flink_home() / "conf" / name, conf_dir / name)
         (conf_dir / "masters").write_text(f"127.0.0.1:{self.port}\n")
         (conf_dir / "workers").write_text("127.0.0.1\n")
 
@@ -349,8 +347,9 @@ class Flink(Service):
                 (lib / jar.name).symlink_to(jar)
         return lib
 
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
+    def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """``base`` (default: this process's environment) with the cluster's folders."""
+        env = dict(os.environ if base is None else base)
         env.update(
             FLINK_HOME=str(paths.flink_home()),
             FLINK_LIB_DIR=str(self.lib_dir()),

@@ -72,13 +72,13 @@ def _uv_env() -> dict[str, str]:
 
 
 def _copy_sources(dest: Path) -> Path:
-    """pyproject, README and the packages it lists, without caches: building in the
+    """pyproject, README, LICENSE and the packages it lists, without caches: building in the
     checkout itself would write build/ and *.egg-info there, and a stale build/lib can put
     deleted modules into the wheel."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     includes = project["tool"]["setuptools"]["packages"]["find"]["include"]
     dest.mkdir()
-    for name in ("pyproject.toml", project["project"]["readme"]):
+    for name in ("pyproject.toml", project["project"]["readme"], "LICENSE"):
         shutil.copy2(REPO / name, dest / name)
     for package in {pattern.rstrip("*") for pattern in includes}:
         shutil.copytree(REPO / package, dest / package,
@@ -162,6 +162,15 @@ def test_package_data_is_installed(installed):
     assert "detection-results.v1.json" in schemas and len(schemas) == 5
     assert {p.name for p in (site / "dashboard" / "static").iterdir()} >= {"index.html", "app.js"}
     assert (site / "detector" / "cameras.example.yaml").is_file()
+
+
+def test_the_license_travels_with_the_wheel(installed):
+    """PEP 639: the wheel names its licence and carries the text (dist-info/licenses/)."""
+    (dist_info,) = installed.site_packages.glob("traffic_risk-*.dist-info")
+    metadata = (dist_info / "METADATA").read_text()
+    assert "License-Expression: Apache-2.0" in metadata
+    assert "License-File: LICENSE" in metadata
+    assert (dist_info / "licenses" / "LICENSE").read_text() == (REPO / "LICENSE").read_text()
 
 
 def test_job_help_from_the_console_script(installed):

@@ -167,7 +167,8 @@ def test_the_wheel_is_built_from_the_runtime_packages_only(name):
     in the build context, so an import of them would fail the image's own checks."""
     wheel = stage(DOCKER / name, "wheel")
     copied = {Path(s).parts[0] for s in copy_sources(wheel.instructions)}
-    assert copied == {"pyproject.toml", pins.pyproject()["project"]["readme"], *RUNTIME}
+    readme = pins.pyproject()["project"]["readme"]
+    assert copied == {"pyproject.toml", "uv.lock", readme, "LICENSE", *RUNTIME}
     assert "uv build --wheel" in runs(wheel)
     for package in DEV_ONLY:
         assert ignored(DOCKER / name, package), package
@@ -177,7 +178,8 @@ def test_the_wheel_is_built_from_the_runtime_packages_only(name):
 def test_the_image_installs_the_wheel_and_copies_no_source(name):
     image = stages(DOCKER / name)[-1]
     assert image.name == ""
-    assert copy_sources(image.instructions) == []
+    # From the build context only the shipped log configuration (tests/unit/test_log_config.py).
+    assert {Path(s).parent for s in copy_sources(image.instructions)} <= {Path("flink-conf")}
     install = runs(image)
     assert "--mount=type=bind,from=wheel,source=/dist" in install
     assert re.search(rf'uv pip install .*"\$\(echo {re.escape(WHEEL)}\)\[[^]]+\]"', install)
@@ -185,9 +187,20 @@ def test_the_image_installs_the_wheel_and_copies_no_source(name):
     assert "PYTHONPATH" not in env_of(image)  # imports come from the venv's site-packages
 
 
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_the_image_installs_the_locked_versions(name):
+    """uv.lock, exported in the wheel stage for the image's extras (hashes included), is the
+    requirement set the image installs beside the wheel: what `./dev setup` and CI tested."""
+    export = runs(stage(DOCKER / name, "wheel"))
+    assert re.search(r"uv export --frozen .*--no-dev .*--output-file /dist/requirements.txt",
+                     export)  # fmt: skip
+    assert "-r /dist/requirements.txt" in runs(stages(DOCKER / name)[-1])
+
+
 def test_job_image_installs_the_job_extra():
     install = runs(stages(DOCKER / "job.Dockerfile")[-1])
     assert f'"$(echo {WHEEL})[job]"' in install
+    assert "--extra job" in runs(stage(DOCKER / "job.Dockerfile", "wheel"))
     assert "/opt/venv/bin/traffic-risk-job --check-config" in install
     assert pins.pyproject()["project"]["scripts"]["traffic-risk-job"] == "jobs.risk_job:main"
 
