@@ -2,11 +2,16 @@
 
 A partial match ("run") is a plain dict, so the whole matcher state is JSON:
   {"seq": next event number, "runs": [run, ...]}
-  run = {"stage": i, "count": c, "guards": [negative stage indices], "events": [[stage, seq, ts,
-  event], ...]}
-Every event is considered by every run and by a fresh run at the first stage. A run can take the
-event at its own stage or, once that stage has its minimum count, at a later stage (an epsilon
-step). Whether the run also survives without the event depends on contiguity (docs/cep.md).
+  run = {"stage": i, "count": c, "guards": [not_followed_by stage indices], "blocked": bool,
+  "events": [[stage, seq, ts, event], ...]}
+States saved before "blocked" existed load with blocked = False.
+
+The semantics are FlinkCEP's NFA (docs/cep.md, "Semantics"): every event is offered to every
+run and to a fresh run at the first stage. A run's position (stage, count) can take the event,
+ignore it (by contiguity) and proceed to the next stage without taking anything once the
+stage's count allows it; from every position it proceeds to, it may take or ignore the event
+too. A run that ignores the event where it could have proceeded is "blocked": like FlinkCEP's
+ignore states it must take another event at that stage before it may move on.
 """
 
 from __future__ import annotations
@@ -14,13 +19,13 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from udfs.cep.pattern import Contiguity, Event, MatchedSoFar, Pattern, Stage, StageKind
 
 Run = dict[str, Any]
-_FRESH: Run = {"stage": 0, "count": 0, "guards": [], "events": []}
+_FRESH: Run = {"stage": 0, "count": 0, "guards": [], "blocked": False, "events": []}
 
 
 @dataclass(frozen=True)
@@ -57,9 +62,20 @@ class Step:
 
 @dataclass(frozen=True)
 class _Position:
-    stage: int  # == len(stages): the final state
+    stage: int
     count: int
     guards: tuple[int, ...]
+    blocked: bool
+
+
+@dataclass
+class _Expansion:
+    """What one run does with one event: new runs, matches, and whether a stop fired."""
+
+    taken: list[Run] = field(default_factory=list)
+    ignored: list[Run] = field(default_factory=list)
+    completed: list[Run] = field(default_factory=list)
+    stopped: bool = False
 
 
 class Matcher:
@@ -69,6 +85,12 @@ class Matcher:
         self.pattern = pattern.validate()
         self.stages: list[Stage] = pattern.stages
         self.state: dict[str, Any] = state if state is not None else {"seq": 0, "runs": []}
+        last = len(self.stages) - 1
+        self._trailing = self.stages[last].kind if self.stages[last].is_not else None
+        # the not_followed_by stage right after each stage: it guards the stage's later events
+        self._follow_guard: dict[int, int] = {
+            i: i + 1 for i in range(last) if self.stages[i + 1].kind is StageKind.NOT_FOLLOWED_BY
+        }
 
     def snapshot(self) -> dict[str, Any]:
         """A deep copy of the state: plain dicts and lists, safe to JSON-encode."""
@@ -78,107 +100,210 @@ class Matcher:
     def idle(self) -> bool:
         return not self.state["runs"]
 
+    # --- time ------------------------------------------------------------------------------
+
+    def _deadline(self, run: Run) -> int | None:
+        """Event time at which a run expires: the pattern's window from its first event, or
+        the per-stage window of the stage it waits at from its last event."""
+        deadlines = []
+        if self.pattern.window_ms is not None:
+            deadlines.append(int(run["events"][0][2]) + self.pattern.window_ms)
+        waiting = self._waiting_at(run)
+        if waiting is not None and self.stages[waiting].window_ms is not None:
+            deadlines.append(int(run["events"][-1][2]) + int(self.stages[waiting].window_ms))
+        return min(deadlines, default=None)
+
+    def _waiting_at(self, run: Run) -> int | None:
+        """The stage whose next event the run waits for (FlinkCEP's state name)."""
+        stage, count = run["stage"], run["count"]
+        if stage < len(self.stages) and self.stages[stage].is_not:
+            return stage
+        if self.stages[stage].max_count is not None and count >= self.stages[stage].max_count:
+            return stage + 1 if stage + 1 < len(self.stages) else None
+        return stage
+
     def next_deadline_ms(self) -> int | None:
-        """Event time at which the oldest partial match times out (for timers)."""
-        window = self.pattern.window_ms
-        runs = self.state["runs"]
-        if window is None or not runs:
-            return None
-        return min(int(run["events"][0][2]) for run in runs) + window
+        """Event time at which the next partial match times out (for timers)."""
+        deadlines = [d for run in self.state["runs"] if (d := self._deadline(run)) is not None]
+        return min(deadlines, default=None)
+
+    def advance(self, now_ms: int) -> Step:
+        """Expire runs whose window has passed at event time `now_ms`. A run waiting at a
+        trailing not_followed_by is then a match; any other is a timeout."""
+        kept, pending, timeouts = [], [], []
+        for run in self.state["runs"]:
+            deadline = self._deadline(run)
+            if deadline is None or now_ms < deadline:
+                kept.append(run)
+            elif self._waiting_at(run) == len(self.stages) - 1 and self._trailing is (
+                StageKind.NOT_FOLLOWED_BY
+            ):
+                pending.append(run)
+            else:
+                timeouts.append(Timeout(self._by_stage(run), run["events"][0][2], now_ms))
+        matches, kept = self._apply_skip(pending, kept)
+        self.state["runs"] = kept
+        return Step(matches, timeouts)
 
     def advance_time(self, now_ms: int) -> list[Timeout]:
-        """Drop partial matches whose window has passed at event time `now_ms`."""
-        window = self.pattern.window_ms
-        if window is None:
-            return []
-        kept, timeouts = [], []
-        for run in self.state["runs"]:
-            start = run["events"][0][2]
-            if now_ms - start < window:
-                kept.append(run)
-            elif not self._complete(run):
-                timeouts.append(Timeout(self._by_stage(run), start, now_ms))
-        self.state["runs"] = kept
-        return timeouts
+        """`advance` for callers that only take timeouts; a pattern ending in
+        not_followed_by completes on time, so it needs `advance`."""
+        if self._trailing is StageKind.NOT_FOLLOWED_BY:
+            raise TypeError("a pattern ending in not_followed_by needs Matcher.advance")
+        return self.advance(now_ms).timeouts
+
+    # --- events ----------------------------------------------------------------------------
 
     def process(self, event: Event, ts: int) -> Step:
         """Feed one event; events must come in non-decreasing `ts` order."""
-        timeouts = self.advance_time(ts)
+        expired = self.advance(ts)
         seq = self.state["seq"]
         self.state["seq"] = seq + 1
         runs: list[Run] = []
         completed: list[Run] = []
         for run in [*self.state["runs"], _FRESH]:
-            spawned, survivor = self._step(run, event, ts, seq)
-            for new in spawned:
-                if self._complete(new):
-                    completed.append(new)
-                if not self._exhausted(new):
-                    runs.append(new)
-            if survivor is not None and run is not _FRESH:
-                runs.append(survivor)
+            out = self._expand(run, event, ts, seq, fresh=run is _FRESH)
+            completed.extend(out.completed)
+            if not out.stopped:
+                runs.extend(new for new in out.taken + out.ignored if not self._dead(new))
         matches, runs = self._apply_skip(completed, _dedupe(runs))
         self.state["runs"] = runs
-        return Step(matches, timeouts)
+        return Step(expired.matches + matches, expired.timeouts)
 
-    # --- transitions -------------------------------------------------------------------
-
-    def _closure(self, run: Run) -> list[_Position]:
-        """The run's own position and those reachable without taking an event."""
-        stage, count, guards = run["stage"], run["count"], tuple(run["guards"])
-        out = [_Position(stage, count, guards)]
-        while stage < len(self.stages) and self.stages[stage].can_leave(count):
-            stage, count = stage + 1, 0
-            while stage < len(self.stages) and self.stages[stage].is_not:
+    def _expand(self, run: Run, event: Event, ts: int, seq: int, fresh: bool) -> _Expansion:
+        events = run["events"]
+        ctx = MatchedSoFar(self._by_stage(run))
+        out = _Expansion()
+        last = len(self.stages) - 1
+        stage, count = run["stage"], run["count"]
+        guards = tuple(run["guards"])
+        blocked = bool(run.get("blocked", False))
+        own = True
+        ignores = not fresh  # FlinkCEP's start state never ignores
+        while True:
+            spec = self.stages[stage]
+            if spec.is_not:  # a trailing not_followed_by: wait, or stop on its event
+                if spec.condition(event, ctx):
+                    out.stopped = True
+                elif ignores:
+                    out.ignored.append(_run(stage, 0, (), True, events))
+                break
+            watching = self._guards_at(stage, count, guards)
+            if any(self.stages[g].condition(event, ctx) for g in watching):
+                out.stopped = True
+            self._take_or_ignore(
+                run,
+                _Position(stage, count, guards, blocked and own),
+                (event, ts, seq),
+                ctx,
+                ignores,
+                out,
+            )
+            if (blocked and own) or not self._may_proceed(spec, count, event, ctx):
+                break
+            if _is_greedy(spec, count):  # it moves on only to take the event
+                ignores = False
+            # nots passed before a stage that took nothing still apply after it (FlinkCEP's
+            # transitive nots); a stage that took an event ends them
+            guards = guards if count == 0 else ()
+            stage, count, own, blocked = stage + 1, 0, False, False
+            if stage > last:
+                break
+            spec = self.stages[stage]
+            if spec.kind is StageKind.NOT_NEXT:
+                if spec.condition(event, ctx):
+                    out.stopped = True
+                    break
+                if stage == last:  # FlinkCEP: ignoring into the final state is a match
+                    out.completed.append(_run(stage, 0, (), False, events))
+                    break
+                stage += 1
+            elif spec.kind is StageKind.NOT_FOLLOWED_BY and stage < last:
                 guards, stage = (*guards, stage), stage + 1
-            out.append(_Position(stage, 0, guards))
         return out
 
-    def _step(self, run: Run, event: Event, ts: int, seq: int) -> tuple[list[Run], Run | None]:
+    def _guards_at(self, stage: int, count: int, guards: tuple[int, ...]) -> tuple[int, ...]:
+        """not_followed_by stages watching this position: those passed before the stage took
+        anything, and the one right after it once it has taken an event."""
+        if count == 0:
+            return guards
+        follow = self._follow_guard.get(stage)
+        return (follow,) if follow is not None else ()
+
+    def _may_proceed(self, spec: Stage, count: int, event: Event, ctx: MatchedSoFar) -> bool:
+        if not spec.can_leave(count):
+            return False
+        if not _is_greedy(spec, count):
+            return True
+        return not self._takes(spec, event, ctx)
+
+    @staticmethod
+    def _takes(spec: Stage, event: Event, ctx: MatchedSoFar) -> bool:
+        """The take condition: the stage's condition, and not its stop condition."""
+        if spec.until is not None and spec.until(event, ctx):
+            return False
+        return spec.condition(event, ctx)
+
+    def _take_or_ignore(
+        self,
+        run: Run,
+        at: _Position,
+        fed: tuple[Event, int, int],
+        ctx: MatchedSoFar,
+        ignores: bool,
+        out: _Expansion,
+    ) -> None:
+        """The take and ignore edges of one position for the event `fed` = (event, ts, seq)."""
+        event, ts, seq = fed
+        spec = self.stages[at.stage]
+        if spec.max_count is not None and at.count >= spec.max_count:
+            return
         events = run["events"]
+        contiguity = spec.entry if at.count == 0 else spec.loop
         adjacent = not events or seq == events[-1][1] + 1
-        ctx = MatchedSoFar(self._by_stage(run))
-        spawned: list[Run] = []
-        survivor: Run | None = None
-        for pos in self._closure(run):
-            if pos.stage == len(self.stages):
-                continue
-            stage = self.stages[pos.stage]
-            if stage.max_count is not None and pos.count >= stage.max_count:
-                continue
-            if self._violates(pos.guards, event, ctx, adjacent):
-                continue
-            contiguity = stage.entry if pos.count == 0 else stage.loop
-            takes = (contiguity is not Contiguity.STRICT or adjacent) and stage.condition(
-                event, ctx
+        if (contiguity is not Contiguity.STRICT or adjacent) and self._takes(spec, event, ctx):
+            new = _run(
+                at.stage, at.count + 1, (), False, [*events, [at.stage, seq, ts, dict(event)]]
             )
-            if takes:
-                step = [pos.stage, seq, ts, dict(event)]
-                spawned.append(_run(pos.stage, pos.count + 1, (), [*events, step]))
-            ignorable = contiguity is Contiguity.ANY or (
-                contiguity is Contiguity.RELAXED and not takes
-            )
-            if survivor is None and ignorable:
-                survivor = _run(pos.stage, pos.count, pos.guards, events)
-        return spawned, survivor
+            out.taken.append(new)
+            if self._completes(at.stage, at.count + 1, event, ctx):
+                out.completed.append(new)
+        if not ignores or contiguity is Contiguity.STRICT:
+            return
+        if at.count > 0 and spec.until is not None and spec.until(event, ctx):
+            return
+        if contiguity is Contiguity.ANY or not spec.condition(event, ctx):
+            # ignoring where it could move on blocks the run (FlinkCEP's ignore state has no
+            # proceed edge), except at a greedy stage, which moves on only to take
+            blocked = at.blocked or (spec.can_leave(at.count) and not _is_greedy(spec, at.count))
+            out.ignored.append(_run(at.stage, at.count, at.guards, blocked, events))
 
-    def _violates(
-        self, guards: tuple[int, ...], event: Event, ctx: MatchedSoFar, adjacent: bool
-    ) -> bool:
-        for index in guards:
-            stage = self.stages[index]
-            if stage.kind is StageKind.NOT_NEXT and not adjacent:
+    def _completes(self, stage: int, count: int, event: Event, ctx: MatchedSoFar) -> bool:
+        """Whether the final state is reached from here without taking another event, with
+        proceed conditions judged on the event just taken (as FlinkCEP does after a take)."""
+        while stage < len(self.stages):
+            spec = self.stages[stage]
+            if spec.is_not:
+                if spec.kind is StageKind.NOT_NEXT and spec.condition(event, ctx):
+                    return False
+                if stage == len(self.stages) - 1:
+                    return False
+                stage += 1
                 continue
-            if stage.condition(event, ctx):
-                return True
-        return False
+            if not self._may_proceed(spec, count, event, ctx):
+                return False
+            stage, count = stage + 1, 0
+        return True
 
-    def _complete(self, run: Run) -> bool:
-        return bool(run["events"]) and self._closure(run)[-1].stage == len(self.stages)
-
-    def _exhausted(self, run: Run) -> bool:
-        last = self.stages[-1]
-        return bool(run["stage"] == len(self.stages) - 1 and run["count"] == last.max_count)
+    def _dead(self, run: Run) -> bool:
+        """A run at the last stage that can take nothing more has nothing left to do."""
+        spec = self.stages[run["stage"]]
+        return (
+            run["stage"] == len(self.stages) - 1
+            and not spec.is_not
+            and spec.max_count is not None
+            and run["count"] >= spec.max_count
+        )
 
     def _by_stage(self, run: Run) -> dict[str, list[Event]]:
         out: dict[str, list[Event]] = {}
@@ -221,15 +346,34 @@ class Matcher:
         return lambda start: False
 
 
-def _run(stage: int, count: int, guards: tuple[int, ...], events: list[Any]) -> Run:
-    return {"stage": stage, "count": count, "guards": list(guards), "events": events}
+def _is_greedy(spec: Stage, count: int) -> bool:
+    """A greedy stage that can still take events."""
+    return spec.greedy and (spec.max_count is None or count < spec.max_count)
+
+
+def _run(stage: int, count: int, guards: tuple[int, ...], blocked: bool, events: list[Any]) -> Run:
+    return {
+        "stage": stage,
+        "count": count,
+        "guards": list(guards),
+        "blocked": blocked,
+        "events": events,
+    }
 
 
 def _dedupe(runs: list[Run]) -> list[Run]:
     seen: set[str] = set()
     out: list[Run] = []
     for run in runs:
-        key = json.dumps([run["stage"], run["count"], run["guards"], [e[1] for e in run["events"]]])
+        key = json.dumps(
+            [
+                run["stage"],
+                run["count"],
+                run["guards"],
+                bool(run.get("blocked", False)),
+                [e[1] for e in run["events"]],
+            ]
+        )
         if key not in seen:
             seen.add(key)
             out.append(run)

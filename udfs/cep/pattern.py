@@ -24,6 +24,13 @@ class Contiguity(StrEnum):
     ANY = "any"  # every matching event, branching (followed_by_any / allow_combinations)
 
 
+class WithinType(StrEnum):
+    """What `within` bounds (FlinkCEP's WithinType)."""
+
+    FIRST_AND_LAST = "first_and_last"  # first to last event of the match (the default)
+    PREVIOUS_AND_CURRENT = "previous_and_current"  # the event before this stage's to its own
+
+
 class StageKind(StrEnum):
     NORMAL = "normal"
     NOT_NEXT = "not_next"
@@ -90,6 +97,9 @@ class Stage:
     max_count: int | None = 1
     loop: Contiguity = Contiguity.RELAXED
     optional: bool = False  # zero events, or min_count..max_count (FlinkCEP's optional())
+    greedy: bool = False  # may not move on while it can take the event (FlinkCEP's greedy())
+    until: Condition | None = None  # stop condition of a looping stage
+    window_ms: int | None = None  # within(ms, PREVIOUS_AND_CURRENT) on this stage
 
     def can_leave(self, taken: int) -> bool:
         """Whether a partial match that took ``taken`` events here may move on."""
@@ -204,11 +214,43 @@ class Pattern:
         self._last.loop = contiguity
         return self
 
-    def within(self, duration_ms: int) -> Pattern:
-        """First and last event of a match lie less than `duration_ms` apart."""
+    def greedy(self) -> Pattern:
+        """The looping stage takes as many events as it can: while an event satisfies its
+        condition the partial match does not move on to the next stage with it."""
+        if not self._last.loops:
+            raise PatternError(f"{self._last.name}: greedy() needs a looping quantifier")
+        self._last.greedy = True
+        return self
+
+    def until(self, condition: Callable[[Event], bool]) -> Pattern:
+        """Stop condition of a one_or_more/times_or_more stage: an event that satisfies it
+        ends the loop (the stage takes no more events after it)."""
+        return self.until_iterative(lambda event, _ctx: condition(event))
+
+    def until_iterative(self, condition: Condition) -> Pattern:
+        """`until` with a condition that also sees the events taken so far."""
+        if self._last.max_count is not None:
+            raise PatternError(f"{self._last.name}: until() needs one_or_more/times_or_more")
+        previous = self._last.until
+        self._last.until = (
+            condition if previous is None else lambda e, c: previous(e, c) or condition(e, c)
+        )
+        return self
+
+    def within(
+        self, duration_ms: int, within_type: WithinType = WithinType.FIRST_AND_LAST
+    ) -> Pattern:
+        """FIRST_AND_LAST: first and last event of a match lie less than `duration_ms` apart
+        (several calls: the smallest wins, as in FlinkCEP). PREVIOUS_AND_CURRENT: the event
+        this stage takes lies less than `duration_ms` after the event taken before it."""
         if duration_ms <= 0:
             raise PatternError("within() needs a positive duration")
-        self.window_ms = duration_ms
+        if within_type is WithinType.PREVIOUS_AND_CURRENT:
+            if self._last.kind is StageKind.NOT_NEXT:
+                raise PatternError(f"{self._last.name}: not_next takes no within")
+            self._last.window_ms = duration_ms
+        else:
+            self.window_ms = min(duration_ms, self.window_ms or duration_ms)
         return self
 
     def skip(self, strategy: SkipStrategy) -> Pattern:
@@ -216,12 +258,21 @@ class Pattern:
         return self
 
     def validate(self) -> Pattern:
-        """Reject shapes this matcher does not support (see docs/cep.md)."""
+        """Reject the shapes FlinkCEP rejects (see docs/cep.md)."""
         if self.stages[0].is_not:
             raise PatternError("a pattern cannot begin with a negative stage")
-        if self._last.is_not:
-            raise PatternError("a pattern cannot end with a negative stage")
-        if all(stage.can_leave(0) for stage in self.stages if not stage.is_not):
+        for before, stage in zip(self.stages, self.stages[1:], strict=False):
+            if stage.is_not and before.is_not:
+                raise PatternError(f"{stage.name}: two negative stages in a row")
+            if stage.is_not and before.optional:
+                raise PatternError(f"{stage.name}: a negative stage cannot follow an optional one")
+        last = self._last
+        if last.kind is StageKind.NOT_FOLLOWED_BY and not (self.window_ms or last.window_ms):
+            raise PatternError("a pattern can end with not_followed_by only with within()")
+        normal = [stage for stage in self.stages if not stage.is_not]
+        if normal[-1].greedy:
+            raise PatternError(f"{normal[-1].name}: the last stage cannot be greedy")
+        if all(stage.can_leave(0) for stage in normal):
             raise PatternError("a pattern needs at least one mandatory stage")
         names = {stage.name for stage in self.stages}
         if self.skip_strategy.stage is not None and self.skip_strategy.stage not in names:

@@ -10,6 +10,7 @@ from tests.unit.cep.helpers import feed, named
 from udfs.cep.pattern import (
     Pattern,
     PatternError,
+    WithinType,
     no_skip,
     skip_past_last_event,
     skip_to_first,
@@ -269,7 +270,12 @@ def test_or_where() -> None:
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: P("x").not_next("n"),
+        lambda: P("x").not_next("n").where(named("b")).not_followed_by("m").followed_by("y"),
+        lambda: P("x").optional().not_next("n").followed_by("y"),
+        lambda: P("x").where(named("a")).one_or_more().greedy(),
+        lambda: P("x").where(named("a")).times(1).greedy(),
+        lambda: P("x").where(named("a")).times(2).until(named("b")),
+        lambda: P("x").where(named("a")).not_next("n").within(10, WithinType.PREVIOUS_AND_CURRENT),
         lambda: P("x").where(named("a")).not_followed_by("n").where(named("b")).validate(),
         lambda: P("x").where(named("a")).followed_by("x"),
         lambda: P("x").where(named("a")).consecutive(),
