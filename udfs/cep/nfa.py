@@ -199,10 +199,8 @@ class Matcher:
                 ignores,
                 out,
             )
-            if (blocked and own) or not self._may_proceed(spec, count, event, ctx):
+            if (blocked and own) or not self._may_proceed(stage, count, event, ctx):
                 break
-            if _is_greedy(spec, count):  # it moves on only to take the event
-                ignores = False
             # nots passed before a stage that took nothing still apply after it (FlinkCEP's
             # transitive nots); a stage that took an event ends them
             guards = guards if count == 0 else ()
@@ -230,12 +228,40 @@ class Matcher:
         follow = self._follow_guard.get(stage)
         return (follow,) if follow is not None else ()
 
-    def _may_proceed(self, spec: Stage, count: int, event: Event, ctx: MatchedSoFar) -> bool:
+    def _may_proceed(self, stage: int, count: int, event: Event, ctx: MatchedSoFar) -> bool:
+        """Whether the position may move on to the next stage on this event. A greedy stage
+        does so only for an event it can neither take nor ignore, or one that a following
+        stage takes (FlinkCEP's greedy proceed condition)."""
+        spec = self.stages[stage]
         if not spec.can_leave(count):
             return False
         if not _is_greedy(spec, count):
             return True
-        return not self._takes(spec, event, ctx)
+        if self._takes(spec, event, ctx):
+            return False
+        return not self._ignorable(spec, count, event, ctx) or self._following_takes(
+            stage, event, ctx
+        )
+
+    def _following_takes(self, stage: int, event: Event, ctx: MatchedSoFar) -> bool:
+        """Whether a stage after this one takes the event (up to the next mandatory one)."""
+        for spec in self.stages[stage + 1 :]:
+            if spec.is_not:
+                continue
+            if self._takes(spec, event, ctx):
+                return True
+            if not spec.optional:
+                return False
+        return False
+
+    def _ignorable(self, spec: Stage, count: int, event: Event, ctx: MatchedSoFar) -> bool:
+        """The ignore edge of a position: by contiguity, and never on the stop condition."""
+        contiguity = spec.entry if count == 0 else spec.loop
+        if contiguity is Contiguity.STRICT:
+            return False
+        if count > 0 and spec.until is not None and spec.until(event, ctx):
+            return False
+        return contiguity is Contiguity.ANY or not spec.condition(event, ctx)
 
     @staticmethod
     def _takes(spec: Stage, event: Event, ctx: MatchedSoFar) -> bool:
@@ -268,13 +294,9 @@ class Matcher:
             out.taken.append(new)
             if self._completes(at.stage, at.count + 1, event, ctx):
                 out.completed.append(new)
-        if not ignores or contiguity is Contiguity.STRICT:
-            return
-        if at.count > 0 and spec.until is not None and spec.until(event, ctx):
-            return
-        if contiguity is Contiguity.ANY or not spec.condition(event, ctx):
+        if ignores and self._ignorable(spec, at.count, event, ctx):
             # ignoring where it could move on blocks the run (FlinkCEP's ignore state has no
-            # proceed edge), except at a greedy stage, which moves on only to take
+            # proceed edge), except at a greedy stage
             blocked = at.blocked or (spec.can_leave(at.count) and not _is_greedy(spec, at.count))
             out.ignored.append(_run(at.stage, at.count, at.guards, blocked, events))
 
@@ -290,7 +312,7 @@ class Matcher:
                     return False
                 stage += 1
                 continue
-            if not self._may_proceed(spec, count, event, ctx):
+            if not self._may_proceed(stage, count, event, ctx):
                 return False
             stage, count = stage + 1, 0
         return True
