@@ -109,16 +109,18 @@ class Matcher:
         if self.pattern.window_ms is not None:
             deadlines.append(int(run["events"][0][2]) + self.pattern.window_ms)
         waiting = self._waiting_at(run)
-        if waiting is not None and self.stages[waiting].window_ms is not None:
-            deadlines.append(int(run["events"][-1][2]) + int(self.stages[waiting].window_ms))
+        gap = None if waiting is None else self.stages[waiting].window_ms
+        if gap is not None:
+            deadlines.append(int(run["events"][-1][2]) + gap)
         return min(deadlines, default=None)
 
     def _waiting_at(self, run: Run) -> int | None:
         """The stage whose next event the run waits for (FlinkCEP's state name)."""
-        stage, count = run["stage"], run["count"]
+        stage, count = int(run["stage"]), int(run["count"])
         if stage < len(self.stages) and self.stages[stage].is_not:
             return stage
-        if self.stages[stage].max_count is not None and count >= self.stages[stage].max_count:
+        most = self.stages[stage].max_count
+        if most is not None and count >= most:
             return stage + 1 if stage + 1 < len(self.stages) else None
         return stage
 

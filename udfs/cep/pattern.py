@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 Event = Mapping[str, Any]
 
@@ -127,7 +127,7 @@ class Pattern:
         self.skip_strategy = skip
 
     @classmethod
-    def begin(cls, name: str, skip: SkipStrategy | None = None) -> Pattern:
+    def begin(cls, name: str, skip: SkipStrategy | None = None) -> Self:
         return cls(Stage(name, Contiguity.RELAXED), skip or no_skip())
 
     def _add(self, name: str, entry: Contiguity, kind: StageKind = StageKind.NORMAL) -> Pattern:

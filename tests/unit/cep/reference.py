@@ -184,8 +184,9 @@ class Reference:
         deadlines = []
         if self.window is not None:
             deadlines.append(self.ts(first) + self.window)
-        if self.stages[not_stage].window_ms is not None:
-            deadlines.append(self.ts(last) + int(self.stages[not_stage].window_ms))
+        gap = self.stages[not_stage].window_ms
+        if gap is not None:
+            deadlines.append(self.ts(last) + gap)
         deadline = min(deadlines)
         later = [z for z in range(last + 1, len(self.events)) if self.ts(z) >= deadline]
         return (later[0], 0) if later else (len(self.events), 0)

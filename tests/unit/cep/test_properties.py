@@ -58,7 +58,7 @@ class Drawn(Pattern):
 
 
 @st.composite
-def patterns(draw: st.DrawFn) -> Pattern:
+def patterns(draw: st.DrawFn) -> Drawn:
     specs = [draw(stage_specs(first=i == 0)) for i in range(draw(st.integers(1, 3)))]
     skip = draw(st.sampled_from(["no", "next", "past", "first", "last"]))
     names = [f"s{i}" for i in range(len(specs))]
