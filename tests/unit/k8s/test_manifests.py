@@ -6,6 +6,7 @@ import copy
 from pathlib import PurePosixPath
 
 from contract.topics import ALL_TOPICS, DETECTION_RESULTS
+from detector.config import parse_config
 from k8s.tools import manifests, pins
 from k8s.tools.fetch_schemas import REPO
 from tests.unit.k8s.conftest import one, only
@@ -176,3 +177,16 @@ def test_flink_is_highly_available_and_upgrades_through_savepoints(docs):
     if config["execution.checkpointing.dir"].startswith("file:"):
         claim = spec["podTemplate"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
         assert claim in {p["metadata"]["name"] for p in only(docs, "PersistentVolumeClaim")}
+
+
+def test_detector_probes_use_its_health_endpoint(docs):
+    container = detector_container(docs)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    defaults = parse_config({"cameras": [{"id": "c", "source": "rtsp://h/s"}]})
+    assert ports["health"] == defaults.health.port
+    assert ports["metrics"] == defaults.metrics_port
+    paths = {probe: container[probe]["httpGet"] for probe in
+             ("startupProbe", "livenessProbe", "readinessProbe")}  # fmt: skip
+    assert {p["port"] for p in paths.values()} == {"health"}
+    assert paths["livenessProbe"]["path"] == paths["startupProbe"]["path"] == "/healthz"
+    assert paths["readinessProbe"]["path"] == "/readyz"
