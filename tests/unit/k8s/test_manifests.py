@@ -9,7 +9,7 @@ from contract.topics import ALL_TOPICS, DETECTION_RESULTS
 from detector.config import parse_config
 from k8s.tools import manifests, pins
 from k8s.tools.fetch_schemas import REPO
-from tests.unit.k8s.conftest import one, only
+from tests.unit.k8s.conftest import named, one, only
 
 # Topics the deployment adds to the contract's (the signal-state stream of the CEP stage).
 EXTRA_TOPICS = {"signal-states"}
@@ -26,8 +26,12 @@ def job_container(docs):
     return one(docs, "FlinkDeployment")["spec"]["podTemplate"]["spec"]["containers"][0]
 
 
+def detector_pod(docs):
+    return named(docs, "Deployment", "traffic-risk-detector")["spec"]["template"]["spec"]
+
+
 def detector_container(docs):
-    return one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    return detector_pod(docs)["containers"][0]
 
 
 def env_names(docs, container) -> set[str]:
@@ -123,13 +127,13 @@ def test_endpoints_name_the_rendered_services(docs):
     plain = kafka["spec"]["kafka"]["listeners"][0]
     assert data["TRAFFIC_KAFKA_BOOTSTRAP"] == \
         f"{kafka['metadata']['name']}-kafka-bootstrap:{plain['port']}"
-    redis = one(docs, "Service")
+    redis = named(docs, "Service", "traffic-risk-redis")
     assert data["TRAFFIC_REDIS_URL"] == \
         f"redis://{redis['metadata']['name']}:{redis['spec']['ports'][0]['port']}/0"
 
 
 def test_detector_config_path_is_the_mounted_camera_file(docs):
-    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    pod = detector_pod(docs)
     container = pod["containers"][0]
     path = PurePosixPath(next(e["value"] for e in container["env"]
                               if e["name"] == "TRAFFIC_DETECTOR_CONFIG"))
