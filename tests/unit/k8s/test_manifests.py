@@ -47,11 +47,20 @@ def test_every_rendered_manifest_validates(docs):
     assert errors == []
 
 
+def test_a_rule_that_is_both_alert_and_record_or_misnamed_fails(rendered):
+    doc = one(rendered["prod"], "PrometheusRule")
+    for change in ({"record": "x:y"}, {"alert": "has space"}, {"for": "10 minutes"}):
+        broken = copy.deepcopy(doc)
+        broken["spec"]["groups"][0]["rules"][0].update(change)
+        assert manifests.validate(broken), change
+
+
 def test_validation_is_strict_about_unknown_fields(rendered):
     # A misspelt field must fail, not be pruned silently (proves the schemas bite).
     for kind, path in (("FlinkDeployment", ("spec", "job")), ("KafkaTopic", ("spec",)),
                        ("Deployment", ("spec", "template", "spec")),
-                       ("PodMonitor", ("spec",)), ("Kafka", ("spec", "kafka"))):
+                       ("PodMonitor", ("spec",)), ("Kafka", ("spec", "kafka")),
+                       ("PrometheusRule", ("spec",))):
         doc = copy.deepcopy(only(rendered["prod"], kind)[0])
         node = doc
         for key in path:
@@ -64,7 +73,7 @@ def test_every_kind_has_a_schema(docs):
     crd_kinds = {kind for _, kind in manifests.crd_schemas()}
     assert [d["kind"] for d in docs if not manifests.has_schema(d)] == []
     assert {d["kind"] for d in docs} & crd_kinds == {
-        "FlinkDeployment", "Kafka", "KafkaNodePool", "KafkaTopic", "PodMonitor"}
+        "FlinkDeployment", "Kafka", "KafkaNodePool", "KafkaTopic", "PodMonitor", "PrometheusRule"}
 
 
 def test_topics_are_the_contract_topics(docs):
@@ -194,3 +203,15 @@ def test_detector_probes_use_its_health_endpoint(docs):
     assert {p["port"] for p in paths.values()} == {"health"}
     assert paths["livenessProbe"]["path"] == paths["startupProbe"]["path"] == "/healthz"
     assert paths["readinessProbe"]["path"] == "/readyz"
+
+
+def test_grafana_dashboards_ship_as_a_sidecar_configmap(docs):
+    maps = only(docs, "ConfigMap")
+    (config_map,) = [m for m in maps if m["metadata"]["labels"].get("grafana_dashboard") == "1"]
+    files = sorted((REPO / "monitoring" / "grafana").glob("*.json"))
+    assert config_map["data"] == {f.name: f.read_text() for f in files}
+
+
+def test_alert_rules_ship_with_the_deployment(docs):
+    groups = one(docs, "PrometheusRule")["spec"]["groups"]
+    assert {g["name"] for g in groups} == {"traffic-risk-job", "traffic-risk-detector"}
