@@ -3,7 +3,9 @@
 One record limit for every Kafka producer (detector, simulator, the job's sinks), one broker
 and topic limit above it; the local broker (stack/services.py), the k8s Kafka cluster and
 topics (k8s/base/kafka/) and the job's sink producers all read or are checked against these
-(tests/unit/test_limits.py), so no record that one part accepts is refused by another.
+(tests/unit/test_limits.py; every rendered k8s overlay, with the job's and the detector's
+settings as deployed: tests/unit/k8s/test_message_limits.py), so no record that one part
+accepts is refused by another.
 """
 
 from __future__ import annotations

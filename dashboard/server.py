@@ -32,6 +32,8 @@ STATIC = Path(__file__).parent / "static"
 HEALTH_INTERVAL_S = 2.0
 CLIENT_QUEUE_MAX = 1000
 TOKEN_ENV = "TRAFFIC_DASHBOARD_TOKEN"
+PUBLIC_ROUTES = {"static", "healthz", "readyz"}  # served without the token (see `guard`)
+READY_TIMEOUT_S = 2.0
 REDIS_KEY = web.AppKey("redis", aioredis.Redis)
 TOKEN_KEY = web.AppKey("token", str)
 SOCKETS_KEY: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
@@ -171,9 +173,10 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Token check (when configured) and security headers on every response.
 
     `/static/` holds only the page's code, no data: it is served without the token so the
-    page can load its script; the page itself, `/ws` and `/crop/` need the token.
+    page can load its script; so are the probes (`/healthz`, `/readyz`: a status word, no
+    data), since kubelet knows no token. The page itself, `/ws` and `/crop/` need it.
     """
-    public = request.match_info.route.name == "static"
+    public = request.match_info.route.name in PUBLIC_ROUTES
     if not public and not views.token_ok(
         request.app[TOKEN_KEY], request.headers.get("Authorization"), request.query.get("token")
     ):
@@ -182,6 +185,20 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not response.prepared:
         response.headers.update(SECURITY_HEADERS)
     return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the event loop answers."""
+    return web.json_response({"live": True})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: Redis, where every view comes from, answers a PING in time."""
+    try:
+        await asyncio.wait_for(request.app[REDIS_KEY].ping(), READY_TIMEOUT_S)
+    except (aioredis.RedisError, OSError, TimeoutError) as err:
+        return web.json_response({"ready": False, "redis": str(err) or "timeout"}, status=503)
+    return web.json_response({"ready": True, "redis": "ok"})
 
 
 async def index(request: web.Request) -> web.StreamResponse:
@@ -247,6 +264,8 @@ def make_app(redis_url: str, token: str | None) -> web.Application:
     app.router.add_get("/ws", websocket)
     app.router.add_get("/crop/{sha}", crop)
     app.router.add_static("/static/", STATIC, name="static")
+    app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/readyz", readyz, name="readyz")
     app.cleanup_ctx.append(lambda a: _lifecycle(a, redis_url))
     return app
 

@@ -4,7 +4,9 @@
     traffic-detector --camera cam-1=sample/cam-plaza --camera cam-2=rtsp://host/stream
     traffic-detector --config cameras.yaml --check-config   # validate, print, exit
 
-Command-line options override the config file's; see docs/detector.md.
+Command-line options override the config file's; see docs/detector.md. Kubernetes probes:
+GET /healthz (liveness: the main loop turns) and /readyz (readiness: Kafka acknowledged an
+event and a camera published one within --ready-within-s) on --health-port.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from confluent_kafka import KafkaException
 
 from contract import topics
 from detector import config as cfg
+from detector.health import HealthServer
 from detector.observability import Metrics, setup_logging
 from detector.service import DetectorService, ServiceResult
 
@@ -82,6 +85,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--crops", choices=["inline", "redis", "none"], help="group crop storage")
     p.add_argument("--redis-url", help="Redis for stored crops [TRAFFIC_REDIS_URL]")
     p.add_argument("--metrics-port", type=int, help="Prometheus port (default 9108; 0: off)")
+    p.add_argument("--health-port", type=int,
+                   default=os.environ.get("TRAFFIC_DETECTOR_HEALTH_PORT") or None,
+                   help="port of /healthz and /readyz (default 9109; 0: off) "
+                   "[TRAFFIC_DETECTOR_HEALTH_PORT]")  # fmt: skip
+    p.add_argument("--ready-within-s", type=float,
+                   default=os.environ.get("TRAFFIC_DETECTOR_READY_WITHIN_S") or None,
+                   help="/readyz is 200 while Kafka acknowledged an event and a camera "
+                   "published one within this many seconds (default 30) "
+                   "[TRAFFIC_DETECTOR_READY_WITHIN_S]")  # fmt: skip
     p.add_argument("--annotate-dir", type=Path, help="write <camera>.mp4 annotated videos here")
     p.add_argument("--start-ms", type=int, help="event time of files' first frame (default now)")
     p.add_argument("--limit", type=int, help="stop each --camera after N frames")
@@ -128,6 +140,12 @@ def build_config(args: argparse.Namespace) -> cfg.Service:
             data[key] = getattr(args, key)
     if args.metrics_port is not None:
         data["metrics_port"] = args.metrics_port or None
+    health = dict(data.get("health", {}))
+    if args.health_port is not None:
+        health["port"] = args.health_port or None
+    if args.ready_within_s is not None:
+        health["ready_within_s"] = args.ready_within_s
+    data["health"] = health
     return cfg.parse_config(data)
 
 
@@ -154,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     service = DetectorService(config, metrics, quiet=args.quiet)
+    if config.health.port:
+        HealthServer(service.health, config.health.port).start()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("stopping: flushing the producer", extra={"signal": signal.Signals(signum).name})
@@ -173,7 +193,8 @@ def summary(config: cfg.Service) -> str:
             f"model {config.model.type}, tracker {config.tracker.type}, "
             f"workers {config.inference.workers or 'one per CPU'}",
             f"output {config.output.topic} at {config.output.bootstrap} "
-            f"(crops {config.output.crops}), metrics port {config.metrics_port or 'off'}",
+            f"(crops {config.output.crops}), metrics port {config.metrics_port or 'off'}, "
+            f"health port {config.health.port or 'off'}",
         ]
     )
 

@@ -334,6 +334,21 @@ class Output(_Strict):
     flush_timeout_s: float = Field(default=30.0, ge=0, description="Flush wait at shutdown.")
 
 
+class Health(_Strict):
+    """The HTTP health endpoint Kubernetes probes (detector/health.py)."""
+
+    port: int | None = Field(
+        default=9109, ge=1, le=65535,
+        description="Port of GET /healthz (liveness) and /readyz (readiness); null: off "
+        "[TRAFFIC_DETECTOR_HEALTH_PORT].",
+    )  # fmt: skip
+    ready_within_s: float = Field(
+        default=30.0, gt=0,
+        description="Ready while Kafka acknowledged an event and a camera published one "
+        "within this many seconds [TRAFFIC_DETECTOR_READY_WITHIN_S].",
+    )  # fmt: skip
+
+
 class Service(_Strict):
     """The whole service: cameras, model, tracker, output, operations."""
 
@@ -346,6 +361,7 @@ class Service(_Strict):
     metrics_port: int | None = Field(
         default=9108, ge=1, le=65535, description="Prometheus /metrics port; null: off."
     )
+    health: Health = Field(default_factory=Health, description="Health endpoint (probes).")
     annotate_dir: Path | None = Field(
         default=None, description="Write <camera>.mp4 with boxes, ids, zones, signal here."
     )

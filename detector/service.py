@@ -25,6 +25,7 @@ from contract import DetectionEvent
 from detector import config as cfg
 from detector.annotate import VideoOut, draw
 from detector.crops import CropStore, InlineCrops, NoCrops, RedisCrops
+from detector.health import Health
 from detector.models import Detector, RawDetection, build_detector
 from detector.observability import Metrics
 from detector.pipeline import CameraPipeline
@@ -74,6 +75,8 @@ class DetectorService:
 
     Models: ``models`` (one per worker), else ``model`` (a single worker: a given instance
     cannot be cloned), else ``inference.workers`` instances built from the config.
+    `health` records the main loop's turns, Kafka's acks and each camera's publishes for
+    the probes (detector/health.py).
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class DetectorService:
         self.metrics = metrics or Metrics()
         self.quiet = quiet or not sys.stderr.isatty()
         self._stop = threading.Event()
+        self.health = Health(config.health.ready_within_s)
         if models is None:
             if model is not None:
                 models = [model]
@@ -137,6 +141,7 @@ class DetectorService:
             thread.start()
         while any(t.is_alive() for t in threads):
             self.publisher.poll(0.2)
+            self.health.beat(self.publisher.delivered)
         self.pool.close()  # cameras drained their frames in flight; this joins the workers
         undelivered = self.publisher.close(self.config.output.flush_timeout_s)
         return ServiceResult(
@@ -186,6 +191,7 @@ class DetectorService:
                                         done.boxes or [], done.model_s)  # fmt: skip
                 self._record(cam.id, event, pipeline)
                 self.publisher.publish(cam.id, event.key, event.to_json())
+                self.health.published(cam.id)
                 if live:
                     m.frame_age.labels(cam.id).observe(
                         max(0.0, time.time() - frame.captured_at_ms / 1000)

@@ -31,42 +31,50 @@ KUBERNETES_VERSION = "1.33"  # oldest Kubernetes the manifests must work on
 # added v2_2 with no other change to the fields used here. Documented in docs/deployment.md.
 FLINK_VERSION_ENUM_ADDITIONS = ("v2_0", "v2_1", "v2_2")
 
+
+def _monitoring_schema(kind: str, spec: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """A prometheus-operator resource (monitoring.coreos.com/v1) whose spec is `spec`, strict."""
+    return {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "monitoring.coreos.com/v1"},
+            "kind": {"const": kind},
+            "metadata": {"type": "object"},
+            "spec": {"type": "object", "additionalProperties": False, **spec},
+        },
+        "$defs": defs,
+    }
+
+
 # prometheus-operator publishes no CRD on a reachable registry: its documented PodMonitor
-# fields that these manifests use, strict.
-PODMONITOR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "monitoring.coreos.com/v1"},
-        "kind": {"const": "PodMonitor"},
-        "metadata": {"type": "object"},
-        "spec": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["selector", "podMetricsEndpoints"],
-            "properties": {
-                "selector": {"$ref": "#/$defs/labelSelector"},
-                "namespaceSelector": {"type": "object"},
-                "podMetricsEndpoints": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["port"],
-                        "properties": {
-                            "port": {"type": "string"},
-                            "path": {"type": "string"},
-                            "interval": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h))+$"},
-                            "scrapeTimeout": {"type": "string"},
-                            "scheme": {"enum": ["http", "https"]},
-                        },
+# and PrometheusRule fields that these manifests use, strict.
+PODMONITOR_SCHEMA = _monitoring_schema(
+    "PodMonitor",
+    {
+        "required": ["selector", "podMetricsEndpoints"],
+        "properties": {
+            "selector": {"$ref": "#/$defs/labelSelector"},
+            "namespaceSelector": {"type": "object"},
+            "podMetricsEndpoints": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["port"],
+                    "properties": {
+                        "port": {"type": "string"},
+                        "path": {"type": "string"},
+                        "interval": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h))+$"},
+                        "scrapeTimeout": {"type": "string"},
+                        "scheme": {"enum": ["http", "https"]},
                     },
                 },
             },
         },
     },
-    "$defs": {
+    {
         "labelSelector": {
             "type": "object",
             "additionalProperties": False,
@@ -88,7 +96,54 @@ PODMONITOR_SCHEMA: dict[str, Any] = {
             },
         }
     },
-}
+)
+
+_DURATION = {"type": "string", "pattern": "^([0-9]+(ms|s|m|h|d|w|y))+$"}
+_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_RULE_LIST = {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/rule"}}
+
+# PrometheusRule, the same way: prometheus-operator's documented fields of a rule group,
+# strict; a rule is an alert or a recording rule, never both (`oneOf`).
+PROMETHEUSRULE_SCHEMA = _monitoring_schema(
+    "PrometheusRule",
+    {
+        "required": ["groups"],
+        "properties": {
+            "groups": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name", "rules"],
+                    "properties": {
+                        "name": {"type": "string", "minLength": 1},
+                        "interval": _DURATION,
+                        "limit": {"type": "integer", "minimum": 0},
+                        "rules": _RULE_LIST,
+                    },
+                },
+            },
+        },
+    },
+    {
+        "rule": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["expr"],
+            "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
+            "properties": {
+                "alert": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                "record": {"type": "string", "pattern": "^[a-zA-Z_:][a-zA-Z0-9_:]*$"},
+                "expr": {"type": "string", "minLength": 1},
+                "for": _DURATION,
+                "keep_firing_for": _DURATION,
+                "labels": _STRING_MAP,
+                "annotations": _STRING_MAP,
+            },
+        }
+    },
+)
 
 
 def schemas_available() -> bool:
@@ -147,6 +202,7 @@ def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
                     schema = _patch_flink(schema)
                 found[(api_version, kind)] = strict(schema)
     found[("monitoring.coreos.com/v1", "PodMonitor")] = PODMONITOR_SCHEMA
+    found[("monitoring.coreos.com/v1", "PrometheusRule")] = PROMETHEUSRULE_SCHEMA
     return found
 
 

@@ -7,8 +7,9 @@ import logging
 import re
 
 import pytest
+import redis.asyncio as aioredis
 from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from dashboard import server
 
@@ -42,6 +43,7 @@ def test_guard_requires_the_token_when_set():
     assert guarded("/", "tok", {"Authorization": "Bearer tok"}).text == "ok"
     assert guarded("/", None).text == "ok"
     assert guarded("/static/app.js", "tok").text == "ok"  # code, no data
+    assert guarded("/healthz", "tok").text == guarded("/readyz", "tok").text == "ok"  # probes
     for path in ("/ws", "/crop/" + "a" * 64, "/static/../ws"):
         with pytest.raises(web.HTTPUnauthorized):
             guarded(path, "tok")
@@ -85,3 +87,23 @@ def test_cli_binds_to_loopback_by_default(monkeypatch):
     args = server.parse_args([])
     assert (args.host, args.port) == ("127.0.0.1", 8088)
     assert server.parse_args(["--host", "0.0.0.0", "--port", "9"]).host == "0.0.0.0"
+
+
+async def probe(path: str) -> tuple[int, dict[str, object]]:
+    app = server.make_app("redis://127.0.0.1:1/0", "tok")  # nothing listens on port 1
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get(path)
+        return response.status, await response.json()
+
+
+def test_probes_answer_over_http_and_readiness_follows_redis(monkeypatch):
+    """Real requests to the app, no token: live at once; ready only while Redis answers."""
+    assert asyncio.run(probe("/healthz")) == (200, {"live": True})
+    status, body = asyncio.run(probe("/readyz"))
+    assert status == 503 and body["ready"] is False
+
+    async def pong(self: object) -> bool:
+        return True
+
+    monkeypatch.setattr(aioredis.Redis, "ping", pong)
+    assert asyncio.run(probe("/readyz")) == (200, {"ready": True, "redis": "ok"})

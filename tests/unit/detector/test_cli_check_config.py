@@ -27,7 +27,8 @@ def test_example_config_passes_with_a_summary():
         "(sample/cam-bus-east), junction-north (rtsp://camera.example/stream1), dashcam "
         "(recordings/dashcam.mp4), desk (webcam:0)",
         "model ssd, tracker bytetrack, workers 2",
-        "output detection-results at kafka:9092 (crops inline), metrics port 9108",
+        "output detection-results at kafka:9092 (crops inline), metrics port 9108, "
+        "health port 9109",
     ]
 
 

@@ -33,3 +33,8 @@ def only(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     (doc,) = only(docs, kind)
     return doc
+
+
+def named(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (doc,) = [d for d in only(docs, kind) if d["metadata"]["name"] == name]
+    return doc

@@ -6,9 +6,10 @@ import copy
 from pathlib import PurePosixPath
 
 from contract.topics import ALL_TOPICS, DETECTION_RESULTS
+from detector.config import parse_config
 from k8s.tools import manifests, pins
 from k8s.tools.fetch_schemas import REPO
-from tests.unit.k8s.conftest import one, only
+from tests.unit.k8s.conftest import named, one, only
 
 # Topics the deployment adds to the contract's (the signal-state stream of the CEP stage).
 EXTRA_TOPICS = {"signal-states"}
@@ -25,8 +26,12 @@ def job_container(docs):
     return one(docs, "FlinkDeployment")["spec"]["podTemplate"]["spec"]["containers"][0]
 
 
+def detector_pod(docs):
+    return named(docs, "Deployment", "traffic-risk-detector")["spec"]["template"]["spec"]
+
+
 def detector_container(docs):
-    return one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    return detector_pod(docs)["containers"][0]
 
 
 def env_names(docs, container) -> set[str]:
@@ -42,11 +47,20 @@ def test_every_rendered_manifest_validates(docs):
     assert errors == []
 
 
+def test_a_rule_that_is_both_alert_and_record_or_misnamed_fails(rendered):
+    doc = one(rendered["prod"], "PrometheusRule")
+    for change in ({"record": "x:y"}, {"alert": "has space"}, {"for": "10 minutes"}):
+        broken = copy.deepcopy(doc)
+        broken["spec"]["groups"][0]["rules"][0].update(change)
+        assert manifests.validate(broken), change
+
+
 def test_validation_is_strict_about_unknown_fields(rendered):
     # A misspelt field must fail, not be pruned silently (proves the schemas bite).
     for kind, path in (("FlinkDeployment", ("spec", "job")), ("KafkaTopic", ("spec",)),
                        ("Deployment", ("spec", "template", "spec")),
-                       ("PodMonitor", ("spec",)), ("Kafka", ("spec", "kafka"))):
+                       ("PodMonitor", ("spec",)), ("Kafka", ("spec", "kafka")),
+                       ("PrometheusRule", ("spec",))):
         doc = copy.deepcopy(only(rendered["prod"], kind)[0])
         node = doc
         for key in path:
@@ -59,7 +73,7 @@ def test_every_kind_has_a_schema(docs):
     crd_kinds = {kind for _, kind in manifests.crd_schemas()}
     assert [d["kind"] for d in docs if not manifests.has_schema(d)] == []
     assert {d["kind"] for d in docs} & crd_kinds == {
-        "FlinkDeployment", "Kafka", "KafkaNodePool", "KafkaTopic", "PodMonitor"}
+        "FlinkDeployment", "Kafka", "KafkaNodePool", "KafkaTopic", "PodMonitor", "PrometheusRule"}
 
 
 def test_topics_are_the_contract_topics(docs):
@@ -122,13 +136,13 @@ def test_endpoints_name_the_rendered_services(docs):
     plain = kafka["spec"]["kafka"]["listeners"][0]
     assert data["TRAFFIC_KAFKA_BOOTSTRAP"] == \
         f"{kafka['metadata']['name']}-kafka-bootstrap:{plain['port']}"
-    redis = one(docs, "Service")
+    redis = named(docs, "Service", "traffic-risk-redis")
     assert data["TRAFFIC_REDIS_URL"] == \
         f"redis://{redis['metadata']['name']}:{redis['spec']['ports'][0]['port']}/0"
 
 
 def test_detector_config_path_is_the_mounted_camera_file(docs):
-    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    pod = detector_pod(docs)
     container = pod["containers"][0]
     path = PurePosixPath(next(e["value"] for e in container["env"]
                               if e["name"] == "TRAFFIC_DETECTOR_CONFIG"))
@@ -176,3 +190,28 @@ def test_flink_is_highly_available_and_upgrades_through_savepoints(docs):
     if config["execution.checkpointing.dir"].startswith("file:"):
         claim = spec["podTemplate"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
         assert claim in {p["metadata"]["name"] for p in only(docs, "PersistentVolumeClaim")}
+
+
+def test_detector_probes_use_its_health_endpoint(docs):
+    container = detector_container(docs)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    defaults = parse_config({"cameras": [{"id": "c", "source": "rtsp://h/s"}]})
+    assert ports["health"] == defaults.health.port
+    assert ports["metrics"] == defaults.metrics_port
+    paths = {probe: container[probe]["httpGet"] for probe in
+             ("startupProbe", "livenessProbe", "readinessProbe")}  # fmt: skip
+    assert {p["port"] for p in paths.values()} == {"health"}
+    assert paths["livenessProbe"]["path"] == paths["startupProbe"]["path"] == "/healthz"
+    assert paths["readinessProbe"]["path"] == "/readyz"
+
+
+def test_grafana_dashboards_ship_as_a_sidecar_configmap(docs):
+    maps = only(docs, "ConfigMap")
+    (config_map,) = [m for m in maps if m["metadata"]["labels"].get("grafana_dashboard") == "1"]
+    files = sorted((REPO / "monitoring" / "grafana").glob("*.json"))
+    assert config_map["data"] == {f.name: f.read_text() for f in files}
+
+
+def test_alert_rules_ship_with_the_deployment(docs):
+    groups = one(docs, "PrometheusRule")["spec"]["groups"]
+    assert {g["name"] for g in groups} == {"traffic-risk-job", "traffic-risk-detector"}

@@ -81,7 +81,7 @@ def test_ingress_is_denied_by_default(docs):
     assert deny[0]["spec"]["policyTypes"] == ["Ingress"]
 
 
-def test_only_job_and_detector_reach_kafka_and_redis(docs):
+def test_only_the_pipeline_reaches_kafka_and_redis(docs):
     listener = one(docs, "Kafka")["spec"]["kafka"]["listeners"][0]
     kafka_clients = {n for peer in listener["networkPolicyPeers"]
                      for n in selected(peer["podSelector"], docs)}
@@ -90,7 +90,22 @@ def test_only_job_and_detector_reach_kafka_and_redis(docs):
     redis_clients = {n for peer in redis_policy["spec"]["ingress"][0]["from"]
                      for n in selected(peer["podSelector"], docs)}
     expected = {"flink-jobmanager", "flink-taskmanager", "traffic-risk-detector"}
-    assert kafka_clients == redis_clients == expected
+    assert kafka_clients == expected
+    assert redis_clients == expected | {"traffic-risk-dashboard"}  # the dashboard only reads
+
+
+def test_disruption_budgets_cover_each_workload_and_select_real_pods(docs):
+    covered: set[str] = set()
+    for budget in only(docs, "PodDisruptionBudget"):
+        targets = selected(budget["spec"]["selector"], docs)
+        assert targets, budget["metadata"]["name"]
+        covered |= set(targets)
+        # Never blocks a drain for good: a single pod may go, and so may an unhealthy one.
+        assert budget["spec"]["maxUnavailable"] == 1
+        assert budget["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    workloads = {d["metadata"]["name"] for kind in ("Deployment", "StatefulSet")
+                 for d in only(docs, kind)}
+    assert covered == workloads | {"flink-jobmanager"}  # TaskManagers: see budgets.yaml
 
 
 def test_services_select_pods_with_their_target_ports(docs):
