@@ -40,6 +40,7 @@ from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream import FlatMapFunction, RuntimeContext
 
 from contract import VEHICLE_CLASSES, DetectionEvent, WindowStats, parse
+from jobs.config import JobConfig
 from udfs.cep.buffer import DictStore
 from udfs.patterns import facts
 from udfs.patterns.config import CepConfig, load
@@ -322,7 +323,7 @@ def main() -> int:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extra Flink option for variant (b), e.g. python.state.cache-size=4000",
+        help="Flink option for variant (b) over the job's, e.g. python.state.cache-size=4000",
     )
     parser.add_argument("--flink-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -343,7 +344,10 @@ def main() -> int:
     print(f"input: {dict(sources)} messages; pure engine ...", flush=True)
     pure = run_pure(messages, cfg, args.bound_ms)
     print(f"pure: {pure}", flush=True)
-    flink_conf = dict(option.split("=", 1) for option in args.flink_conf)
+    # The job's own Python options (state cache), then what the caller set.
+    cache = str(JobConfig.model_fields["python_state_cache_size"].default)
+    flink_conf = {"python.state.cache-size": cache, "python.map-state.read-cache-size": cache}
+    flink_conf.update(option.split("=", 1) for option in args.flink_conf)
     flink = run_flink(
         messages,
         PATTERNS,

@@ -115,6 +115,8 @@ class BufferedMatcher:
             step = self.matcher.process(event, ts)
             out.matches.extend(step.matches)
             out.timeouts.extend(step.timeouts)
-        out.timeouts.extend(self.matcher.advance_time(watermark))
+        step = self.matcher.advance(watermark)  # a trailing not_followed_by completes here
+        out.matches.extend(step.matches)
+        out.timeouts.extend(step.timeouts)
         self.state["watermark"] = watermark
         return out

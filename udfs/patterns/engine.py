@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contract import TrafficAlert
 from udfs.cep.buffer import PendingStore, add_pending, take_ready
-from udfs.cep.nfa import Matcher, Timeout
+from udfs.cep.nfa import Matcher, Step, Timeout
 from udfs.patterns import facts
 from udfs.patterns.catalogue import TrafficPattern, build_all, to_alert
 from udfs.patterns.config import CepConfig
@@ -114,24 +114,38 @@ class TrafficCep:
             matcher = Matcher(traffic.pattern, core["nfa"].get(key))
             step = matcher.process(fact, ts)
             self._store(core, key, matcher)
-            out.timeouts.extend(_timeout(traffic.name, camera, partition, t) for t in step.timeouts)
-            for match in step.matches:
-                last = core["cooldown"].get(key)
-                if last is not None and match.start_ms < last + traffic.cooldown_ms:
-                    out.suppressed += 1
-                    continue
-                core["cooldown"][key] = match.end_ms
-                out.alerts.append(to_alert(traffic, camera, match))
+            self._emit(core, traffic, camera, partition, step, out)
         _forget_cooldowns(core, ts, self._by_name)
 
     def _expire(self, core: dict[str, Any], camera: str, watermark: int, out: EngineOutput) -> None:
         for key in list(core["nfa"]):
             traffic = self._pattern(key)
             matcher = Matcher(traffic.pattern, core["nfa"][key])
-            partition = key.split("|", 1)[1]
-            expired = matcher.advance_time(watermark)
-            out.timeouts.extend(_timeout(traffic.name, camera, partition, t) for t in expired)
+            # Time passing ends runs: timeouts, or matches of a trailing not_followed_by.
+            step = matcher.advance(watermark)
             self._store(core, key, matcher)
+            self._emit(core, traffic, camera, key.split("|", 1)[1], step, out)
+
+    @staticmethod
+    def _emit(
+        core: dict[str, Any],
+        traffic: TrafficPattern,
+        camera: str,
+        partition: str,
+        step: Step,
+        out: EngineOutput,
+    ) -> None:
+        """A matcher step's timeouts and matches as output; a match inside the pattern's
+        cooldown after the previous alert of the same partition is suppressed."""
+        key = f"{traffic.name}|{partition}"
+        out.timeouts.extend(_timeout(traffic.name, camera, partition, t) for t in step.timeouts)
+        for match in step.matches:
+            last = core["cooldown"].get(key)
+            if last is not None and match.start_ms < last + traffic.cooldown_ms:
+                out.suppressed += 1
+                continue
+            core["cooldown"][key] = match.end_ms
+            out.alerts.append(to_alert(traffic, camera, match))
 
     @staticmethod
     def _store(core: dict[str, Any], key: str, matcher: Matcher) -> None:

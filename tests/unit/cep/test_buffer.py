@@ -132,3 +132,18 @@ def test_state_survives_json_round_trip_mid_stream(name: str) -> None:
     matches.extend(render(m.events) for m in out.matches)
     timeouts.extend(render(t.events) for t in out.timeouts)
     assert (matches, timeouts) == whole
+
+
+def test_a_trailing_not_followed_by_matches_when_the_watermark_passes_its_window() -> None:
+    """Time, not an event, completes `a !b within 3 s`: the buffered matcher's advance must
+    report that match (an `a` followed by `b` in time never matches)."""
+    pattern = (
+        Pattern.begin("x").where(named("a")).not_followed_by("n").where(named("b")).within(3000)
+    )
+    matcher = BufferedMatcher(pattern)
+    for ts, name in ((0, "a1"), (1000, "b1"), (5000, "a2")):
+        assert matcher.add(ts, {"n": name})
+    early = matcher.advance(6000)  # a1 was cancelled by b1; a2's window is still open
+    assert early.matches == [] and early.timeouts == []
+    late = matcher.advance(9000)
+    assert [[e["n"] for e in m.events["x"]] for m in late.matches] == [["a2"]]
