@@ -297,6 +297,24 @@ class RiskAssessment(_Message):
     latency_ms: float | None = Field(default=None, ge=0, description="Assessment latency.")
 
 
+class Evidence(_Message):
+    """Where an operator can see what happened: a frame, and the group's crop when there is one.
+
+    Crops are referenced (claim check, `crop:<sha256>` in Redis with a TTL), never inlined,
+    so alerts and incidents stay small however much evidence they carry."""
+
+    camera_id: str = Field(min_length=1, description="Camera the frame came from.")
+    frame_id: int = Field(ge=0, le=INT64_MAX, description="Frame id (detector's counter).")
+    captured_at_ms: int = Field(ge=0, le=INT64_MAX, description="Event time of the frame.")
+    group_id: Name | None = Field(default=None, description="Group within the frame, if any.")
+    crop_sha256: str | None = Field(
+        default=None,
+        pattern="^[0-9a-f]{64}$",
+        description="SHA-256 of the group's crop: Redis key `crop:<sha256>` while retained.",
+    )
+    track_ids: tuple[int, ...] = Field(default=(), description="Tracks seen in this evidence.")
+
+
 class TrafficAlert(_Message):
     """A matched traffic pattern; topic `traffic-alerts`."""
 
@@ -309,6 +327,77 @@ class TrafficAlert(_Message):
     end_ms: int = Field(ge=0, description="Event time of the last matched event.")
     track_ids: tuple[int, ...] = Field(default=(), description="Tracks involved.")
     description: str = Field(max_length=500, description="What happened, for humans.")
+    evidence: tuple[Evidence, ...] = Field(
+        default=(),
+        max_length=16,
+        description="Frames (and crops) of the matched events, newest last; at most 16.",
+    )
+    timed_out: bool = Field(
+        default=False,
+        description="True when the alert reports a partial match that timed out (a pattern's "
+        "`on_timeout`), not a completed match.",
+    )
+
+
+IncidentStatus = Literal["open", "closed"]
+
+
+class Incident(_Message):
+    """One situation at one camera and place, grouping the alerts and verdicts that belong to
+    it; topic `traffic-incidents` (keyed by camera id). Every change is a new message with the
+    same `incident_id` and a higher `revision`: the newest revision is the incident's state.
+    Opened by its first alert, updated by later ones, closed after a quiet period."""
+
+    schema_version: SchemaVersion1 = Field(description="Contract version of this message.")
+    incident_id: str = Field(
+        min_length=1, max_length=128, description="Deterministic id: replays give the same id."
+    )
+    revision: int = Field(ge=1, description="1 when opened, +1 per change; last one wins.")
+    camera_id: str = Field(min_length=1, max_length=128, description="Camera identifier.")
+    place: str = Field(
+        min_length=1,
+        max_length=128,
+        description="Where at the camera: a zone or line name, or `camera` for the whole view.",
+    )
+    kind: str = Field(
+        min_length=1, max_length=64, description="Situation kind, e.g. `conflict`, `red_light`."
+    )
+    severity: Literal["info", "warning", "critical"] = Field(
+        description="Highest severity of its alerts."
+    )
+    status: IncidentStatus = Field(description="`open` until the quiet period passes.")
+    opened_at_ms: int = Field(ge=0, description="Event time of the first alert's first event.")
+    updated_at_ms: int = Field(ge=0, description="Event time of the newest contribution.")
+    closed_at_ms: int | None = Field(
+        default=None, ge=0, description="Event time (watermark) at which it was closed."
+    )
+    alert_count: int = Field(ge=0, description="Alerts that contributed, in total.")
+    patterns: tuple[str, ...] = Field(default=(), description="Distinct patterns that fired.")
+    alert_ids: tuple[str, ...] = Field(
+        default=(), max_length=32, description="Newest contributing alert ids; at most 32."
+    )
+    track_ids: tuple[int, ...] = Field(
+        default=(), max_length=64, description="Tracks involved; at most 64."
+    )
+    evidence: tuple[Evidence, ...] = Field(
+        default=(), max_length=16, description="Newest evidence, at most 16."
+    )
+    description: str = Field(max_length=500, description="What is happening, for humans.")
+
+
+class IncidentAction(_Message):
+    """An operator's action on an incident (dashboard), topic `incident-actions`, keyed by
+    incident id; also kept in Redis (`incident:action:<id>`). Actions never change the job's
+    incident state: they are the operator's view layered on top."""
+
+    schema_version: SchemaVersion1 = Field(description="Contract version of this message.")
+    incident_id: str = Field(min_length=1, max_length=128, description="Incident acted on.")
+    action: Literal["acknowledge", "resolve"] = Field(description="What the operator did.")
+    actor: str = Field(
+        min_length=1, max_length=64, description="Who: the dashboard user or `dashboard`."
+    )
+    note: str = Field(default="", max_length=500, description="Free text from the operator.")
+    at_ms: int = Field(ge=0, description="Wall-clock time of the action, epoch ms.")
 
 
 class DeadLetter(_Message):

@@ -36,6 +36,31 @@ def risk_latest(camera_id: str) -> str:
 
 RISK_PER_CAMERA_MAX = 100
 
+
+# Incidents (udfs/incidents): the newest revision of each, STRING Incident JSON with a TTL
+# (INCIDENT_TTL_S after its last change), so closed incidents age out.
+def incident(incident_id: str) -> str:
+    return f"incident:{incident_id}"
+
+
+INCIDENT_TTL_S = 7 * 24 * 3600
+# Open incidents: ZSET, score = updated_at_ms, member = incident id (removed when closed).
+INCIDENTS_OPEN = "incidents:open"
+# Recent incidents, open or closed: ZSET like INCIDENTS_OPEN, bounded to RECENT_MAX.
+INCIDENTS_RECENT = "incidents:recent"
+
+
+# Incidents of one camera, open or closed: ZSET like INCIDENTS_OPEN, bounded to RECENT_MAX.
+def incidents_of_camera(camera_id: str) -> str:
+    return f"incidents:camera:{camera_id}"
+
+
+# The operator's latest action on an incident (dashboard): STRING IncidentAction JSON, same
+# TTL as the incident.
+def incident_action(incident_id: str) -> str:
+    return f"incident:action:{incident_id}"
+
+
 # Health of the API-key pool: HASH key_id -> JSON (never the key itself).
 KEYPOOL_HEALTH = "keypool:health"
 
@@ -56,3 +81,4 @@ def risk_cache(crop_sha256: str, prompt_version: str, model: str, context: str =
 CHANNEL_STATS = "live:stats"
 CHANNEL_ALERTS = "live:alerts"
 CHANNEL_RISK = "live:risk"
+CHANNEL_INCIDENTS = "live:incidents"

@@ -6,6 +6,8 @@ DETECTION_RESULTS = "detection-results"
 TRAFFIC_WINDOW_STATS = "traffic-window-stats"
 RISK_ASSESSMENT_RESULTS = "risk-assessment-results"
 TRAFFIC_ALERTS = "traffic-alerts"
+TRAFFIC_INCIDENTS = "traffic-incidents"
+INCIDENT_ACTIONS = "incident-actions"  # operator acknowledge/resolve (dashboard)
 DEAD_LETTER = "dead-letter"
 SIGNAL_STATES = "signal-states"  # traffic-controller feed (udfs/cep/signals.py), optional
 
@@ -14,6 +16,8 @@ ALL_TOPICS: tuple[str, ...] = (
     TRAFFIC_WINDOW_STATS,
     RISK_ASSESSMENT_RESULTS,
     TRAFFIC_ALERTS,
+    TRAFFIC_INCIDENTS,
+    INCIDENT_ACTIONS,
     DEAD_LETTER,
     SIGNAL_STATES,
 )

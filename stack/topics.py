@@ -13,6 +13,8 @@ PARTITIONS: dict[str, int] = {
     topics.TRAFFIC_WINDOW_STATS: 2,
     topics.RISK_ASSESSMENT_RESULTS: 2,
     topics.TRAFFIC_ALERTS: 1,
+    topics.TRAFFIC_INCIDENTS: 1,
+    topics.INCIDENT_ACTIONS: 1,
     topics.DEAD_LETTER: 1,
     topics.SIGNAL_STATES: 1,
 }

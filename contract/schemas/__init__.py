@@ -12,6 +12,8 @@ from contract import topics
 from contract.models import (
     DeadLetter,
     DetectionEvent,
+    Incident,
+    IncidentAction,
     RiskAssessment,
     TrafficAlert,
     WindowStats,
@@ -25,6 +27,8 @@ MODEL_BY_TOPIC: dict[str, type[_Message]] = {
     topics.TRAFFIC_WINDOW_STATS: WindowStats,
     topics.RISK_ASSESSMENT_RESULTS: RiskAssessment,
     topics.TRAFFIC_ALERTS: TrafficAlert,
+    topics.TRAFFIC_INCIDENTS: Incident,
+    topics.INCIDENT_ACTIONS: IncidentAction,
     topics.DEAD_LETTER: DeadLetter,
 }
 
