@@ -234,6 +234,32 @@ class DetectionEvent(_Message):
         return self.camera_id.encode()
 
 
+class SignalChange(_Message):
+    """The light of a camera's approach changed; topic `signal-states`, keyed by camera id.
+
+    The feed of a traffic-signal controller, for cameras that do not see their light (or see
+    it badly): the state that applies to a frame at time t is the newest change at or before
+    t (udfs/patterns/signals.py). docs/contract.md maps SPaT phase states onto it."""
+
+    schema_version: SchemaVersion1 = Field(description="Contract version of this message.")
+    camera_id: str = Field(min_length=1, max_length=128, description="Camera identifier.")
+    changed_at_ms: int = Field(
+        ge=0, le=INT64_MAX, description="When the light changed, epoch ms (event time)."
+    )
+    state: SignalState = Field(description="The state from that moment on.")
+    source: str = Field(
+        default="controller",
+        min_length=1,
+        max_length=64,
+        description="Feed that reported the change, e.g. `controller`, `spat`, `simulator`.",
+    )
+    signal_group: Name | None = Field(
+        default=None,
+        description="The controller's signal group (SPaT `signalGroup`) the camera's "
+        "approach follows, when the feed reports one.",
+    )
+
+
 class WindowStats(_Message):
     """Per-camera tumbling event-time window statistics; topic `traffic-window-stats`."""
 

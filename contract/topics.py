@@ -9,7 +9,7 @@ TRAFFIC_ALERTS = "traffic-alerts"
 TRAFFIC_INCIDENTS = "traffic-incidents"
 INCIDENT_ACTIONS = "incident-actions"  # operator acknowledge/resolve (dashboard)
 DEAD_LETTER = "dead-letter"
-SIGNAL_STATES = "signal-states"  # traffic-controller feed (udfs/cep/signals.py), optional
+SIGNAL_STATES = "signal-states"  # traffic-controller feed (SignalChange), optional input
 
 ALL_TOPICS: tuple[str, ...] = (
     DETECTION_RESULTS,

@@ -35,8 +35,8 @@ FROM ${FLINK_IMAGE} AS flink-dist
 FROM ${JDK_IMAGE} AS udf-build
 COPY --from=flink-dist /opt/flink/lib /opt/flink/lib
 COPY jvm/udf/src /src
-# The contract's schema drives the JVM check (ContractSchema.java): packaged beside it.
-COPY contract/schemas/detection-results.v1.json /classes/io/trafficrisk/flink/
+# The contract's input schemas drive the JVM checks (ContractSchema.java): packaged beside them.
+COPY contract/schemas/detection-results.v1.json contract/schemas/signal-states.v1.json /classes/io/trafficrisk/flink/
 RUN javac --release 17 -cp "/opt/flink/lib/*" -d /classes $(find /src -name '*.java') \
  && jar cf /traffic-risk-udfs.jar -C /classes .
 

@@ -80,7 +80,9 @@ class JobConfig(BaseModel):
         "window then emits once, this much later (see docs)",
     )
     max_event_bytes: int = Field(
-        1_048_576, gt=0, description="larger detection events are dead-lettered as oversized"
+        1_048_576,
+        gt=0,
+        description="larger detection events and signal changes are dead-lettered as oversized",
     )
     max_clock_ahead_s: float = Field(
         ClockSkew.max_ahead_s,

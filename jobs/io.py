@@ -26,8 +26,8 @@ class JobIO(Protocol):
 
     def register_sources(self, t_env: StreamTableEnvironment) -> bool:
         """Create `detections_raw` (payload BYTES, kafka_partition INT, kafka_offset BIGINT,
-        `ts` with a watermark; udfs.ingest.sql); return True if `signals_raw` (payload
-        STRING with event time) exists too."""
+        `ts` with a watermark; udfs.ingest.sql); return True if `signals_raw` (the same
+        columns, event time from `changed_at_ms`) exists too."""
         ...
 
     def register_sinks(self, t_env: StreamTableEnvironment, topics: dict[str, str]) -> None:

@@ -15,6 +15,7 @@
                 |            -> `risk-assessment-results` + Redis; high -> `traffic-alerts`
                 '-> [Py] facts (crossings, wrong way, conflicts, close approaches)
                        + window facts + verdict facts + Kafka `signal-states` facts
+                         ([SQL] PARSE_SIGNAL: the contract; rejected -> `dead-letter`)
                        -> key_by(camera) CEP patterns (keyed state, event time)
                        -> `traffic-alerts` + Redis alerts views
     Every Kafka sink is exactly-once (transactions commit with checkpoints), behind a size
@@ -75,18 +76,19 @@ def build(
 
     # Patterns: only frames that may hold a fact (a crossing, a tracked road user in a zone,
     # a group) enter Python, with the windows, verdicts and signal changes patterns use.
-    signals = (
-        t_env.to_data_stream(t_env.sql_query("SELECT payload FROM signals_raw"))
-        if has_signals
-        else None
-    )
+    if has_signals:
+        ingest.check_signals(t_env, cfg.max_event_bytes)  # the contract, in Java, like detections
+    signals = ingest.accepted_signals(t_env) if has_signals else None
     alerts = patterns.detect(
         cfg.cep(), ingest.accepted(t_env, "fact_candidate"), stats, verdicts, signals
     ).union(risk.high_risk_alerts(verdicts))
     io.view(alerts, "alerts", "alerts")
 
     dead_letters = ingest.dead_letters_of(
-        t_env, cfg.source_topic, cfg.dead_letter_max_original_bytes
+        t_env,
+        cfg.source_topic,
+        cfg.dead_letter_max_original_bytes,
+        cfg.signal_topic if has_signals else None,
     )
     sinks.publish(
         t_env,

@@ -20,6 +20,7 @@ from simulator.config import (
     SimConfig,
 )
 from simulator.engine import Run, simulate
+from simulator.signals import signal_feed
 from simulator.sinks import JsonlSink, KafkaSink, NullSink, Sink, ensure_topic, producer_config
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
@@ -83,6 +84,12 @@ def parser() -> argparse.ArgumentParser:
     scene.add_argument("--red", type=seconds, default=17.0, help="red phase (>= 10 s)")
     scene.add_argument(
         "--vehicle-gap", type=seconds, default=3.5, help="mean gap between vehicles per lane"
+    )
+    scene.add_argument(
+        "--blind-cameras",
+        action="store_true",
+        help="cameras do not see their light: events carry signal_state `unknown` (use with "
+        "--signal-feed, else no red-light run can be told)",
     )
     inc = p.add_argument_group("incidents (per camera and hour of event time)")
     inc.add_argument("--red-light-rate", type=float, default=6.0, help="red-light runs")
@@ -153,6 +160,15 @@ def _sink_options(o: argparse._ArgumentGroup) -> None:
         help="Kafka compression",
     )
     o.add_argument("--linger-ms", type=int, default=50, help="Kafka producer batching delay")
+    o.add_argument(
+        "--signal-feed",
+        action="store_true",
+        help="also write the signal controller's feed (SignalChange records), before the "
+        "events: to --signal-topic (kafka) or beside --out as <stem>.signals.jsonl (jsonl)",
+    )
+    o.add_argument(
+        "--signal-topic", default=topics.SIGNAL_STATES, help="Kafka topic of --signal-feed"
+    )
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -173,6 +189,7 @@ def config_from(args: argparse.Namespace) -> SimConfig:
             width=int(width),
             height=int(height),
             vehicle_gap_s=args.vehicle_gap,
+            camera_sees_signal=not args.blind_cameras,
             signal=SignalConfig(green_s=args.green, yellow_s=args.yellow, red_s=args.red),
         ),
         incidents=IncidentConfig(
@@ -200,7 +217,7 @@ def config_from(args: argparse.Namespace) -> SimConfig:
     )
 
 
-def make_sink(args: argparse.Namespace) -> Sink:
+def make_sink(args: argparse.Namespace, topic: str | None = None) -> Sink:
     if args.sink == "null":
         return NullSink()
     if args.sink == "jsonl":
@@ -208,10 +225,27 @@ def make_sink(args: argparse.Namespace) -> Sink:
     import os
 
     bootstrap = args.bootstrap or os.environ.get("TRAFFIC_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-    ensure_topic(bootstrap, args.topic, args.partitions, args.replication_factor)
-    return KafkaSink(
-        bootstrap, args.topic, producer_config(bootstrap, args.compression, args.linger_ms)
-    )
+    topic = topic or args.topic
+    ensure_topic(bootstrap, topic, args.partitions, args.replication_factor)
+    return KafkaSink(bootstrap, topic, producer_config(bootstrap, args.compression, args.linger_ms))
+
+
+def write_signal_feed(args: argparse.Namespace, cfg: SimConfig) -> int:
+    """The controller feed of ``cfg`` through its own sink; returns the records written."""
+    feed = signal_feed(cfg)
+    if args.sink == "null":
+        return len(feed)
+    if args.sink == "jsonl":
+        out: Path = args.out
+        sink: Sink = JsonlSink(out.with_name(out.stem + ".signals.jsonl"))
+    else:
+        sink = make_sink(args, args.signal_topic)
+    for change in feed:
+        sink.send(change.camera_id.encode(), change.to_json())
+    counts = sink.close()
+    if counts.get("failed", 0) or counts.get("undelivered", 0):
+        raise RuntimeError(f"signal feed not delivered: {counts}")
+    return len(feed)
 
 
 def truth_path(args: argparse.Namespace) -> Path:
@@ -249,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"traffic-sim: bad option: {exc}", file=sys.stderr)
         return 2
+    signal_changes = write_signal_feed(args, cfg) if args.signal_feed else 0
     run = simulate(cfg)
     elapsed, counts = play(run, make_sink(args), not args.no_progress)
     truth = truth_path(args)
@@ -262,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         "messages_per_s": round(run.report.messages / elapsed, 1) if elapsed else None,
         "sink": {"kind": args.sink, **counts},
         "truth_file": str(truth),
+        "signal_changes": signal_changes,
         **run.report.as_dict(),
     }
     print(_human(summary))
@@ -275,7 +311,8 @@ def _human(s: dict[str, object]) -> str:
     lines = [
         f"events {s['events']}  messages {s['messages']}  in {s['seconds']} s: "
         f"{s['events_per_s']} events/s ({s['messages_per_s']} messages/s)",
-        f"sink {json.dumps(s['sink'])}  truth {s['truth_file']}",
+        f"sink {json.dumps(s['sink'])}  truth {s['truth_file']}  "
+        f"signal changes {s['signal_changes']}",
         f"objects {s['objects']}  groups {s['groups']}  idle-suppressed {s['idle_suppressed']}",
         f"incidents planned {json.dumps(s['incidents_planned'])}  "
         f"not staged {s['incidents_cancelled']}  labels {json.dumps(s['labels'])}",

@@ -42,6 +42,11 @@ class SceneConfig(_Frozen):
     crossing_gap_s: float = Field(
         default=2.5, gt=0, description="Mean seconds between pedestrians starting to cross on red."
     )
+    camera_sees_signal: bool = Field(
+        default=True,
+        description="The camera reads its own light (events carry `signal_state`); false: "
+        "events say `unknown` and only the controller feed (`signal-states`) tells the state.",
+    )
 
 
 class IncidentConfig(_Frozen):

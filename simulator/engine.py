@@ -87,7 +87,9 @@ class Run:
         faults = FaultInjector(cfg.faults, random.Random(f"{cfg.seed}/faults"))
         self.report.faults = faults.counts
         crops = CropCache(cfg.crop_variants) if cfg.crops == "inline" else None
-        encoder = FrameEncoder(cfg.scene.width, cfg.scene.height, cfg.detector, crops)
+        encoder = FrameEncoder(
+            cfg.scene.width, cfg.scene.height, cfg.detector, crops, cfg.scene.camera_sees_signal
+        )
         report, limit = self.report, cfg.count
         for k in range(_max_ticks(cfg)):
             base = cfg.start_ms + round(k * 1000 / cfg.fps)
@@ -155,13 +157,10 @@ def _idle_cameras(cfg: SimConfig) -> dict[int, tuple[float, float]]:
 def _cameras(
     cfg: SimConfig, layout: Layout, report: RunReport, labels: list[IncidentLabel]
 ) -> list[_Camera]:
-    period = max(1, math.floor(1000 / cfg.fps))
     idle = _idle_cameras(cfg)
     cams = []
     for i, camera_id in enumerate(camera_ids(cfg)):
-        rng = random.Random(f"{cfg.seed}/{i}")
-        offset = rng.randrange(period)
-        signal = Signal(cfg.scene.signal, rng.uniform(0, cfg.scene.signal.cycle_s))
+        rng, offset, signal = camera_clock(cfg, i)
         span = idle.get(i)
         plans = plan_camera(rng, signal, cfg.incidents, layout, cfg.span_s, cfg.fps, span)
         report.incidents_planned.update(p.kind for p in plans)
@@ -179,6 +178,15 @@ def _cameras(
         )
     cams.sort(key=lambda c: (c.offset_ms, c.index))
     return cams
+
+
+def camera_clock(cfg: SimConfig, index: int) -> tuple[random.Random, int, Signal]:
+    """Camera ``index``'s random stream, its offset inside the frame interval (ms) and its
+    signal; drawn first from the stream, so the controller feed (simulator.signals) can
+    recompute them without running the world."""
+    rng = random.Random(f"{cfg.seed}/{index}")
+    offset = rng.randrange(max(1, math.floor(1000 / cfg.fps)))
+    return rng, offset, Signal(cfg.scene.signal, rng.uniform(0, cfg.scene.signal.cycle_s))
 
 
 def _to_ms(cfg: SimConfig, offset: int) -> Callable[[float], int]:
@@ -199,4 +207,4 @@ def _idle_label(
     )
 
 
-__all__ = ["Planned", "Run", "RunReport", "camera_ids", "simulate"]
+__all__ = ["Planned", "Run", "RunReport", "camera_clock", "camera_ids", "simulate"]

@@ -111,8 +111,16 @@ def _closing(a: Seen, b: Seen) -> float | None:
 class FrameEncoder:
     """Per-run encoder: caches crop images and the JSON of recurring zone lists."""
 
-    def __init__(self, width: int, height: int, detector: str, crops: CropCache | None) -> None:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        detector: str,
+        crops: CropCache | None,
+        sees_signal: bool = True,
+    ) -> None:
         self._frame = f'"frame":{{"width":{width},"height":{height}}}'
+        self._sees_signal = sees_signal
         self._detector = json.dumps(detector)
         self._crops = crops
         self._lists: dict[tuple[str, ...], str] = {}
@@ -172,6 +180,7 @@ class FrameEncoder:
             f'"captured_at_ms":{t_ms},{self._frame},'
             f'"objects":[{",".join(self._object(s) for s in seen)}],'
             f'"groups":[{",".join(g[0] for g in groups)}],'
-            f'"signal_state":"{frame.signal}","detector":{self._detector}}}'
+            f'"signal_state":"{frame.signal if self._sees_signal else "unknown"}",'
+            f'"detector":{self._detector}}}'
         )
         return text.encode(), [g[1] for g in groups]

@@ -150,6 +150,16 @@ class Signal:
             return "green"
         return "yellow" if pos < self.green + self.yellow else "red"
 
+    def changes(self, until: float) -> list[tuple[float, str]]:
+        """(local time, new state) of the state at 0 and every change in (0, until)."""
+        out = [(0.0, self.state(0.0))]
+        for g0 in self.green_starts(until):
+            for t, state in ((g0, "green"), (g0 + self.green, "yellow"),
+                             (g0 + self.green + self.yellow, "red")):  # fmt: skip
+                if 0.0 < t < until:
+                    out.append((t, state))
+        return sorted(out)
+
     def green_starts(self, until: float) -> list[float]:
         """Local times (may be negative) at which a green phase starts, up to ``until``."""
         first = -((self.phase) % self.cycle)

@@ -23,7 +23,7 @@ import json
 import math
 import random
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -1100,33 +1100,52 @@ def load_schema(path: Path = SCHEMA_PATH) -> Node:
     return schema
 
 
-def iter_cases(count: int, seed: int, valid_share: float = 0.25) -> Iterator[Case]:
-    """``count`` cases: about ``valid_share`` valid, the rest spread evenly over the mutation
-    classes, in a seeded random order."""
+def iter_cases(
+    count: int,
+    seed: int,
+    valid_share: float = 0.25,
+    schema_path: Path = SCHEMA_PATH,
+    kinds: Sequence[str] = MUTATION_KINDS,
+) -> Iterator[Case]:
+    """``count`` cases of the schema at ``schema_path``: about ``valid_share`` valid, the rest
+    spread evenly over the mutation classes ``kinds``, in a seeded random order."""
     rng = random.Random(seed)
-    fuzz = SchemaFuzzer(load_schema(), rng)
+    fuzz = SchemaFuzzer(load_schema(schema_path), rng)
     valid = round(count * valid_share)
-    kinds = [VALID] * valid + [
-        MUTATION_KINDS[i % len(MUTATION_KINDS)] for i in range(count - valid)
-    ]
-    rng.shuffle(kinds)
-    for number, kind in enumerate(kinds):
-        for _ in range(200):
-            mutator = _Mutator(fuzz, rng, long_numbers=kind == VALID)
-            instance = fuzz.valid()
-            payload: bytes | None
-            try:
-                if kind == VALID:
-                    payload, what = mutator.dump(instance), "valid instance"
-                else:
-                    payload, what = MUTATIONS[kind](mutator, instance)
-            except _Retry:
-                continue
-            yield Case(f"{number}:{kind}: {what}", kind, payload)
-            break
-        else:
+    drawn = [VALID] * valid + [kinds[i % len(kinds)] for i in range(count - valid)]
+    rng.shuffle(drawn)
+    for number, kind in enumerate(drawn):
+        case = _one_case(fuzz, rng, number, kind)
+        if case is None:
             raise RuntimeError(f"no instance could carry a {kind} mutation")
+        yield case
 
 
-def build_cases(count: int, seed: int, valid_share: float = 0.25) -> list[Case]:
-    return list(iter_cases(count, seed, valid_share))
+def _one_case(fuzz: SchemaFuzzer, rng: random.Random, number: int, kind: str) -> Case | None:
+    """A case of ``kind``, or None when 200 instances could not carry that mutation."""
+    for _ in range(200):
+        mutator = _Mutator(fuzz, rng, long_numbers=kind == VALID)
+        instance = fuzz.valid()
+        payload: bytes | None
+        try:
+            if kind == VALID:
+                payload, what = mutator.dump(instance), "valid instance"
+            else:
+                payload, what = MUTATIONS[kind](mutator, instance)
+        except _Retry:
+            continue
+        return Case(f"{number}:{kind}: {what}", kind, payload)
+    return None
+
+
+def applicable_kinds(schema_path: Path, seed: int) -> tuple[str, ...]:
+    """The mutation classes a schema has room for (a schema without base64 fields cannot
+    carry a base64 violation): each is tried on up to 200 valid instances."""
+    rng = random.Random(seed)
+    fuzz = SchemaFuzzer(load_schema(schema_path), rng)
+    return tuple(k for k in MUTATION_KINDS if _one_case(fuzz, rng, 0, k) is not None)
+
+
+def build_cases(count: int, seed: int, **options: Any) -> list[Case]:
+    """`iter_cases` as a list (same options)."""
+    return list(iter_cases(count, seed, **options))

@@ -15,6 +15,7 @@ from contract.models import (
     Incident,
     IncidentAction,
     RiskAssessment,
+    SignalChange,
     TrafficAlert,
     WindowStats,
     _Message,
@@ -30,6 +31,7 @@ MODEL_BY_TOPIC: dict[str, type[_Message]] = {
     topics.TRAFFIC_INCIDENTS: Incident,
     topics.INCIDENT_ACTIONS: IncidentAction,
     topics.DEAD_LETTER: DeadLetter,
+    topics.SIGNAL_STATES: SignalChange,
 }
 
 

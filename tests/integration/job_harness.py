@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -137,6 +138,21 @@ def out_topic(run: str, topic: str) -> str:
 def output_args(run: str) -> list[str]:
     """Flags that send every output of a job to the run's own topics."""
     return [x for flag, topic in OUTPUT_FLAGS.items() for x in (flag, out_topic(run, topic))]
+
+
+def bounded_job_command(
+    name: str, run: str, source: str, signals: str, parallelism: int, *options: str
+) -> list[str]:
+    """`python jobs/risk_job.py` reading ``source`` and ``signals`` from the start to their end
+    (10 s windows, 5 s watermark bound, checkpoints every 2 s, no restarts), every output to
+    the run's own topics; ``options`` add to or override these."""
+    return [
+        sys.executable, str(REPO / "jobs" / "risk_job.py"), "--bounded", "--start", "earliest",
+        "--source-topic", source, "--signal-topic", signals, "--group-id", f"{name}-{run}",
+        "--window-s", "10", "--watermark-bound-s", "5", "--checkpoint-interval-s", "2",
+        "--parallelism", str(parallelism), "--transactional-id-prefix", f"{name}-{run}",
+        "--job-name", f"{name}-{run}", "--restart-attempts", "0", *output_args(run), *options,
+    ]  # fmt: skip
 
 
 def committed_windows(bootstrap: str, cameras: set[str], run: str) -> list[WindowStats]:

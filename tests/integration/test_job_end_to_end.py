@@ -33,8 +33,8 @@ from stack.paths import REPO
 from tests.integration import leaks
 from tests.integration.job_harness import (
     KIND_OF_PATTERN,
+    bounded_job_command,
     out_topic,
-    output_args,
     simulator_patterns,
 )
 from tests.integration.llm_stub import get, post, running_stub
@@ -108,16 +108,13 @@ def test_simulated_cameras_end_to_end_with_chaotic_llm(
     job_log = tmp_path / "job.log"
     with job_log.open("w") as log:
         job = subprocess.run(
-            [sys.executable, str(REPO / "jobs" / "risk_job.py"), "--bounded",
-             "--start", "earliest", "--source-topic", source, "--signal-topic", signals,
-             "--group-id", f"e2e-{run}", "--window-s", "10", "--watermark-bound-s", "5",
-             "--checkpoint-interval-s", "2", "--parallelism", "2",
-             "--transactional-id-prefix", f"e2e-{run}", "--job-name", f"e2e-{run}",
-             "--redis-url", redis_url, "--risk-config", str(risk_file),
-             "--llm-base-url", chaotic_llm + "/v1", "--llm-model", "stub-vl",
-             "--llm-api-keys-file", str(keys_file), "--patterns", str(patterns_file),
-             "--congestion-capacity", "12", "--free-flow-speed-px-s", "100",
-             "--restart-attempts", "0", *output_args(run)],
+            bounded_job_command(
+                "e2e", run, source, signals, 2, "--redis-url", redis_url,
+                "--risk-config", str(risk_file), "--llm-base-url", chaotic_llm + "/v1",
+                "--llm-model", "stub-vl", "--llm-api-keys-file", str(keys_file),
+                "--patterns", str(patterns_file), "--congestion-capacity", "12",
+                "--free-flow-speed-px-s", "100",
+            ),
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, timeout=600,
             env={**os.environ, "FLINK_LOG_DIR": str(logs)},
         )  # fmt: skip

@@ -80,6 +80,22 @@ def check(t_env: StreamTableEnvironment, window_s: int, max_event_bytes: int) ->
     )
 
 
+def check_signals(t_env: StreamTableEnvironment, max_event_bytes: int) -> None:
+    """Register `signals_checked` over `signals_raw`: every signal change with its reason."""
+    t_env.create_temporary_view(
+        "signals_checked", t_env.sql_query(sql.signals_checked_sql(max_event_bytes))
+    )
+
+
+def accepted_signals(t_env: StreamTableEnvironment) -> DataStream:
+    """Signal changes the contract accepted, as JSON text for the pattern stage."""
+    return t_env.to_data_stream(
+        t_env.sql_query(
+            "SELECT CAST(payload AS STRING) AS payload FROM signals_checked WHERE reason IS NULL"
+        )
+    )
+
+
 def accepted(t_env: StreamTableEnvironment, condition: str) -> DataStream:
     """Accepted detection events that meet `condition` (SQL), as JSON text for Python."""
     return t_env.to_data_stream(
@@ -91,17 +107,26 @@ def accepted(t_env: StreamTableEnvironment, condition: str) -> DataStream:
 
 
 def dead_letters_of(
-    t_env: StreamTableEnvironment, source_topic: str, max_original_bytes: int
+    t_env: StreamTableEnvironment,
+    source_topic: str,
+    max_original_bytes: int,
+    signal_topic: str | None = None,
 ) -> DataStream:
-    """Rejected records -> (`partition:offset`, DeadLetter JSON) rows."""
-    rejected = t_env.to_data_stream(
-        t_env.sql_query(
-            "SELECT payload, kafka_partition, kafka_offset, reason, reason_code "
-            "FROM detections_checked WHERE reason IS NOT NULL"
+    """Rejected records -> (`partition:offset`, DeadLetter JSON) rows: detections, and signal
+    changes when the job reads a `signal_topic` (check_signals registered them)."""
+    inputs = [("detections_checked", source_topic, "")]
+    if signal_topic:
+        inputs.append(("signals_checked", signal_topic, "-signals"))
+    letters = [
+        t_env.to_data_stream(
+            t_env.sql_query(
+                "SELECT payload, kafka_partition, kafka_offset, reason, reason_code "
+                f"FROM {view} WHERE reason IS NOT NULL"
+            )
         )
-    )
-    return (
-        rejected.map(EncodeDeadLetter(source_topic, max_original_bytes), output_type=KEYED_JSON)
-        .name("encode dead letters")
-        .uid("encode-dead-letters")
-    )
+        .map(EncodeDeadLetter(topic, max_original_bytes), output_type=KEYED_JSON)
+        .name(f"encode dead letters{suffix.replace('-', ' ')}")
+        .uid(f"encode-dead-letters{suffix}")
+        for view, topic, suffix in inputs
+    ]
+    return letters[0].union(*letters[1:]) if len(letters) > 1 else letters[0]

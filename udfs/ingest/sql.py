@@ -103,23 +103,42 @@ def watermark_sql(watermark_bound_s: float) -> str:
     return f"`ts` - INTERVAL '{watermark_bound_s:.3f}' SECOND(3)"
 
 
+SIGNALS_RAW = "signals_raw"
+
+
 def signal_source_ddl(options: KafkaSourceOptions, watermark_bound_s: float) -> str:
-    """Traffic-controller signal changes (rare): JSON text, event time from `changed_at_ms`.
+    """Traffic-controller signal changes (rare): raw bytes, event time from `changed_at_ms`.
 
     Same rule as detections: no readable time -> epoch 0, so garbage never moves the watermark
-    (the Python fact stage rejects and counts it). An empty topic goes idle and holds nothing.
+    (signals_checked_sql() dead-letters it). An empty topic goes idle and holds nothing.
     """
     bound_ms = int(watermark_bound_s * 1000)
     return f"""
-CREATE TEMPORARY TABLE signals_raw (
-  `payload` STRING,
-  `ts` AS COALESCE(
-    TO_TIMESTAMP_LTZ(TRY_CAST(JSON_VALUE(`payload`, '$.changed_at_ms') AS BIGINT), 3),
-    TO_TIMESTAMP_LTZ(0, 3)),
+CREATE TEMPORARY TABLE {SIGNALS_RAW} (
+  `payload` BYTES,
+  `kafka_partition` INT METADATA FROM 'partition' VIRTUAL,
+  `kafka_offset` BIGINT METADATA FROM 'offset' VIRTUAL,
+  `ts` AS COALESCE(TO_TIMESTAMP_LTZ(
+    TRY_CAST(JSON_VALUE(CAST(`payload` AS STRING), '$.changed_at_ms') AS BIGINT), 3), {EPOCH}),
   WATERMARK FOR `ts` AS `ts` - INTERVAL '{bound_ms / 1000:.3f}' SECOND(3)
 ) WITH (
   {options.with_options()}
 )"""
+
+
+def signals_checked_sql(max_event_bytes: int = 1_048_576) -> str:
+    """Every signal change with a rejection reason and code (NULL when usable): PARSE_SIGNAL
+    checks the contract in the JVM (`null_value`, `parse`, `contract`), like detections; a
+    record over `max_event_bytes` is `oversized`. A late change is not refused: the pattern
+    stage joins it by event time and counts what it can no longer apply (`cep_late_facts`)."""
+    return f"""
+SELECT payload, kafka_partition, kafka_offset, ts,
+  CASE WHEN s.size_bytes > {max_event_bytes}
+    THEN 'oversized: ' || CAST(s.size_bytes AS STRING) || ' bytes > {max_event_bytes}'
+    ELSE s.error END AS reason,
+  CASE WHEN s.size_bytes > {max_event_bytes} THEN 'oversized' ELSE s.error_code END
+    AS reason_code
+FROM {SIGNALS_RAW}, LATERAL TABLE(PARSE_SIGNAL(payload)) AS s"""
 
 
 def checked_sql(window_s: int, max_event_bytes: int = 1_048_576) -> str:
@@ -170,6 +189,7 @@ def functions_ddl() -> list[str]:
         f"'io.trafficrisk.flink.{java}' LANGUAGE JAVA"
         for name, java in (
             ("PARSE_DETECTION", "ParseDetectionFields"),  # one row per record (why: its doc)
+            ("PARSE_SIGNAL", "ParseSignal"),
             ("EVENT_TIME_MS", "EventTimeMs"),
             ("EPOCH_MILLIS", "EpochMillis"),  # window bounds as numbers for Python
         )

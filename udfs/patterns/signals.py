@@ -8,29 +8,12 @@ watermark buffer, so every change at or before them has arrived when they are jo
 from __future__ import annotations
 
 import bisect
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from contract import topics
-from contract.models import SignalState
+from contract import SignalChange, topics
 
 SIGNAL_STATES_TOPIC = topics.SIGNAL_STATES
-
-
-class SignalChange(BaseModel):
-    """The light of a camera's approach changed; topic `signal-states`, keyed by camera id."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    schema_version: Literal[1] = Field(description="Version of this message.")
-    camera_id: str = Field(min_length=1, max_length=128, description="Camera identifier.")
-    changed_at_ms: int = Field(ge=0, description="When the light changed, epoch ms (event time).")
-    state: SignalState = Field(description="The state from that moment on.")
-    source: str = Field(default="controller", description="Feed that reported the change.")
-
-    def to_json(self) -> bytes:
-        return self.model_dump_json().encode()
+__all__ = ["SIGNAL_STATES_TOPIC", "SignalChange", "SignalTimeline", "effective_signal"]
 
 
 class SignalTimeline:

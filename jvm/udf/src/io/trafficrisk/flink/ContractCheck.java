@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
+import java.util.function.Function;
 
 import org.apache.flink.types.Row;
 
@@ -20,6 +21,7 @@ import org.apache.flink.types.Row;
  * <pre>
  *   check:  stdin  one case per line, base64 of the record value or "-" for a null value
  *           stdout "ok" or "reject\t&lt;reason&gt;" per case, in order
+ *   --topic signal-states: the same, through {@link ParseSignal} (default: detections)
  *   --bench FILE SECONDS: events/s of eval() over FILE's cases (same format), after warm-up
  * </pre>
  */
@@ -32,18 +34,28 @@ public final class ContractCheck {
             bench(Files.readAllLines(Path.of(args[1])), Double.parseDouble(args[2]));
             return;
         }
-        ParseDetection check = new ParseDetection();
+        Function<byte[], Row> check = args.length == 2 && args[0].equals("--topic")
+                ? checkerOf(args[1])
+                : new ParseDetection()::eval;
         BufferedReader in = new BufferedReader(
                 new InputStreamReader(System.in, StandardCharsets.US_ASCII));
         BufferedWriter out = new BufferedWriter(
                 new OutputStreamWriter(System.out, StandardCharsets.UTF_8));
         for (String line = in.readLine(); line != null; line = in.readLine()) {
-            Row row = check.eval(decode(line));
+            Row row = check.apply(decode(line));
             Object error = row.getField(0);
             out.write(error == null ? "ok" : "reject\t" + oneLine(error.toString()));
             out.newLine();
         }
         out.flush();
+    }
+
+    private static Function<byte[], Row> checkerOf(String topic) {
+        return switch (topic) {
+            case "detection-results" -> new ParseDetection()::eval;
+            case "signal-states" -> new ParseSignal()::check;
+            default -> throw new IllegalArgumentException("no input check for topic " + topic);
+        };
     }
 
     private static byte[] decode(String line) {

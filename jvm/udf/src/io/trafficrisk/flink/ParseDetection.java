@@ -1,19 +1,9 @@
 package io.trafficrisk.flink;
 
-import java.nio.ByteBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
 import java.util.HashSet;
 import java.util.Set;
 
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonFactory;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.StreamReadConstraints;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.StreamReadFeature;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.DeserializationFeature;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.json.JsonMapper;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.functions.ScalarFunction;
 import org.apache.flink.types.Row;
@@ -48,76 +38,21 @@ public class ParseDetection extends ScalarFunction {
         static final Set<String> VEHICLES = vehicleClasses(SCHEMA);
     }
 
-    /**
-     * JSON as the contract reads it: the last of duplicate keys wins (as in pydantic and
-     * Python's json), nothing may follow the document, and NaN/Infinity are not numbers.
-     */
-    private static final ObjectMapper MAPPER = JsonMapper.builder(
-                    JsonFactory.builder()
-                            // events are size-capped anyway; Python reads any number length
-                            .streamReadConstraints(StreamReadConstraints.builder()
-                                    .maxNumberLength(Integer.MAX_VALUE).build())
-                            .build())
-            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-            .disable(StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION)
-            .build();
-
     public @DataTypeHint(RESULT) Row eval(byte[] payload) {
         return check(payload);
     }
 
     private Row check(byte[] payload) {
-        if (payload == null) {
-            return failed("null value: the record has no value (a tombstone)", "null_value", 0);
-        }
-        String encoding = encodingError(payload);
-        if (encoding != null) {
-            return failed(encoding, "parse", payload.length);
-        }
-        JsonNode doc;
+        int size = payload == null ? 0 : payload.length;
         try {
-            doc = MAPPER.readTree(payload);
-        } catch (Exception e) {
-            return failed("parse: not valid JSON", "parse", payload.length);
-        }
-        if (doc == null || doc.isMissingNode()) {
-            return failed("parse: empty message", "parse", payload.length);
-        }
-        try {
-            String violation = Contract.SCHEMA.validate(doc);
-            if (violation != null) {
-                return failed(violation, "contract", payload.length);
-            }
-            return fields(doc, payload.length);
+            ContractJson.Checked checked = ContractJson.check(payload, Contract.SCHEMA);
+            return checked.accepted()
+                    ? fields(checked.doc(), size)
+                    : failed(checked.error(), checked.code(), size);
         } catch (RuntimeException e) {
             // A defect here must not stop the job on one record: dead-letter it, named.
-            return defect(e, payload.length);
+            return defect(e, size);
         }
-    }
-
-    /**
-     * JSON text is UTF-8 without a byte order mark (RFC 8259). Jackson skips a BOM and lets
-     * some invalid sequences through (code points over U+10FFFF); Python refuses both.
-     */
-    private static String encodingError(byte[] payload) {
-        if (payload.length >= 3 && payload[0] == (byte) 0xEF && payload[1] == (byte) 0xBB
-                && payload[2] == (byte) 0xBF) {
-            return "parse: not valid JSON (starts with a byte order mark)";
-        }
-        for (byte b : payload) {
-            if (b < 0) { // not all ASCII: check the whole text strictly
-                try {
-                    StandardCharsets.UTF_8.newDecoder()
-                            .onMalformedInput(CodingErrorAction.REPORT)
-                            .onUnmappableCharacter(CodingErrorAction.REPORT)
-                            .decode(ByteBuffer.wrap(payload));
-                    return null;
-                } catch (CharacterCodingException e) {
-                    return "parse: not valid UTF-8";
-                }
-            }
-        }
-        return null;
     }
 
     /** The window and routing fields of a document the contract accepted. */
