@@ -13,7 +13,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Mapping
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import redis
 
@@ -33,6 +33,37 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
+
+
+def queue_stats_view(pipe: Any, stats: WindowStats, set_if_newer: Any = None) -> None:
+    """Queue the view writes of one WindowStats on a pipeline (sync or asyncio: both buffer
+    commands the same way): bounded series, active cameras, latest (only forward), pub/sub.
+    ``set_if_newer``: the registered `_SET_IF_NEWER` script; else it is sent with EVAL."""
+    doc = stats.to_json()
+    series = redis_keys.stats_series(stats.camera_id)
+    pipe.zremrangebyscore(series, stats.window_start_ms, stats.window_start_ms)
+    pipe.zadd(series, {doc: stats.window_start_ms})
+    pipe.zremrangebyrank(series, 0, -redis_keys.STATS_SERIES_MAX - 1)
+    pipe.zadd(redis_keys.CAMERAS_ACTIVE, {stats.camera_id: stats.window_end_ms}, gt=True)
+    latest = redis_keys.stats_latest(stats.camera_id)
+    if set_if_newer is None:
+        pipe.eval(_SET_IF_NEWER, 1, latest, doc, stats.window_start_ms)
+    else:
+        set_if_newer(keys=[latest], args=[doc, stats.window_start_ms], client=pipe)
+    pipe.publish(redis_keys.CHANNEL_STATS, doc)
+
+
+def queue_verdict_view(pipe: Any, verdict: RiskAssessment) -> None:
+    """Queue the view writes of one verdict: bounded recent list (all cameras), bounded latest
+    per camera, pub/sub."""
+    doc = verdict.to_json()
+    for key, keep in (
+        (redis_keys.RISK_RECENT, redis_keys.RECENT_MAX),
+        (redis_keys.risk_latest(verdict.camera_id), redis_keys.RISK_PER_CAMERA_MAX),
+    ):
+        pipe.zadd(key, {doc: verdict.captured_at_ms})
+        pipe.zremrangebyrank(key, 0, -keep - 1)
+    pipe.publish(redis_keys.CHANNEL_RISK, doc)
 
 
 class _BacklogWriter(Generic[T]):
@@ -123,32 +154,14 @@ class StatsViewWriter(_BacklogWriter[WindowStats]):
         self._set_if_newer = self._client.register_script(_SET_IF_NEWER)
 
     def _queue(self, stats: WindowStats, pipe: redis.client.Pipeline) -> None:
-        doc = stats.to_json()
-        series = redis_keys.stats_series(stats.camera_id)
-        pipe.zremrangebyscore(series, stats.window_start_ms, stats.window_start_ms)
-        pipe.zadd(series, {doc: stats.window_start_ms})
-        pipe.zremrangebyrank(series, 0, -redis_keys.STATS_SERIES_MAX - 1)
-        pipe.zadd(redis_keys.CAMERAS_ACTIVE, {stats.camera_id: stats.window_end_ms}, gt=True)
-        self._set_if_newer(
-            keys=[redis_keys.stats_latest(stats.camera_id)],
-            args=[doc, stats.window_start_ms],
-            client=pipe,
-        )
-        pipe.publish(redis_keys.CHANNEL_STATS, doc)
+        queue_stats_view(pipe, stats, self._set_if_newer)
 
 
 class VerdictViewWriter(_BacklogWriter[RiskAssessment]):
     """Verdicts: bounded recent list (all cameras), bounded latest per camera, pub/sub."""
 
     def _queue(self, verdict: RiskAssessment, pipe: redis.client.Pipeline) -> None:
-        doc = verdict.to_json()
-        for key, keep in (
-            (redis_keys.RISK_RECENT, redis_keys.RECENT_MAX),
-            (redis_keys.risk_latest(verdict.camera_id), redis_keys.RISK_PER_CAMERA_MAX),
-        ):
-            pipe.zadd(key, {doc: verdict.captured_at_ms})
-            pipe.zremrangebyrank(key, 0, -keep - 1)
-        pipe.publish(redis_keys.CHANNEL_RISK, doc)
+        queue_verdict_view(pipe, verdict)
 
 
 class AlertViewWriter(_BacklogWriter[TrafficAlert]):
