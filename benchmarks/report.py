@@ -23,7 +23,10 @@ def scale(r: dict[str, Any]) -> list[str]:
         f"on the wall clock into a fresh {r['partitions']}-partition topic per run; the job "
         "(`jobs/risk_job.py`, every stage) and the pure Flink SQL baseline "
         "(`benchmarks/sql_baseline_job.py`: same source, checks and windows) alternate on the "
-        f"local session cluster at parallelism 2; {r['warmup_s']} s warm-up, then "
+        "local session cluster at parallelism 2, and where measured the peers: `asyncio` "
+        "(the seed's first stage: one confluent-kafka + redis.asyncio process computing the "
+        "same windows and heuristic verdicts; no checkpoints, patterns or Kafka outputs) and "
+        f"`asyncio2` (two such processes in one consumer group); {r['warmup_s']} s warm-up, then "
         f"{r['measure_s']} s measured from Flink's own metrics (Kafka source `numRecordsOut` "
         "and `pendingRecords` over REST every 3 s: achieved rate and lag slope are "
         "least-squares slopes); latency = a window's arrival on Redis pub/sub minus the time "
@@ -32,8 +35,9 @@ def scale(r: dict[str, Any]) -> list[str]:
         "medians, with the spread of the achieved rate.",
         "**Keeps up** = the load was offered (replayer never > 1 s behind), lag slope <= 1% "
         "of the offered rate (a growing backlog fails however low p99 still is) with under a "
-        "second of input pending at the end, and for the job >= 99% of closable windows with "
-        "p99 < 2 s. While both keep up each reads what is offered, so compare their CPU: "
+        "second of input pending at the end, and for the job and the peers >= 99% of closable "
+        "windows with p99 < 2 s. While both keep up each reads what is offered, so compare "
+        "their CPU: "
         "the SQL baseline's share is the machine's pure-SQL cost of the same input.",
         "",
         "| cameras | variant | offered ev/s | read ev/s (spread) | lag slope /s | p50 ms | "
@@ -41,7 +45,7 @@ def scale(r: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in r["rows"]:
-        for variant in ("job", "sql"):
+        for variant in ("job", "sql", "asyncio", "asyncio2"):
             v = row.get(variant)
             if not v:
                 continue
@@ -54,12 +58,18 @@ def scale(r: dict[str, Any]) -> list[str]:
                 + ("yes" if v["keeps_up"] else "**no**")
                 + " |"
             )
-    kept = [row["cameras"] for row in r["rows"] if row.get("job", {}).get("keeps_up")]
+    lines.append("")
+    for variant in ("job", "asyncio", "asyncio2"):
+        sizes = [row["cameras"] for row in r["rows"] if variant in row]
+        kept = [row["cameras"] for row in r["rows"] if row.get(variant, {}).get("keeps_up")]
+        if sizes:
+            lines.append(
+                f"`{variant}` keeps up to {max(kept):,} cameras on this machine by this rule."
+                if kept
+                else f"`{variant}` kept up at none of the sizes measured ({sizes})."
+            )
     lines += [
         "",
-        f"The job keeps up to {max(kept):,} cameras on this machine by this rule."
-        if kept
-        else "The job kept up at none of the sizes measured.",
         "Per run (busiest operator chain = highest `busyTimeMsPerSecond` at the end; the "
         "TaskManager column says whether it died natively on the final cancel, see "
         "docs/operations.md):",

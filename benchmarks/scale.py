@@ -7,18 +7,22 @@ pre-rendered once and replayed at 1 frame/s per camera on the wall clock
 (`benchmarks/replay.py`), so the offered rate does not depend on the simulator's own speed.
 Each run gets a fresh input topic and its own output topics, and is cancelled at the end.
 
-Variants, alternating round by round on the local session cluster (parallelism 2):
+Variants, alternating round by round (Flink ones on the local session cluster, parallelism 2):
 - job: `jobs/risk_job.py`, every stage on;
-- sql: `benchmarks/sql_baseline_job.py`, the same source, checks and windows in SQL only.
+- sql: `benchmarks/sql_baseline_job.py`, the same source, checks and windows in SQL only;
+- asyncio / asyncio2: the peer `benchmarks/peers/asyncio_app.py` (the seed's first-stage
+  design: one asyncio consumer process writing Redis; asyncio2 runs two in one consumer group,
+  one per core): the same windows and heuristic verdicts, no checkpoints, no patterns, no
+  Kafka outputs. Its processes report events read and Kafka lag in a status file each second.
 
 Figures come from Flink's own metrics, read over REST every few seconds once the warm-up is
 over: events read = the Kafka source operator's `numRecordsOut` (the least-squares slope of the
 counter over the span is the achieved rate; the replayer's count gives the offered rate the same
 way), lag = its `pendingRecords` (records in Kafka not yet read) and the slope of that;
-latency (job only) = arrival of a window's statistics on Redis pub/sub (`live:stats`) minus the
+latency (job and peers) = arrival of a window's statistics on Redis pub/sub (`live:stats`) minus the
 time the replayer had sent the frame that let the window close (event time >= window end +
 watermark bound). The busiest operator chain is the one with the highest
-`busyTimeMsPerSecond` at the end.
+`busyTimeMsPerSecond` at the end (for a peer: its processes' CPU ms per second).
 
 Keeps up (the rule): the replayer offered the load (never > 1 s behind its schedule); the
 lag slope is <= 1% of the offered rate (at least 1 record/s: a backlog that grows at all
@@ -26,7 +30,7 @@ fails, however small p99 still is) and under a second of input is pending at the
 read rate is reported beside the offered one, not judged (over a short span the REST
 counters, up to 2 s stale, skew it: 45 of 50/s read with the lag at 0); and, for the job,
 >= 99% of the windows that could close arrived with p99
-latency < 2 s. The benchmark asserts what it
+latency < 2 s (the peers too). The benchmark asserts what it
 measures: a run whose metrics are missing, or whose job failed, exits non-zero.
 Writes benchmarks/results/scale.json.
 
@@ -38,7 +42,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -70,6 +76,8 @@ REST = "http://127.0.0.1:8081"
 WINDOW_S, BOUND_S, PARTITIONS = 10, 2, 2
 SAMPLE_S = 3.0
 ENTRIES = {"job": REPO / "jobs" / "risk_job.py", "sql": REPO / "benchmarks" / "sql_baseline_job.py"}
+PEERS = {"asyncio": 1, "asyncio2": 2}  # peer variant -> consumer processes
+VARIANTS = [*ENTRIES, *PEERS]
 
 
 def rest(path: str) -> Any:
@@ -195,7 +203,7 @@ class Run:
             and self.lag_slope_per_s <= max(0.01 * self.offered_per_s, 1.0)
             and self.lag_end <= self.offered_per_s  # under a second of input still pending
         )
-        if self.variant == "job":
+        if self.variant != "sql":  # the job and the peers deliver windows
             ok = ok and bool(
                 self.windows_expected
                 and self.windows_measured is not None
@@ -224,6 +232,135 @@ def window_latencies(
     return sorted(latencies), len(ends) * cameras
 
 
+class FlinkRunner:
+    """A variant run as a Flink job on the session cluster; figures from Flink's metrics."""
+
+    def __init__(
+        self, variant: str, run_id: str, topic: str, cameras: int, extra: list[str]
+    ) -> None:
+        self.variant, self.run_id, self.topic = variant, run_id, topic
+        self.args = [
+            "--source-topic", topic, "--signal-topic", "", "--group-id", f"scale-{run_id}",
+            "--start", "earliest", "--window-s", str(WINDOW_S),
+            "--watermark-bound-s", str(BOUND_S), "--parallelism", "2",
+            "--transactional-id-prefix", f"scale-{run_id}",
+            "--job-name", f"scale-{variant}-{cameras}", "--restart-attempts", "0",
+            *output_args(run_id), *extra,
+        ]  # fmt: skip
+        self.flink = Flink()
+        self.job_id = ""
+        self.metrics: SourceMetrics | None = None
+
+    def start(self) -> None:
+        if not self.flink.taskmanager_pids():
+            # A TaskManager died natively in RocksDB while a loaded job was cancelled; one added
+            # to the running cluster then reported no metrics over REST: restart the cluster.
+            print(self.flink.stop(), flush=True)
+            # Its Python workers outlive it (re-parented to init): they hold memory and ports.
+            subprocess.run(["pkill", "-f", "pyflink.fn_execution.beam.beam_boot"], check=False)
+            print(self.flink.start(), flush=True)
+        self.job_id = flink_run(self.args, detached=True, entry=ENTRIES[self.variant])
+        wait_running(self.job_id)
+        self.metrics = SourceMetrics(self.job_id)
+
+    def sample(self) -> tuple[int, int]:
+        assert self.metrics is not None
+        return self.metrics.read()
+
+    def finish(self, result: Run) -> None:
+        """Figures taken at the end of the measured span, while the job still runs."""
+        result.busiest, result.busiest_ms_per_s = busiest_chain(self.job_id)
+        state = job_status(self.job_id)["state"]
+        if state != "RUNNING":
+            result.problems.append(f"job {state}")
+
+    def stop(self, result: Run) -> None:
+        if self.job_id:
+            cancel(self.job_id)
+            time.sleep(1)
+        result.taskmanager_died_on_cancel = not self.flink.taskmanager_pids()
+
+    def topics(self) -> list[str]:
+        return output_topics(self.run_id)
+
+
+class PeerRunner:
+    """A peer variant: its consumer processes, read through their status files."""
+
+    def __init__(
+        self, variant: str, run_id: str, topic: str, cameras: int, extra: list[str]
+    ) -> None:
+        endpoints = Endpoints.from_env()
+        self.variant, self.dir = variant, REPO / ".stack" / "scale-runs" / f"{variant}-{run_id}"
+        self.commands = [
+            [sys.executable, "-m", "benchmarks.peers.asyncio_app", "--topic", topic,
+             "--group-id", f"peer-{run_id}", "--bootstrap", endpoints.kafka_bootstrap,
+             "--redis-url", endpoints.redis_url, "--window-s", str(WINDOW_S),
+             "--bound-s", str(BOUND_S), "--status-file", str(self.dir / f"status-{n}.json"),
+             *extra]
+            for n in range(PEERS[variant])
+        ]  # fmt: skip
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.cpu_at: tuple[float, float] = (0.0, 0.0)
+
+    def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for n, command in enumerate(self.commands):
+            with (self.dir / f"peer-{n}.log").open("wb") as log:
+                self.processes.append(
+                    subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+                )
+        deadline = time.monotonic() + 60
+        while not all(f.exists() for f in self._status_files()):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes):
+                raise RuntimeError(f"{self.variant}: no status within 60 s (logs: {self.dir})")
+            time.sleep(0.5)
+        self.cpu_at = (time.monotonic(), self._cpu_s())
+
+    def _status_files(self) -> list[Path]:
+        return [self.dir / f"status-{n}.json" for n in range(len(self.commands))]
+
+    def _cpu_s(self) -> float:
+        """User + system CPU seconds of the peer processes so far."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for process in self.processes:
+            with open(f"/proc/{process.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        return total
+
+    def sample(self) -> tuple[int, int]:
+        docs = [json.loads(f.read_text()) for f in self._status_files()]
+        return sum(d["events"] for d in docs), sum(d["pending"] for d in docs)
+
+    def finish(self, result: Run) -> None:
+        began, cpu0 = self.cpu_at
+        cpu_ms_per_s = 1000 * (self._cpu_s() - cpu0) / max(1e-9, time.monotonic() - began)
+        result.busiest = f"{len(self.processes)} asyncio process(es), CPU ms/s summed"
+        result.busiest_ms_per_s = round(cpu_ms_per_s, 0)
+        dead = [p.returncode for p in self.processes if p.poll() is not None]
+        if dead:
+            result.problems.append(f"peer exited with {dead} (logs: {self.dir})")
+        late = sum(json.loads(f.read_text())["late"] for f in self._status_files())
+        if late:
+            result.problems.append(f"{late} events late (the peer fell behind its watermark)")
+
+    def stop(self, result: Run) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                result.problems.append("a peer ignored SIGTERM for 20 s")
+
+    def topics(self) -> list[str]:
+        return []
+
+
 def measure(
     variant: str, cameras: int, round_no: int, warmup_s: int, measure_s: int,
     extra: list[str] = [],  # noqa: B006 - never mutated
@@ -234,31 +371,16 @@ def measure(
     ensure_topics(names={topic: PARTITIONS})
     rendered = load_or_render(cameras, 120, prefix)
     result = Run(variant, cameras, round_no)
-    flink = Flink()
-    if not flink.taskmanager_pids():
-        # A TaskManager died natively in RocksDB while a loaded job was cancelled; one added
-        # to the running cluster then reported no metrics over REST, so restart the cluster.
-        print(flink.stop(), flush=True)
-        # Its Python workers outlive it (re-parented to init): they would hold memory and ports.
-        subprocess.run(["pkill", "-f", "pyflink.fn_execution.beam.beam_boot"], check=False)
-        print(flink.start(), flush=True)
-    job_id = flink_run(
-        ["--source-topic", topic, "--signal-topic", "", "--group-id", f"scale-{run_id}",
-         "--start", "earliest", "--window-s", str(WINDOW_S),
-         "--watermark-bound-s", str(BOUND_S), "--parallelism", "2",
-         "--transactional-id-prefix", f"scale-{run_id}",
-         "--job-name", f"scale-{variant}-{cameras}", "--restart-attempts", "0",
-         *output_args(run_id), *extra],
-        detached=True, entry=ENTRIES[variant],
-    )  # fmt: skip
+    runner: FlinkRunner | PeerRunner = (
+        PeerRunner if variant in PEERS else FlinkRunner
+    )(variant, run_id, topic, cameras, extra)
     seen: list[tuple[int, int]] = []
     stop = threading.Event()
     listener = threading.Thread(target=listen, args=(endpoints.redis_url, prefix, seen, stop))
     log = ReplayLog()
     samples: list[Sample] = []
     try:
-        wait_running(job_id)
-        metrics = SourceMetrics(job_id)
+        runner.start()
         listener.start()
         sender = threading.Thread(
             target=replay,
@@ -271,22 +393,18 @@ def measure(
         time.sleep(warmup_s)
         busy0, total0 = cpu_times()
         while sender.is_alive():
-            read, pending = metrics.read()
+            read, pending = runner.sample()
             samples.append(Sample(time.monotonic() - began, read, pending, log.sent))
             time.sleep(SAMPLE_S)
         busy1, total1 = cpu_times()
-        result.busiest, result.busiest_ms_per_s = busiest_chain(job_id)
-        if job_status(job_id)["state"] != "RUNNING":
-            result.problems.append(f"job {job_status(job_id)['state']}")
+        runner.finish(result)
         time.sleep(WINDOW_S / 2)  # windows closed by the last frames still arrive
     finally:
         stop.set()
         if listener.is_alive():
             listener.join()
-        cancel(job_id)
-        time.sleep(1)
-        result.taskmanager_died_on_cancel = not flink.taskmanager_pids()
-        delete_topics(endpoints.kafka_bootstrap, [topic, *output_topics(run_id)])
+        runner.stop(result)
+        delete_topics(endpoints.kafka_bootstrap, [topic, *runner.topics()])
     if len(samples) < 3:
         result.problems.append(f"only {len(samples)} metric samples")
         return result
@@ -299,7 +417,7 @@ def measure(
     result.cpu_busy_pct = round(100 * (busy1 - busy0) / max(1, total1 - total0), 1)
     if log.delivery_errors:
         result.problems.append(f"{log.delivery_errors} records not delivered")
-    if variant == "job":
+    if variant != "sql":
         latencies, expected = window_latencies(seen, log, log.start_ms + warmup_s * 1000, cameras)
         result.windows_expected, result.windows_measured = expected, len(latencies)
         if latencies:
@@ -329,7 +447,7 @@ def summarise(runs: list[Run]) -> list[dict[str, Any]]:
     rows = []
     for cameras in sorted({r.cameras for r in runs}):
         by_variant = {v: [r for r in runs if r.cameras == cameras and r.variant == v]
-                      for v in ENTRIES}  # fmt: skip
+                      for v in VARIANTS}  # fmt: skip
         row: dict[str, Any] = {"cameras": cameras}
         for variant, group in by_variant.items():
             if not group:
@@ -344,7 +462,7 @@ def summarise(runs: list[Run]) -> list[dict[str, Any]]:
                 "latency_ms_p50": statistics.median(
                     [r.latency_ms_p50 for r in group if r.latency_ms_p50 is not None] or [0]
                 )
-                if variant == "job"
+                if variant != "sql"
                 else None,
                 "latency_ms_p99": statistics.median(p99s) if p99s else None,
                 "cpu_busy_pct": statistics.median(r.cpu_busy_pct for r in group),
@@ -357,14 +475,15 @@ def summarise(runs: list[Run]) -> list[dict[str, Any]]:
 
 def curve(
     sizes: list[int], rounds: int, warmup_s: int, measure_s: int, variants: list[str],
-    stop_when_saturated: bool, report: Callable[[Run], None], extra: list[str],
+    stop_when_saturated: bool, report: Callable[[Run], None], extra: dict[str, list[str]],
 ) -> list[Run]:  # fmt: skip
     runs: list[Run] = []
     for cameras in sizes:
         for round_no in range(rounds):
             order = variants if round_no % 2 == 0 else variants[::-1]  # alternate who goes first
             for variant in order:
-                run = measure(variant, cameras, round_no, warmup_s, measure_s, extra)
+                options = extra["peer" if variant in PEERS else "flink"]
+                run = measure(variant, cameras, round_no, warmup_s, measure_s, options)
                 report(run)
                 runs.append(run)
         job_runs = [r for r in runs if r.cameras == cameras and r.variant == "job"]
@@ -381,16 +500,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs per size")
     parser.add_argument("--warmup-s", type=int, default=30, help="replay before measuring")
     parser.add_argument("--measure-s", type=int, default=60, help="measured span per run")
-    parser.add_argument("--variants", nargs="+", choices=list(ENTRIES), default=list(ENTRIES))
+    parser.add_argument(
+        "--variants", nargs="+", choices=VARIANTS, default=list(ENTRIES),
+        help="job and sql (Flink), asyncio and asyncio2 (the peer with 1 or 2 processes)",
+    )  # fmt: skip
     parser.add_argument(
         "--stop-when-saturated", action="store_true",
         help="skip larger sizes once the job does not keep up (the end of the curve)",
     )  # fmt: skip
     parser.add_argument(
         "--job-options", default="",
-        help="more options for both variants, one string (to measure a lever: e.g. "
-        "'--jars-dir /tmp/other-jars')",
+        help="more options for the Flink variants, one string (to measure a lever: e.g. "
+        "'--python-execution-mode thread')",
     )  # fmt: skip
+    parser.add_argument(
+        "--peer-options", default="", help="more options for the peers' processes, one string"
+    )
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where to write")
     args = parser.parse_args(argv)
     for size in args.cameras:  # render every size first, so no run waits on the simulator
@@ -399,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     def report(run: Run) -> None:
         verdict = "keeps up" if run.keeps_up else "DOES NOT keep up"
         print(
-            f"{run.variant:>3} {run.cameras:>5} cameras round {run.round}: offered "
+            f"{run.variant:>8} {run.cameras:>5} cameras round {run.round}: offered "
             f"{run.offered_per_s:,.0f}/s, read {run.achieved_per_s:,.0f}/s, lag "
             f"{run.lag_start:,} -> {run.lag_end:,} ({run.lag_slope_per_s:+,.1f}/s), p99 "
             f"{run.latency_ms_p99} ms, windows {run.windows_measured}/{run.windows_expected}, "
@@ -410,7 +535,8 @@ def main(argv: list[str] | None = None) -> int:
 
     runs = curve(
         args.cameras, args.rounds, args.warmup_s, args.measure_s, args.variants,
-        args.stop_when_saturated, report, shlex.split(args.job_options),
+        args.stop_when_saturated, report,
+        {"flink": shlex.split(args.job_options), "peer": shlex.split(args.peer_options)},
     )  # fmt: skip
     result = {
         "benchmark": "scale",
