@@ -19,7 +19,7 @@ import time
 import urllib.request
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import yaml
@@ -326,7 +326,6 @@ class Flink(Service):
         conf["pipeline"] = {"jars": [f"file://{jar}" for jar in paths.job_jars()]}
         conf_dir = self.conf_dir()
         conf_dir.mkdir(parents=True, exist_ok=True)
-        (conf_dir / "config.yaml").write_text(yaml.safe_dump(conf, sort_keys=False))
         # The product's log4j files keep process environments (API keys) out of the logs;
         # the rest of Flink's defaults come from the pip package.
         for name in paths.SHIPPED_LOG4J:
@@ -334,7 +333,24 @@ class Flink(Service):
         for name in ("log4j-session.properties", "logback.xml"):
             shutil.copy(paths.flink_home() / "conf" / name, conf_dir / name)
         (conf_dir / "masters").write_text(f"127.0.0.1:{self.port}\n")
-        (conf_dir / "workers").write_text("127.0.0.1\n")
+        taskmanagers, slots = self.layout()
+        if slots is not None:
+            conf["taskmanager"]["numberOfTaskSlots"] = slots
+        if taskmanagers > 1:  # one subtask per TaskManager where slots allow
+            conf.setdefault("cluster", {})["evenly-spread-out-slots"] = True
+        (conf_dir / "config.yaml").write_text(yaml.safe_dump(conf, sort_keys=False))
+        (conf_dir / "workers").write_text("127.0.0.1\n" * taskmanagers)
+
+    @staticmethod
+    def layout(environ: Mapping[str, str] = os.environ) -> tuple[int, int | None]:
+        """(TaskManagers, slots each) of the local cluster: $TRAFFIC_FLINK_TASKMANAGERS
+        (default 1) and $TRAFFIC_FLINK_SLOTS (default: config.yaml's). Two TaskManagers with
+        one slot each give every subtask its own interpreter in PyFlink's thread mode."""
+        taskmanagers = int(environ.get("TRAFFIC_FLINK_TASKMANAGERS") or 1)
+        slots = environ.get("TRAFFIC_FLINK_SLOTS")
+        if taskmanagers < 1 or (slots is not None and int(slots) < 1):
+            raise StackError("TRAFFIC_FLINK_TASKMANAGERS and TRAFFIC_FLINK_SLOTS must be >= 1")
+        return taskmanagers, int(slots) if slots else None
 
     def lib_dir(self) -> Path:
         """The pip package's lib/ plus flink-python from opt/: Python jobs submitted with
