@@ -26,7 +26,9 @@ def scale(r: dict[str, Any]) -> list[str]:
         "local session cluster at parallelism 2, and where measured the peers: `asyncio` "
         "(the seed's first stage: one confluent-kafka + redis.asyncio process computing the "
         "same windows and heuristic verdicts; no checkpoints, patterns or Kafka outputs) and "
-        f"`asyncio2` (two such processes in one consumer group); {r['warmup_s']} s warm-up, then "
+        "`asyncio2` (two such processes, partitions split between them), `quix` / `quix2` (the "
+        "same as a Quix Streams 3.28 application: tumbling window, `final()`, one or two "
+        f"processes in one consumer group); {r['warmup_s']} s warm-up, then "
         f"{r['measure_s']} s measured from Flink's own metrics (Kafka source `numRecordsOut` "
         "and `pendingRecords` over REST every 3 s: achieved rate and lag slope are "
         "least-squares slopes); latency = a window's arrival on Redis pub/sub minus the time "
@@ -45,7 +47,7 @@ def scale(r: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in r["rows"]:
-        for variant in ("job", "sql", "asyncio", "asyncio2"):
+        for variant in ("job", "sql", "asyncio", "asyncio2", "quix", "quix2"):
             v = row.get(variant)
             if not v:
                 continue
@@ -59,7 +61,7 @@ def scale(r: dict[str, Any]) -> list[str]:
                 + " |"
             )
     lines.append("")
-    for variant in ("job", "asyncio", "asyncio2"):
+    for variant in ("job", "asyncio", "asyncio2", "quix", "quix2"):
         sizes = [row["cameras"] for row in r["rows"] if variant in row]
         kept = [row["cameras"] for row in r["rows"] if row.get(variant, {}).get("keeps_up")]
         if sizes:

@@ -33,7 +33,7 @@ FULL = {
         *("--cameras", *SCALE_CURVE),
         *("--rounds", "3", "--warmup-s", "20"),
         *("--measure-s", "40", "--stop-when-saturated"),
-        *("--variants", "job", "sql", "asyncio", "asyncio2"),
+        *("--variants", "job", "sql", "asyncio", "asyncio2", "quix", "quix2"),
     ],
     "contract_check": ["--events", "2000", "--seconds", "6", "--rounds", "3"],
     "simulator_rate": ["--cameras", "1000", "--duration-s", "60"],
@@ -44,7 +44,7 @@ FULL = {
 SMOKE = {
     "scale": [
         *("--cameras", "50", "--rounds", "1", "--warmup-s", "5", "--measure-s", "20"),
-        *("--variants", "job", "sql", "asyncio"),
+        *("--variants", "job", "sql", "asyncio", "quix"),
     ],
     "contract_check": ["--events", "200", "--seconds", "1", "--rounds", "1"],
     "simulator_rate": ["--cameras", "10", "--duration-s", "20"],

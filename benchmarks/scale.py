@@ -13,7 +13,9 @@ Variants, alternating round by round (Flink ones on the local session cluster, p
 - asyncio / asyncio2: the peer `benchmarks/peers/asyncio_app.py` (the seed's first-stage
   design: one asyncio consumer process writing Redis; asyncio2 runs two in one consumer group,
   one per core): the same windows and heuristic verdicts, no checkpoints, no patterns, no
-  Kafka outputs. Its processes report events read and Kafka lag in a status file each second.
+  Kafka outputs. Its processes report events read and Kafka lag in a status file each second;
+- quix / quix2: the same as a Quix Streams application (`benchmarks/peers/quix_app.py`, in
+  its own `.venv-quix`), one or two processes.
 
 Figures come from Flink's own metrics, read over REST every few seconds once the warm-up is
 over: events read = the Kafka source operator's `numRecordsOut` (the least-squares slope of the
@@ -60,6 +62,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from benchmarks.replay import ReplayLog, load_or_render, make_producer, replay
@@ -76,7 +79,10 @@ REST = "http://127.0.0.1:8081"
 WINDOW_S, BOUND_S, PARTITIONS = 10, 2, 2
 SAMPLE_S = 3.0
 ENTRIES = {"job": REPO / "jobs" / "risk_job.py", "sql": REPO / "benchmarks" / "sql_baseline_job.py"}
-PEERS = {"asyncio": 1, "asyncio2": 2}  # peer variant -> consumer processes
+# peer variant -> (module of benchmarks/peers, consumer processes in one group)
+PEERS = {"asyncio": ("asyncio_app", 1), "asyncio2": ("asyncio_app", 2),
+         "quix": ("quix_app", 1), "quix2": ("quix_app", 2)}  # fmt: skip
+QUIX_PYTHON = REPO / ".venv-quix" / "bin" / "python"  # ./dev setup makes it
 VARIANTS = [*ENTRIES, *PEERS]
 
 
@@ -292,23 +298,38 @@ class PeerRunner:
     ) -> None:
         endpoints = Endpoints.from_env()
         self.variant, self.dir = variant, REPO / ".stack" / "scale-runs" / f"{variant}-{run_id}"
+        module, processes = PEERS[variant]
+        python = QUIX_PYTHON if module == "quix_app" else Path(sys.executable)
+        if not python.exists():
+            raise RuntimeError(f"{variant}: {python} is missing: run ./dev setup")
         self.commands = [
-            [sys.executable, "-m", "benchmarks.peers.asyncio_app", "--topic", topic,
+            [str(python), "-m", f"benchmarks.peers.{module}", "--topic", topic,
              "--group-id", f"peer-{run_id}", "--bootstrap", endpoints.kafka_bootstrap,
              "--redis-url", endpoints.redis_url, "--window-s", str(WINDOW_S),
              "--bound-s", str(BOUND_S), "--status-file", str(self.dir / f"status-{n}.json"),
+             *(("--worker", str(n), "--workers", str(processes)) if module == "asyncio_app"
+               else ()),
              *extra]
-            for n in range(PEERS[variant])
+            for n in range(processes)
         ]  # fmt: skip
         self.processes: list[subprocess.Popen[bytes]] = []
         self.cpu_at: tuple[float, float] = (0.0, 0.0)
+        self.topic = topic
+        self.probe = Consumer({"bootstrap.servers": endpoints.kafka_bootstrap,
+                               "group.id": f"probe-{run_id}", "log_level": 3})  # fmt: skip
 
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         for n, command in enumerate(self.commands):
             with (self.dir / f"peer-{n}.log").open("wb") as log:
                 self.processes.append(
-                    subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+                    subprocess.Popen(
+                        command,
+                        cwd=REPO,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env={**os.environ, "PYTHONPATH": str(REPO)},
+                    )
                 )
         deadline = time.monotonic() + 60
         while not all(f.exists() for f in self._status_files()):
@@ -331,13 +352,25 @@ class PeerRunner:
         return total
 
     def sample(self) -> tuple[int, int]:
+        """(events the processes handled, records not yet handled). Each process writes, per
+        partition, the offset after its last record beside the partition's end, read at one
+        instant; a partition nobody reported yet is pending from its start."""
         docs = [json.loads(f.read_text()) for f in self._status_files()]
-        return sum(d["events"] for d in docs), sum(d["pending"] for d in docs)
+        newest: dict[str, list[int]] = {}
+        for doc in docs:
+            for partition, (offset, end) in doc["partitions"].items():
+                if partition not in newest or offset > newest[partition][0]:
+                    newest[partition] = [offset, end]
+        pending = sum(end - offset for offset, end in newest.values())
+        unreported = [p for p in range(PARTITIONS) if str(p) not in newest]
+        for p in unreported:
+            pending += self.probe.get_watermark_offsets(TopicPartition(self.topic, p), 5)[1]
+        return sum(d["events"] for d in docs), pending
 
     def finish(self, result: Run) -> None:
         began, cpu0 = self.cpu_at
         cpu_ms_per_s = 1000 * (self._cpu_s() - cpu0) / max(1e-9, time.monotonic() - began)
-        result.busiest = f"{len(self.processes)} asyncio process(es), CPU ms/s summed"
+        result.busiest = f"{len(self.processes)} {self.variant} process(es), CPU ms/s summed"
         result.busiest_ms_per_s = round(cpu_ms_per_s, 0)
         dead = [p.returncode for p in self.processes if p.poll() is not None]
         if dead:
@@ -356,6 +389,7 @@ class PeerRunner:
             except subprocess.TimeoutExpired:
                 process.kill()
                 result.problems.append("a peer ignored SIGTERM for 20 s")
+        self.probe.close()
 
     def topics(self) -> list[str]:
         return []
@@ -502,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measure-s", type=int, default=60, help="measured span per run")
     parser.add_argument(
         "--variants", nargs="+", choices=VARIANTS, default=list(ENTRIES),
-        help="job and sql (Flink), asyncio and asyncio2 (the peer with 1 or 2 processes)",
+        help="job and sql (Flink); asyncio, asyncio2, quix, quix2 (peers, 1 or 2 processes)",
     )  # fmt: skip
     parser.add_argument(
         "--stop-when-saturated", action="store_true",

@@ -33,16 +33,22 @@ BATCH = 1000  # records per consume() call
 MAX_WRITES_IN_FLIGHT = 4  # Redis pipelines overlapping the next batch's processing
 
 
-def status(core: PeerCore, consumer: Consumer, written: dict[str, int]) -> dict[str, Any]:
-    """Progress as `benchmarks.scale` reads it: events read, records still in Kafka."""
-    pending = 0
+def positions(consumer: Consumer) -> dict[str, list[int]]:
+    """Partition -> [next offset to read, end of the partition], read at one instant, so
+    `benchmarks.scale` can tell what is still pending however stale the file is."""
+    out: dict[str, list[int]] = {}
     assignment = consumer.assignment()
     for tp in consumer.position(assignment) if assignment else []:
         _, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), 2.0)
-        pending += max(0, high - tp.offset) if tp.offset >= 0 else high
+        out[str(tp.partition)] = [max(0, tp.offset), high]
+    return out
+
+
+def status(core: PeerCore, consumer: Consumer, written: dict[str, int]) -> dict[str, Any]:
+    """Progress as `benchmarks.scale` reads it: events read, per-partition positions."""
     return {
         "at": time.time(), "events": core.events, "late": core.late, "invalid": core.invalid,
-        "pending": pending, "partitions": len(assignment), **written,
+        "partitions": positions(consumer), **written,
     }  # fmt: skip
 
 
@@ -70,7 +76,13 @@ async def run(args: argparse.Namespace) -> None:
         "auto.offset.reset": "earliest", "isolation.level": "read_committed",
         "enable.auto.commit": True, "log_level": 3,
     })  # fmt: skip
-    consumer.subscribe([args.topic])
+    # Fixed partitions per process (partition % workers == worker): no rebalance moves a
+    # partition away from the windows and watermark this process holds for it.
+    partitions = consumer.list_topics(args.topic, timeout=10).topics[args.topic].partitions
+    consumer.assign([
+        TopicPartition(args.topic, p) for p in sorted(partitions)
+        if p % args.workers == args.worker
+    ])  # fmt: skip
     client = aioredis.Redis.from_url(args.redis_url)
     core = PeerCore(args.window_s, args.bound_s, CongestionModel(args.capacity, args.free_flow))
     written = {"windows": 0, "verdicts": 0}
@@ -109,6 +121,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", default=endpoints.kafka_bootstrap, help="Kafka bootstrap")
     p.add_argument("--topic", required=True, help="detection events to read")
     p.add_argument("--group-id", required=True, help="consumer group (processes share it)")
+    p.add_argument("--worker", type=int, default=0, help="this process's number, from 0")
+    p.add_argument("--workers", type=int, default=1, help="processes sharing the topic")
     p.add_argument("--redis-url", default=endpoints.redis_url, help="where the views go")
     p.add_argument("--window-s", type=int, default=10, help="tumbling window length")
     p.add_argument("--bound-s", type=float, default=2.0, help="watermark bound")

@@ -57,6 +57,23 @@ class WindowAccumulator:
                 self.crossings.append("|".join(obj.get("zones") or ()) + ">" + "|".join(crossed))
         self.peak_vehicles = max(self.peak_vehicles, vehicles)
 
+    def to_state(self) -> dict[str, Any]:
+        """JSON-serialisable form, for peers that keep windows in their own state store."""
+        return {
+            "frames": sorted(self.frame_ids), "objects": self.objects,
+            "tracks": sorted(self.tracks), "peak": self.peak_vehicles,
+            "speed_sum": self.speed_sum, "speeds": self.speeds,
+            "crossings": self.crossings, "per_class": self.per_class,
+        }  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> WindowAccumulator:
+        return cls(
+            set(state["frames"]), state["objects"], set(state["tracks"]), state["peak"],
+            state["speed_sum"], state["speeds"], list(state["crossings"]),
+            dict(state["per_class"]),
+        )  # fmt: skip
+
     def stats(
         self, camera_id: str, start_ms: int, end_ms: int, congestion: CongestionModel
     ) -> WindowStats:
@@ -151,6 +168,16 @@ def _json(value: bytes | None) -> dict[str, Any] | None:
     except ValueError:
         pass
     return None
+
+
+def verdicts_of(doc: dict[str, Any]) -> list[RiskAssessment]:
+    """One heuristic verdict per group of an already decoded event (a JSON-deserialising
+    peer such as Quix Streams hands over dicts)."""
+    try:
+        event = DetectionEvent.model_validate(doc)
+    except ValueError:
+        return []
+    return [heuristic_verdict(event, group) for group in event.groups]
 
 
 def _verdicts(value: bytes | None) -> list[RiskAssessment]:

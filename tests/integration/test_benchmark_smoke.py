@@ -48,13 +48,13 @@ def test_every_benchmark_has_a_smoke_run():
 def test_cluster_benchmarks_smoke_write_a_report_with_figures(flink_cluster, redis_url):
     folder, report = smoke(ON_CLUSTER)
     runs = json.loads((folder / "scale.json").read_text())["runs"]
-    assert sorted(r["variant"] for r in runs) == ["asyncio", "job", "sql"]
+    assert sorted(r["variant"] for r in runs) == ["asyncio", "job", "quix", "sql"]
     for run in runs:  # 50 cameras are far below this machine's ceiling: both keep up
         assert run["problems"] == [] and run["keeps_up"], run
         assert run["offered_per_s"] == pytest.approx(50, rel=0.1)
         assert run["achieved_per_s"] == pytest.approx(run["offered_per_s"], rel=0.25)
         assert run["lag_end"] <= 50
-    for delivering in (r for r in runs if r["variant"] != "sql"):  # the job and the peer
+    for delivering in (r for r in runs if r["variant"] != "sql"):  # the job and the peers
         assert delivering["windows_measured"] >= 0.99 * delivering["windows_expected"] > 0
     assert "scale curve" in report and (folder / "scale.png").stat().st_size > 1000
 

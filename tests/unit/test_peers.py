@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.peers.logic import PeerCore
+from benchmarks.peers.logic import PeerCore, WindowAccumulator
 from contract import VEHICLE_CLASSES, DetectionEvent, parse
 from simulator import SimConfig, simulate
 from udfs.risk.rules import heuristic_verdict
@@ -103,3 +103,19 @@ def test_one_heuristic_verdict_per_group(messages: list[tuple[bytes, bytes]]) ->
     events = [parse(DetectionEvent, value) for _, value in messages]
     expected = [heuristic_verdict(e, g) for e in events for g in e.groups]
     assert verdicts == expected and len(expected) > 100
+
+
+def test_window_state_round_trips_through_json(messages: list[tuple[bytes, bytes]]) -> None:
+    """Quix keeps the accumulator in its JSON state store: nothing may be lost there."""
+    direct, stored = WindowAccumulator(), WindowAccumulator().to_state()
+    for _, value in messages[:200]:
+        doc = json.loads(value)
+        direct.add(doc)
+        again = WindowAccumulator.from_state(json.loads(json.dumps(stored)))
+        again.add(doc)
+        stored = again.to_state()
+    model = CongestionModel()
+    assert WindowAccumulator.from_state(stored).stats("c", 0, 10_000, model) == direct.stats(
+        "c", 0, 10_000, model
+    )
+    assert direct.objects > 200 and direct.crossings
