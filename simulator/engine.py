@@ -87,7 +87,9 @@ class Run:
         faults = FaultInjector(cfg.faults, random.Random(f"{cfg.seed}/faults"))
         self.report.faults = faults.counts
         crops = CropCache(cfg.crop_variants) if cfg.crops == "inline" else None
-        encoder = FrameEncoder(cfg.scene.width, cfg.scene.height, cfg.detector, crops)
+        encoder = FrameEncoder(
+            cfg.scene.width, cfg.scene.height, cfg.detector, crops, cfg.incidents.near_miss_ttc_s
+        )
         report, limit = self.report, cfg.count
         for k in range(_max_ticks(cfg)):
             base = cfg.start_ms + round(k * 1000 / cfg.fps)

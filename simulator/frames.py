@@ -111,10 +111,18 @@ def _closing(a: Seen, b: Seen) -> float | None:
 class FrameEncoder:
     """Per-run encoder: caches crop images and the JSON of recurring zone lists."""
 
-    def __init__(self, width: int, height: int, detector: str, crops: CropCache | None) -> None:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        detector: str,
+        crops: CropCache | None,
+        near_miss_ttc_s: float = 1.5,
+    ) -> None:
         self._frame = f'"frame":{{"width":{width},"height":{height}}}'
         self._detector = json.dumps(detector)
         self._crops = crops
+        self._near_miss_ttc_s = near_miss_ttc_s  # crops of such groups carry the risk marker
         self._lists: dict[tuple[str, ...], str] = {}
 
     def _list(self, names: tuple[str, ...]) -> str:
@@ -150,7 +158,9 @@ class FrameEncoder:
         crop = ""
         if self._crops is not None:
             variant = (min(m.track_id for m in ms) * 2654435761 + salt) % self._crops.variants
-            b64, sha = self._crops.get(tuple(m.cls for m in ms), variant)
+            # The labeller's near-miss rule (truth.CameraLabeller): such crops get the marker.
+            marked = pair is not None and ttc is not None and ttc < self._near_miss_ttc_s
+            b64, sha = self._crops.get(tuple(m.cls for m in ms), variant, marked)
             crop = (
                 f',"crop":{{"kind":"inline","media_type":"image/jpeg","data_b64":"{b64}"}}'
                 f',"crop_sha256":"{sha}"'
