@@ -142,6 +142,24 @@ class LlmConfig(_Config):
     )
 
 
+class BatchConfig(_Config):
+    """Several crops per LLM request: fewer requests and prompt tokens per group, at the cost
+    of a bounded wait for the batch to fill."""
+
+    max_images: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Crops per request (one verdict per image, by index); 1 = no batching.",
+    )
+    max_wait_ms: int = Field(
+        default=100,
+        ge=0,
+        le=5_000,
+        description="Longest a task waits for its batch to fill before it is sent anyway.",
+    )
+
+
 class CacheConfig(_Config):
     redis_url: str | None = Field(default=None, description="Redis for cached verdicts; unset=off.")
     ttl_s: int = Field(default=300, ge=1, description="Cached verdict lifetime.")
@@ -156,6 +174,7 @@ class RiskConfig(_Config):
     pool: KeyPoolConfig = Field(default_factory=KeyPoolConfig, description="API-key pool.")
     llm: LlmConfig = Field(default_factory=LlmConfig, description="LLM endpoint.")
     cache: CacheConfig = Field(default_factory=CacheConfig, description="Verdict cache.")
+    batch: BatchConfig = Field(default_factory=BatchConfig, description="Crops per request.")
     keys_file: str | None = Field(
         default=None,
         description="File with one API key per line, read where the operators run (a mounted "

@@ -67,10 +67,12 @@ def test_the_verdict_follows_the_marker_in_the_pixels_not_the_prompt_text() -> N
         _session(openai_stub.StubConfig(latency_ms=1), ["sk-a"] * 4, bodies)
     )
     assert [a[0] for a in answers] == [200] * 4
-    levels = [parse_completion(json.loads(a[2]))[0].risk_level for a in answers]
+    levels = [v.risk_level for a in answers for v in parse_completion(json.loads(a[2]))[0] if v]
     assert levels == ["low", "high", "high", "low"]
-    verdict, tokens = parse_completion(json.loads(answers[1][2]))
-    assert verdict.risk_types == ("near_miss",) and "32x24" in verdict.reason
+    (verdict,), tokens = parse_completion(json.loads(answers[1][2]))
+    assert (
+        verdict is not None and verdict.risk_types == ("near_miss",) and "32x24" in verdict.reason
+    )
     assert tokens == 760
     assert stats["images"] == {"seen": 4, "marked": 2} and stats["batch_sizes"] == {"1": 4}
 
