@@ -33,7 +33,7 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from pyflink.datastream.time_domain import TimeDomain
 
 from contract import ContractError, DetectionEvent, RiskAssessment, parse
-from udfs.risk import records
+from udfs.risk import meters, records
 from udfs.risk.batching import BatchBuffer
 from udfs.risk.calls import CallsInFlight
 from udfs.risk.config import RiskConfig
@@ -297,13 +297,14 @@ class AssessPerSlot(KeyedProcessFunction):
 
 
 class CountVerdicts(MapFunction):
-    """RiskResult JSON -> verdict JSON. Metrics: verdicts per source, HTTP attempts per key id
-    and outcome (labels `key_id`, `outcome`), LLM latency, cache misses."""
+    """RiskResult JSON -> verdict JSON. Metrics (docs/metrics.md): verdicts per source; per
+    key id: HTTP attempts by outcome, tokens, spend (micro-USD) and a latency histogram (per
+    provider too); cache misses; the sum of verdict latencies."""
 
     def __init__(self, cfg: RiskConfig) -> None:
         self.cfg = cfg
         self.counters: dict[str, Any] = {}
-        self.requests: dict[tuple[str, str], Any] = {}
+        self.by_key: dict[tuple[str, str, str], Any] = {}  # meters.increments' keys
 
     def open(self, runtime_context: RuntimeContext) -> None:
         group = runtime_context.get_metrics_group()
@@ -313,20 +314,29 @@ class CountVerdicts(MapFunction):
         self.counters["latency"] = group.counter("risk_llm_latency_ms_total")
         self.counters["cache_miss"] = group.counter("risk_cache_misses")
         _, specs = load_keys(self.cfg)  # key ids only: registered up front, labelled
+        provider = group.add_group("provider", self.cfg.llm.provider)
         for key_id in specs:
             by_key = group.add_group("key_id", key_id)
             for outcome in get_args(records.Outcome):
                 counter = by_key.add_group("outcome", outcome).counter("risk_llm_requests")
-                self.requests[(key_id, outcome)] = counter
+                self.by_key[("requests", key_id, outcome)] = counter
+            self.by_key[("tokens", key_id, "")] = by_key.counter("risk_llm_tokens")
+            spend = by_key.counter("risk_llm_spend_microusd")
+            self.by_key[("spend_microusd", key_id, "")] = spend
+            histogram = provider.add_group("key_id", key_id)
+            for le in meters.LE_LABELS:
+                counter = histogram.add_group("le", le).counter("risk_llm_latency_ms")
+                self.by_key[("latency", key_id, le)] = counter
 
     def map(self, value: str) -> Row:
         result = records.RiskResult.model_validate_json(value)
         verdict = result.verdict
         self.counters[verdict.source].inc()
-        for attempt in result.attempts:
-            counter = self.requests.get((attempt.key_id, attempt.outcome))
-            if counter is not None:
-                counter.inc()
+        price = self.cfg.pool.usd_per_1k_tokens
+        for name, amount in meters.increments(result, price).items():
+            counter = self.by_key.get(name)
+            if counter is not None and amount:
+                counter.inc(amount)
         self.counters["rate_limited"].inc(
             sum(1 for a in result.attempts if a.outcome == "rate_limited")
         )
