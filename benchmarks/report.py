@@ -268,6 +268,7 @@ def risk_llm(r: dict[str, Any]) -> list[str]:
             f"{row['combined_cap_req_per_s']:.0f} | {row['achieved_vs_cap']} | "
             f"{row['share_429']} | {row['fallbacks']} | {row['goal_met']} (>= 0.95, < 1% 429) |"
         )
+    lines += risk_batching(r)
     for row in r["filter_cache"]["runs"]:
         lines += [
             "",
@@ -283,6 +284,39 @@ def risk_llm(r: dict[str, Any]) -> list[str]:
             "higher than live video would give; the filter figure is the conservative one.",
         ]
     return [*lines, ""]
+
+
+def risk_batching(r: dict[str, Any]) -> list[str]:
+    """Rows of the batching measurement (batch sizes side by side, one run), if measured."""
+    section = r.get("batching")
+    if not section or not section["runs"]:
+        return []
+    first = section["runs"][0]
+    lines = [
+        "",
+        f"Batching, measured {section['measured_at']}: {first['groups_sent']:,} LLM-worthy groups "
+        f"offered at {first['offered_per_s']:g}/s; stub latency {first['stub_latency_ms']:g} "
+        f"+- {first['stub_jitter_ms']:g} ms per request, {first['keys']} keys x "
+        f"{first['requests_per_min_per_key']}/min at the stub and in the pool; a partial batch "
+        f"leaves after {first['max_wait_ms']} ms. Verdict latency: the frame entering the stage "
+        "to its verdict leaving it. Tokens as the stub books them (200 + 560 per image).",
+        "",
+        "| crops per request | driver | groups sent | verdicts | calls | calls / group | 429s "
+        "| tokens / llm verdict | verdict p50 ms | p95 ms | p99 ms | fallbacks |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in section["runs"]:
+        lat = row["verdict_latency_ms"]
+        verdicts = f"{row['verdicts_counted']:,}"
+        if not row["verdicts_match"]:
+            verdicts = f"**FAILED: {verdicts} != groups**"
+        lines.append(
+            f"| {row['max_images']} | {row['path']} | {row['groups_sent']:,} | {verdicts} | "
+            f"{row['calls']:,} | {row['calls_per_group']} | {row['calls_429']} | "
+            f"{row['tokens_per_llm_verdict']} | {lat['p50']} | {lat['p95']} | {lat['p99']} | "
+            f"{row['fallbacks']} |"
+        )
+    return lines
 
 
 def cep_throughput(r: dict[str, Any]) -> list[str]:

@@ -15,7 +15,7 @@ A share of requests fault (429 with Retry-After, 500, a hang past the client's t
 malformed answer, and on request `partial`: a batch answer missing its last verdict);
 `--rpm-per-key` adds a real per-key sliding-window rate limit. It checks the Authorization
 header, counts requests per key id (`k-` + 8 hex of the key's SHA-256, never the key) and
-reports them at GET /stats (also images seen, marked images, batch sizes).
+reports them at GET /stats (also images seen, marked images, batch sizes, tokens booked).
 POST /control {"script": ["429", "500", "hang", "malformed", "partial", "ok"]} forces the next
 outcomes; POST /control {"when_text_contains": {"Camera cam-3.": "500"}} forces the outcome of
 every request whose prompt text contains the string (a deterministic fault for one camera,
@@ -67,6 +67,7 @@ class StubState:
     windows: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
     images: Counter[str] = field(default_factory=Counter)  # "seen", "marked"
     batch_sizes: Counter[int] = field(default_factory=Counter)
+    tokens: int = 0  # usage booked on answered requests (200s)
     in_flight: int = 0
     peak_in_flight: int = 0
 
@@ -77,6 +78,7 @@ class StubState:
             "outcomes": dict(self.outcomes),
             "images": dict(self.images),
             "batch_sizes": {str(n): c for n, c in sorted(self.batch_sizes.items())},
+            "tokens": self.tokens,
             "in_flight": self.in_flight,
             "peak_in_flight": self.peak_in_flight,
         }
@@ -244,6 +246,7 @@ async def _answer(
     if outcome == "500":
         return web.json_response({"error": {"message": "internal error"}}, status=500)
     model = str(body.get("model", "stub"))
+    state.tokens += usage(len(images))["total_tokens"]
     if outcome == "malformed":
         return web.json_response(_completion(model, "I think it is {probably fine", len(images)))
     verdicts = [verdict_for_image(img) for img in images]
@@ -270,6 +273,7 @@ async def reset(request: web.Request) -> web.Response:
     state.outcomes.clear()
     state.images.clear()
     state.batch_sizes.clear()
+    state.tokens = 0
     state.windows.clear()
     state.script.clear()
     state.text_rules.clear()
