@@ -269,6 +269,7 @@ def risk_llm(r: dict[str, Any]) -> list[str]:
             f"{row['share_429']} | {row['fallbacks']} | {row['goal_met']} (>= 0.95, < 1% 429) |"
         )
     lines += risk_batching(r)
+    lines += risk_near_cache(r)
     for row in r["filter_cache"]["runs"]:
         lines += [
             "",
@@ -315,6 +316,36 @@ def risk_batching(r: dict[str, Any]) -> list[str]:
             f"{row['calls']:,} | {row['calls_per_group']} | {row['calls_429']} | "
             f"{row['tokens_per_llm_verdict']} | {lat['p50']} | {lat['p95']} | {lat['p99']} | "
             f"{row['fallbacks']} |"
+        )
+    return lines
+
+
+def risk_near_cache(r: dict[str, Any]) -> list[str]:
+    """Rows of the near-duplicate cache measurement, if measured."""
+    section = r.get("near_cache")
+    if not section or not section["runs"]:
+        return []
+    sizes = section["sizes"]
+    lines = [
+        "",
+        f"Near-duplicate cache, measured {section['measured_at']}: {sizes['near_cameras']} "
+        f"simulator cameras x {sizes['near_duration']} whose crops are re-rendered every frame "
+        "(`--rendered-crops`: no two frames share bytes, as on live video), every LLM-worthy "
+        "group in event-time order through the assessor (cache TTL 300 s of event time); the "
+        "stub answers high exactly for crops with the risk marker. Marked crops not high must "
+        "be 0: a marked crop never got an unmarked crop's verdict.",
+        "",
+        "| cache | LLM-path groups | distinct crops | exact hits | near hits | calls | calls "
+        "avoided | marked crops | marked not high | unmarked high |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in section["runs"]:
+        missed = row["marked_not_high"]
+        lines.append(
+            f"| {row['cache']} | {row['llm_path_groups']:,} | {row['distinct_crops']:,} | "
+            f"{row['exact_hit_pct']}% | {row['near_hit_pct']}% | {row['calls']:,} | "
+            f"{row['calls_avoided_pct']}% | {row['marked_groups']} | "
+            f"{f'**FAILED: {missed}**' if missed else 0} | {row['unmarked_high']} |"
         )
     return lines
 

@@ -11,6 +11,13 @@ Three measurements, each against a fresh `stack/openai_stub.py` subprocess (no p
    risk stage with the smart filter and the real Redis verdict cache -> LLM calls avoided
    versus one call per group (goal >= 50 %), and whether every ground-truth near-miss group
    was assessed by the LLM or the cache rather than only the heuristic.
+5. near-duplicate cache: a simulator stream whose crops are re-rendered every frame
+   (`--rendered-crops`: no two frames share bytes, as on live video) through the assessor in
+   event-time order, one group after the other, with the stub deciding from the pixels; the
+   exact-hash cache alone and with the near-duplicate cache at several distances -> hit
+   rates, calls, and marked (near-miss) crops that did not get `high` (must be 0: a marked
+   crop never got an unmarked crop's cached verdict). In-process, no Flink: the cache logic
+   is the assessor's.
 4. batching: the same paced stream of LLM-worthy groups at `batch.max_images` 1, 4 and 8, stub
    with per-request latency (+- jitter) and a per-key limit, pool paced at that limit -> calls,
    tokens (as the stub booked them) per group, p50/p99 verdict latency (from the frame entering
@@ -88,6 +95,10 @@ class Sizes:
     batch_jitter_ms: float = 200.0
     batch_rpm: int = 150  # per key, all `pool_keys` keys: 4 x 150/min = 10 requests/s
     batch_max_wait_ms: int = 200
+    near_cameras: int = 10
+    near_duration: str = "10m"
+    near_miss_rate: float = 30.0
+    near_distances: tuple[int, ...] = (2, 4, 6)
 
 
 SMOKE = Sizes(
@@ -100,8 +111,11 @@ SMOKE = Sizes(
     batch_seconds=5.0,
     batch_latency_ms=200.0,
     batch_jitter_ms=50.0,
+    near_cameras=2,
+    near_duration="2m",
+    near_miss_rate=120.0,
 )
-KINDS = ("concurrency", "key_pool", "filter_cache", "batching")
+KINDS = ("concurrency", "key_pool", "filter_cache", "batching", "near_cache")
 STAMP = '"captured_at_ms":1700000000000'  # worthy_events' event time, stamped on entry
 
 
@@ -657,6 +671,104 @@ def batching_row(
     }
 
 
+def near_cache_rows(sizes: Sizes, work: Path) -> list[dict[str, Any]]:
+    """The near-duplicate measurement (module docstring, 5): one row per cache setting."""
+    out = work / "sim-rendered.jsonl"
+    cmd = [sys.executable, "-m", "simulator", "--sink", "jsonl", "--out", str(out), "--seed", "3"]
+    cmd += ["--cameras", str(sizes.near_cameras), "--duration", sizes.near_duration]
+    cmd += ["--near-miss-rate", f"{sizes.near_miss_rate:g}", "--rendered-crops", "--no-progress"]
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True, timeout=600)
+    lines = [json.loads(row)["value"] for row in out.read_text().splitlines() if row.strip()]
+    settings: list[int | None] = [None, *sizes.near_distances]
+    return [asyncio.run(_near_cache_row(lines, distance)) for distance in settings]
+
+
+async def _near_cache_row(lines: list[str], distance: int | None) -> dict[str, Any]:
+    """Every LLM-worthy group in event-time order through one assessor whose caches live in
+    memory (their TTL by event time: the video's), against an in-process stub."""
+    from contract import DetectionEvent, parse
+    from simulator.crops import marker_seen
+    from stack import openai_stub
+    from udfs.risk import records
+    from udfs.risk.assessor import Assessor
+    from udfs.risk.config import RiskConfig
+    from udfs.risk.keypool import load_keys
+
+    runner, port = await openai_stub.start(openai_stub.StubConfig(latency_ms=0))
+    cache = {"redis_url": "redis://in-memory", "near_max_distance": distance}
+    cfg = RiskConfig.model_validate({"llm": {"base_url": f"http://127.0.0.1:{port}/v1"},
+                                     "cache": cache})  # fmt: skip
+    secrets, specs = load_keys(cfg, {"TRAFFIC_LLM_API_KEYS": "sk-bench-near-SECRET"})
+    assessor = Assessor(cfg, secrets, specs, MemoryKV())
+    (key,) = specs
+    routed = (t for line in lines for t in records.route(parse(DetectionEvent, line), cfg, True))
+    tasks = sorted(
+        (t for t in routed if isinstance(t, records.RiskTask)),
+        key=lambda t: t.event.captured_at_ms,
+    )
+    seen: set[tuple[str, int, str]] = set()
+    hits: Counter[str] = Counter()
+    marked = marked_not_high = unmarked_high = 0
+    try:
+        for task in tasks:
+            result = await assessor.assess(task.model_copy(update={"key_id": key}))
+            hits[result.cache_hit or result.verdict.source] += 1
+            seen.add((result.verdict.camera_id, result.verdict.frame_id, result.verdict.group_id))
+            is_marked = marker_seen(_decoded(task))
+            marked += is_marked
+            marked_not_high += is_marked and result.verdict.risk_level != "high"
+            unmarked_high += not is_marked and result.verdict.risk_level == "high"
+        stats = runner.app[openai_stub.STATE].stats()
+    finally:
+        await assessor.close()
+        await runner.cleanup()
+    n = max(1, len(tasks))
+    return {
+        "path": "asyncio",
+        "cache": "exact" if distance is None else f"exact + near <= {distance} bits",
+        "near_max_distance": distance,
+        "crops": "rendered every frame",
+        "llm_path_groups": len(tasks),
+        "distinct_crops": len({t.group.crop_sha256 for t in tasks}),
+        "calls": stats["requests"],
+        "exact_hits": hits["exact"],
+        "near_hits": hits["near"],
+        "exact_hit_pct": round(100 * hits["exact"] / n, 1),
+        "near_hit_pct": round(100 * hits["near"] / n, 1),
+        "calls_avoided_pct": round(100 * (1 - stats["requests"] / n), 1),
+        "marked_groups": marked,
+        "marked_not_high": marked_not_high,
+        "unmarked_high": unmarked_high,
+        "fallbacks": hits["fallback"],
+        "verdicts_match": len(seen) == len(tasks),
+    }
+
+
+def _decoded(task: Any) -> Any:
+    import base64
+
+    import cv2
+    import numpy as np
+
+    raw = base64.b64decode(task.group.crop.data_b64)
+    return cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+
+
+class MemoryKV:
+    """In-memory get/set for the caches (the Redis commands they use; TTLs by event time in
+    the caches themselves)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    async def get(self, name: str) -> bytes | None:
+        return self.data.get(name)
+
+    async def set(self, name: str, value: bytes, ex: int | None = None) -> bool:
+        self.data[name] = value
+        return True
+
+
 def simulate(sizes: Sizes, work: Path) -> tuple[list[str], list[dict[str, Any]]]:
     """Simulator events (the `value` of each JSON line) and the near-miss labels."""
     out = work / "sim.jsonl"
@@ -769,6 +881,13 @@ def summary(report: dict[str, Any]) -> str:
             f"verdict, verdict latency p50 {lat['p50']} ms p99 {lat['p99']} ms, fallbacks "
             f"{row['fallbacks']}, verdicts match groups: {row['verdicts_match']}"
         )
+    for row in runs(report, "near_cache"):
+        lines.append(
+            f"near cache [{row['cache']}]: {row['llm_path_groups']} groups on the LLM path, "
+            f"{row['exact_hit_pct']} % exact hits, {row['near_hit_pct']} % near hits, "
+            f"{row['calls']} calls; marked crops {row['marked_groups']}, not high "
+            f"{row['marked_not_high']}"
+        )
     for row in runs(report, "filter_cache"):
         lines.append(
             f"filter + cache [{row['path']}]: {row['groups']} groups, "
@@ -837,14 +956,20 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         keys_file, _ = write_keys(work, sizes.pool_keys, run)
         sim = SimInput(*simulate(sizes, work), redis_url) if "filter_cache" in kinds else None
+        if "near_cache" in kinds:
+            report["near_cache"]["runs"] = near_cache_rows(sizes, work)
+            for row in report["near_cache"]["runs"]:
+                print(summary_line("near_cache", row), flush=True)
         for path in paths:
             with contextlib.ExitStack() as stack:
                 cases = [
                     open_case(stack, kind, path, sizes, run, sim, images)
                     for kind in kinds
-                    if kind != "filter_cache" or path == paths[0]
+                    if kind != "near_cache" and (kind != "filter_cache" or path == paths[0])
                     for images in (sizes.batch_sizes if kind == "batching" else (1,))
                 ]
+                if not cases:
+                    continue
                 if path == "flink":
                     warm = [warmup_case(stack, sizes, run)] if sizes.warmup_tasks else []
                     outputs = run_flink(warm + cases, keys_file, work)[len(warm) :]
@@ -861,6 +986,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {target}")
     failed = [f"{k} [{r['path']}]" for k in kinds for r in report[k]["runs"]
               if not r["verdicts_match"]]  # fmt: skip
+    failed += [f"near_cache [{r['path']}]: {r['marked_not_high']} marked crops not high"
+               for r in runs(report, "near_cache") if r["marked_not_high"]]  # fmt: skip
     if failed:
         print(f"FAILED: verdicts counted != groups sent in {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -12,6 +12,10 @@ enter the top `BAR_TOP` rows, so no unmarked crop has red there. The stub LLM se
 (`stack/openai_stub.py`) decodes each image and answers `high` exactly when `marker_seen`
 finds the square: a verdict that maps back to the right group proves the crop reached the
 model. The ground truth itself stays in the truth file, decided from the frames as before.
+
+With `crops: rendered` (`--rendered-crops`) every frame's crop is drawn anew from the group's
+geometry with sensor noise (`render_scene`), so no two frames share crop bytes: the exact-hash
+verdict cache then sees what it would see on live video.
 """
 
 from __future__ import annotations
@@ -76,6 +80,39 @@ def render(
     if marked:
         draw_marker(img)
     return jpeg_bytes(img)
+
+
+SCENE_SIZE = (36, 48)  # h, w of a re-rendered crop
+SCENE_NOISE = 4  # +- grey levels of per-frame sensor noise
+
+
+def render_scene(
+    members: list[tuple[str, tuple[float, float, float, float]]],
+    union: tuple[float, float, float, float],
+    marked: bool,
+    noise_seed: int,
+) -> bytes:
+    """A crop drawn anew for one frame (`crops: rendered`): each member as a box of its class
+    colour where it stands inside the group's union box, on a road-grey background with
+    per-frame sensor noise, and the risk marker when `marked`. Consecutive frames of a scene
+    differ a little (members move, noise changes), so their bytes never repeat, as on live
+    video."""
+    import numpy as np
+
+    h, w = SCENE_SIZE
+    img = np.full((h, w, 3), 110, dtype=np.int16)
+    x1, y1, x2, y2 = union
+    sx, sy = (w - 2) / max(1.0, x2 - x1), (h - 1 - BAR_TOP) / max(1.0, y2 - y1)
+    for cls, (bx1, by1, bx2, by2) in sorted(members, key=lambda m: m[0] == "person"):
+        c1, c2 = 1 + round((bx1 - x1) * sx), 1 + round((bx2 - x1) * sx)
+        r1, r2 = BAR_TOP + round((by1 - y1) * sy), BAR_TOP + round((by2 - y1) * sy)
+        img[r1 : max(r1 + 1, r2), c1 : max(c1 + 1, c2)] = COLOURS.get(cls, (255, 255, 255))
+    rng = np.random.default_rng(noise_seed)
+    img += rng.integers(-SCENE_NOISE, SCENE_NOISE + 1, size=img.shape, dtype=np.int16)
+    out = img.clip(0, 255).astype(np.uint8)
+    if marked:
+        draw_marker(out)
+    return jpeg_bytes(out)
 
 
 def draw_marker(img: Any) -> None:

@@ -12,12 +12,14 @@ import base64
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 from contract import CropRef, InlineCrop, RiskAssessment
 from udfs.risk import rules
 from udfs.risk.cache import AsyncKV, VerdictCache
 from udfs.risk.config import KeySpec, RiskConfig
 from udfs.risk.keypool import KeyPool, Secrets
+from udfs.risk.near import NearCache, coarse_context, perceptual_hash
 from udfs.risk.providers import (
     ApiKey,
     Malformed,
@@ -54,6 +56,16 @@ def now_ms() -> float:
     return time.time() * 1000
 
 
+@dataclass(frozen=True)
+class _Keys:
+    """What a crop's verdict is cached under: the exact context, and for the near-duplicate
+    cache the coarse context and the perceptual hash (when that cache is on)."""
+
+    context: str
+    coarse: str = ""
+    phash: int | None = None
+
+
 @dataclass
 class _Run:
     """Progress of one task's attempts."""
@@ -83,10 +95,14 @@ class Assessor:
         self.local = KeyPool(specs, cfg.pool)
         self.gate = AsyncTierGate(cfg.scheduler)
         self.kv = kv
-        llm = cfg.llm
-        self.cache = (
-            VerdictCache(kv, llm.prompt_version, llm.model, cfg.cache.ttl_s) if kv else None
-        )
+        llm, cache = cfg.llm, cfg.cache
+        self.cache = VerdictCache(kv, llm.prompt_version, llm.model, cache.ttl_s) if kv else None
+        self.near = (
+            NearCache(kv, llm.prompt_version, llm.model, cache.ttl_s, cache.near_max_distance,
+                      cache.near_entries)
+            if kv and cache.near_max_distance is not None
+            else None
+        )  # fmt: skip
 
     async def close(self) -> None:
         await self.provider.close()
@@ -106,17 +122,19 @@ class Assessor:
             return fallback_batch(batch, batch.refused or "no API key leased")
         started = now_ms()
         results: dict[int, RiskResult] = {}
-        asked: list[tuple[int, str, str]] = []  # (task index, image, context key)
+        asked: list[tuple[int, str, _Keys]] = []  # (task index, image, cache keys)
         for i, task in enumerate(batch.tasks):
-            context = context_key(rules.signals(task.event, task.group))
-            cached = await self._cached(task, context)
+            keys = _Keys(context_key(rules.signals(task.event, task.group)))
+            cached = await self._cached(task, keys.context)
             image = None if cached is not None else await self._crop_b64(task)
+            if cached is None and image is not None and self.near is not None:
+                cached, keys = await self._near(task, image, keys)
             if cached is not None:
                 results[i] = cached
             elif image is None:
                 results[i] = fallback(task, "crop unavailable")
             else:
-                asked.append((i, image, context))
+                asked.append((i, image, keys))
         attempts: tuple[Attempt, ...] = ()
         if asked:
             if batch.start_ms is not None and batch.start_ms > now_ms():
@@ -124,11 +142,10 @@ class Assessor:
             tasks = [batch.tasks[i] for i, _, _ in asked]
             async with self.gate.slot(batch.tier):
                 answered, attempts = await self._attempts(batch, tasks, [a[1] for a in asked])
-            for (i, _, context), result in zip(asked, answered, strict=True):
+            for (i, _, keys), result in zip(asked, answered, strict=True):
                 update = {"verdict": self._timed(result, started), "sent": bool(attempts)}
                 results[i] = result.model_copy(update=update)
-                if self.cache is not None:
-                    await self.cache.put(result.verdict, context)
+                await self._remember(result.verdict, keys)
         out = [results[i] for i in range(len(batch.tasks))]
         lease = {"reserved_tokens": batch.reserved_tokens, "leased_key_id": batch.key_id,
                  "attempts": attempts}  # fmt: skip
@@ -139,7 +156,30 @@ class Assessor:
         if self.cache is None or not task.group.crop_sha256:
             return None
         cached = await self.cache.get(task.group.crop_sha256, context)
-        return None if cached is None else self._from_cache(task, cached)
+        return None if cached is None else self._from_cache(task, cached, "exact")
+
+    async def _near(
+        self, task: RiskTask, image: str, keys: _Keys
+    ) -> tuple[RiskResult | None, _Keys]:
+        """A near-duplicate's verdict (same camera and coarse context, hash within the
+        distance, event time within the TTL), and the keys to remember this crop by."""
+        assert self.near is not None
+        phash = perceptual_hash(base64.b64decode(image))
+        if phash is None:
+            return None, keys
+        sig = rules.signals(task.event, task.group)
+        keys = _Keys(keys.context, coarse_context(sig, self.cfg.tiers, self.cfg.filter), phash)
+        hit = await self.near.get(
+            task.event.camera_id, keys.coarse, phash, task.event.captured_at_ms
+        )
+        return (None if hit is None else self._from_cache(task, hit.verdict, "near")), keys
+
+    async def _remember(self, verdict: RiskAssessment, keys: _Keys) -> None:
+        """Store an LLM verdict under its exact and (when on) near-duplicate keys."""
+        if self.cache is not None:
+            await self.cache.put(verdict, keys.context)
+        if self.near is not None and keys.phash is not None:
+            await self.near.put(verdict, keys.coarse, keys.phash, verdict.captured_at_ms)
 
     @staticmethod
     def _timed(result: RiskResult, started: float) -> RiskAssessment:
@@ -150,20 +190,23 @@ class Assessor:
             update={"latency_ms": round(max(0.0, now_ms() - started), 1)}
         )
 
-    def _from_cache(self, task: RiskTask, cached: RiskAssessment) -> RiskResult:
+    def _from_cache(
+        self, task: RiskTask, cached: RiskAssessment, kind: Literal["exact", "near"]
+    ) -> RiskResult:
         verdict = cached.model_copy(
             update={
                 "camera_id": task.event.camera_id,
                 "frame_id": task.event.frame_id,
                 "group_id": task.group.group_id,
                 "captured_at_ms": task.event.captured_at_ms,
+                "crop_sha256": task.group.crop_sha256,
                 "source": "cache",
                 "tier": task.tier,
                 "key_id": None,
                 "latency_ms": None,
             }
         )
-        return RiskResult(verdict=verdict, slot=task.slot)
+        return RiskResult(verdict=verdict, slot=task.slot, cache_hit=kind)
 
     async def _crop_b64(self, task: RiskTask) -> str | None:
         crop = task.group.crop

@@ -161,8 +161,21 @@ class BatchConfig(_Config):
 
 
 class CacheConfig(_Config):
+    """Verdicts of earlier calls reused: the exact crop, or (optionally) a near-duplicate."""
+
     redis_url: str | None = Field(default=None, description="Redis for cached verdicts; unset=off.")
     ttl_s: int = Field(default=300, ge=1, description="Cached verdict lifetime.")
+    near_max_distance: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="Near-duplicate cache: a crop of the same camera and coarse context whose "
+        "perceptual hash differs by at most this many of its 256 bits shares the verdict "
+        "(udfs/risk/near.py); unset = exact crops only.",
+    )
+    near_entries: int = Field(
+        default=16, ge=1, le=64, description="Recent verdicts kept per camera and context."
+    )
 
 
 class RiskConfig(_Config):

@@ -102,6 +102,9 @@ class RiskResult(_Record):
         "carries the lease), so each request is accounted once.",
     )
     sent: bool = Field(default=False, description="The crop was in at least one request.")
+    cache_hit: Literal["exact", "near"] | None = Field(
+        default=None, description="Which cache answered (source=cache)."
+    )
 
 
 def slot_of(camera_id: str, slots: int) -> int:

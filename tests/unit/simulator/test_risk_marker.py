@@ -1,4 +1,5 @@
-"""The risk marker in simulator crops: drawn exactly on the near-miss groups of the truth rule."""
+"""The risk marker in simulator crops: drawn exactly on the near-miss groups of the truth
+rule, in cached crops and in crops re-rendered every frame (which never repeat)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import cv2
 import numpy as np
 
 from contract import InlineCrop
+from simulator import SimConfig
 from simulator.crops import marker_seen
-from tests.unit.simulator.conftest import Result
+from tests.unit.simulator.conftest import BUSY, Result, run
 
 
-def test_the_marker_is_on_exactly_the_groups_under_the_near_miss_ttc(busy: Result) -> None:
+def assert_marker_on_near_misses(result: Result) -> None:
     marked = unmarked = 0
-    for event in busy.events():
+    for event in result.events():
         for group in event.groups:
             assert isinstance(group.crop, InlineCrop)
             raw = base64.b64decode(group.crop.data_b64)
@@ -26,4 +28,15 @@ def test_the_marker_is_on_exactly_the_groups_under_the_near_miss_ttc(busy: Resul
             marked += near_miss
             unmarked += not near_miss
     assert marked >= 5 and unmarked > 10 * marked
-    assert busy.report.labels["near_miss"] > 0
+    assert result.report.labels["near_miss"] > 0
+
+
+def test_the_marker_is_on_exactly_the_groups_under_the_near_miss_ttc(busy: Result) -> None:
+    assert_marker_on_near_misses(busy)
+
+
+def test_rendered_crops_carry_the_marker_too_and_never_repeat() -> None:
+    result = run(SimConfig(cameras=3, duration_s=300, seed=7, crops="rendered", incidents=BUSY))
+    assert_marker_on_near_misses(result)
+    shas = [g.crop_sha256 for e in result.events() for g in e.groups]
+    assert len(set(shas)) == len(shas)
