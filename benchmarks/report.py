@@ -300,7 +300,13 @@ def risk_batching(r: dict[str, Any]) -> list[str]:
         f"+- {first['stub_jitter_ms']:g} ms per request, {first['keys']} keys x "
         f"{first['requests_per_min_per_key']}/min at the stub and in the pool; a partial batch "
         f"leaves after {first['max_wait_ms']} ms. Verdict latency: the frame entering the stage "
-        "to its verdict leaving it. Tokens as the stub books them (200 + 560 per image).",
+        "to its verdict leaving it. Tokens as the stub books them (200 + 560 per image). "
+        f"One crop per request needs {first['offered_per_s']:g} requests/s against the keys' "
+        f"{first['keys'] * first['requests_per_min_per_key'] / 60:g}/s: the asyncio driver "
+        "falls back when a task would wait longer than its tier's `pool.max_wait_s`; the Flink "
+        "operator backpressures its input at 2 x `scheduler.max_in_flight` calls, so tasks "
+        "queue before the key gate instead (no fallbacks, longer latency)."
+        + load_note(section),
         "",
         "| crops per request | driver | groups sent | verdicts | calls | calls / group | 429s "
         "| tokens / llm verdict | verdict p50 ms | p95 ms | p99 ms | fallbacks |",
@@ -318,6 +324,11 @@ def risk_batching(r: dict[str, Any]) -> list[str]:
             f"{row['fallbacks']} |"
         )
     return lines
+
+
+def load_note(section: dict[str, Any]) -> str:
+    load = section.get("load_avg_1m")
+    return "" if load is None else f" Machine load (1 min) at the start: {load}."
 
 
 def risk_near_cache(r: dict[str, Any]) -> list[str]:

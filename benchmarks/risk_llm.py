@@ -951,7 +951,8 @@ def main(argv: list[str] | None = None) -> int:
         report = json.loads(target.read_text()) | {"cpus": report["cpus"], "paths": report["paths"]}
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     for kind in kinds:
-        report[kind] = {"runs": [], "measured_at": now, "sizes": asdict(sizes)}
+        report[kind] = {"runs": [], "measured_at": now, "sizes": asdict(sizes),
+                        "load_avg_1m": round(os.getloadavg()[0], 2)}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="risk-llm-") as tmp:
         work = Path(tmp)
         keys_file, _ = write_keys(work, sizes.pool_keys, run)
