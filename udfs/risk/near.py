@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 GRID = (9, 8)  # cells (w, h) before the horizontal differences
 EDGE = 6  # grey levels a difference must exceed to count as an edge
 HASH_BITS = 2 * 2 * (GRID[0] - 1) * GRID[1]
-KEY_PREFIX = "risk:near"
+KEY_PREFIX = "risknear"  # beside contract.redis_keys.risk_cache's "riskcache"
 
 
 def perceptual_hash(jpeg: bytes) -> int | None:

@@ -104,7 +104,7 @@ def test_only_llm_verdicts_are_kept_and_only_the_newest_entries() -> None:
         await near.put(verdict().model_copy(update={"source": "cache"}), "c", 1, now_ms=0)
         for n in (1, 2, 3):
             await near.put(verdict(), "c", n, now_ms=0)
-        kv.data["risk:near:v1:m:cam-1:bad"] = b"{not json"
+        kv.data["risknear:v1:m:cam-1:bad"] = b"{not json"
         return (await near.get("cam-1", "c", 1, 0), await near.get("cam-1", "c", 3, 0),
                 await near.get("cam-1", "bad", 1, 0))  # fmt: skip
 
