@@ -280,6 +280,8 @@ def risk_llm(r: dict[str, Any]) -> list[str]:
             f"{row['combined_cap_req_per_s']:.0f} | {row['achieved_vs_cap']} | "
             f"{row['share_429']} | {row['fallbacks']} | {row['goal_met']} (>= 0.95, < 1% 429) |"
         )
+    lines += risk_batching(r)
+    lines += risk_near_cache(r)
     for row in r["filter_cache"]["runs"]:
         lines += [
             "",
@@ -295,6 +297,80 @@ def risk_llm(r: dict[str, Any]) -> list[str]:
             "higher than live video would give; the filter figure is the conservative one.",
         ]
     return [*lines, ""]
+
+
+def risk_batching(r: dict[str, Any]) -> list[str]:
+    """Rows of the batching measurement (batch sizes side by side, one run), if measured."""
+    section = r.get("batching")
+    if not section or not section["runs"]:
+        return []
+    first = section["runs"][0]
+    lines = [
+        "",
+        f"Batching, measured {section['measured_at']}: {first['groups_sent']:,} LLM-worthy groups "
+        f"offered at {first['offered_per_s']:g}/s; stub latency {first['stub_latency_ms']:g} "
+        f"+- {first['stub_jitter_ms']:g} ms per request, {first['keys']} keys x "
+        f"{first['requests_per_min_per_key']}/min at the stub and in the pool; a partial batch "
+        f"leaves after {first['max_wait_ms']} ms. Verdict latency: the frame entering the stage "
+        "to its verdict leaving it. Tokens as the stub books them (200 + 560 per image). "
+        f"One crop per request needs {first['offered_per_s']:g} requests/s against the keys' "
+        f"{first['keys'] * first['requests_per_min_per_key'] / 60:g}/s: the asyncio driver "
+        "falls back when a task would wait longer than its tier's `pool.max_wait_s`; the Flink "
+        "operator backpressures its input at 2 x `scheduler.max_in_flight` calls, so tasks "
+        "queue before the key gate instead (no fallbacks, longer latency)."
+        + load_note(section),
+        "",
+        "| crops per request | driver | groups sent | verdicts | calls | calls / group | 429s "
+        "| tokens / llm verdict | verdict p50 ms | p95 ms | p99 ms | fallbacks |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in section["runs"]:
+        lat = row["verdict_latency_ms"]
+        verdicts = f"{row['verdicts_counted']:,}"
+        if not row["verdicts_match"]:
+            verdicts = f"**FAILED: {verdicts} != groups**"
+        lines.append(
+            f"| {row['max_images']} | {row['path']} | {row['groups_sent']:,} | {verdicts} | "
+            f"{row['calls']:,} | {row['calls_per_group']} | {row['calls_429']} | "
+            f"{row['tokens_per_llm_verdict']} | {lat['p50']} | {lat['p95']} | {lat['p99']} | "
+            f"{row['fallbacks']} |"
+        )
+    return lines
+
+
+def load_note(section: dict[str, Any]) -> str:
+    load = section.get("load_avg_1m")
+    return "" if load is None else f" Machine load (1 min) at the start: {load}."
+
+
+def risk_near_cache(r: dict[str, Any]) -> list[str]:
+    """Rows of the near-duplicate cache measurement, if measured."""
+    section = r.get("near_cache")
+    if not section or not section["runs"]:
+        return []
+    sizes = section["sizes"]
+    lines = [
+        "",
+        f"Near-duplicate cache, measured {section['measured_at']}: {sizes['near_cameras']} "
+        f"simulator cameras x {sizes['near_duration']} whose crops are re-rendered every frame "
+        "(`--rendered-crops`: no two frames share bytes, as on live video), every LLM-worthy "
+        "group in event-time order through the assessor (cache TTL 300 s of event time); the "
+        "stub answers high exactly for crops with the risk marker. Marked crops not high must "
+        "be 0: a marked crop never got an unmarked crop's verdict.",
+        "",
+        "| cache | LLM-path groups | distinct crops | exact hits | near hits | calls | calls "
+        "avoided | marked crops | marked not high | unmarked high |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in section["runs"]:
+        missed = row["marked_not_high"]
+        lines.append(
+            f"| {row['cache']} | {row['llm_path_groups']:,} | {row['distinct_crops']:,} | "
+            f"{row['exact_hit_pct']}% | {row['near_hit_pct']}% | {row['calls']:,} | "
+            f"{row['calls_avoided_pct']}% | {row['marked_groups']} | "
+            f"{f'**FAILED: {missed}**' if missed else 0} | {row['unmarked_high']} |"
+        )
+    return lines
 
 
 def cep_throughput(r: dict[str, Any]) -> list[str]:

@@ -11,6 +11,20 @@ Three measurements, each against a fresh `stack/openai_stub.py` subprocess (no p
    risk stage with the smart filter and the real Redis verdict cache -> LLM calls avoided
    versus one call per group (goal >= 50 %), and whether every ground-truth near-miss group
    was assessed by the LLM or the cache rather than only the heuristic.
+5. near-duplicate cache: a simulator stream whose crops are re-rendered every frame
+   (`--rendered-crops`: no two frames share bytes, as on live video) through the assessor in
+   event-time order, one group after the other, with the stub deciding from the pixels; the
+   exact-hash cache alone and with the near-duplicate cache at several distances -> hit
+   rates, calls, and marked (near-miss) crops that did not get `high` (must be 0: a marked
+   crop never got an unmarked crop's cached verdict). In-process, no Flink: the cache logic
+   is the assessor's.
+4. batching: the same paced stream of LLM-worthy groups at `batch.max_images` 1, 4 and 8, stub
+   with per-request latency (+- jitter) and a per-key limit, pool paced at that limit -> calls,
+   tokens (as the stub booked them) per group, p50/p99 verdict latency (from the frame entering
+   the stage to its verdict leaving it), fallbacks.
+
+Every case checks that it counted one verdict per group it sent and the run exits 1 when one
+did not (the row says `verdicts_match: false`).
 
 (1) and (2) run twice, side by side: `flink` is the real PyFlink stage (`build_risk_stage`) on
 a local mini cluster in a child process, after an unmeasured warm-up job; `asyncio` is
@@ -23,6 +37,8 @@ over in a file (`TRAFFIC_LLM_API_KEYS_FILE`) and never printed; their named fiel
 
     .venv/bin/python -m benchmarks.risk_llm                 # full run, several minutes
     .venv/bin/python -m benchmarks.risk_llm --smoke --results-dir /tmp/r
+    .venv/bin/python -m benchmarks.risk_llm --only batching  # one measurement, merged into
+                                                             # the existing results file
 """
 
 from __future__ import annotations
@@ -72,6 +88,17 @@ class Sizes:
     sim_latency_ms: float = 200.0
     sim_speedup: float = 10.0
     warmup_tasks: int = 1000  # Flink only: an unmeasured job first (0: none)
+    batch_sizes: tuple[int, ...] = (1, 4, 8)
+    batch_offered_per_s: float = 20.0
+    batch_seconds: float = 30.0
+    batch_latency_ms: float = 800.0
+    batch_jitter_ms: float = 200.0
+    batch_rpm: int = 150  # per key, all `pool_keys` keys: 4 x 150/min = 10 requests/s
+    batch_max_wait_ms: int = 200
+    near_cameras: int = 10
+    near_duration: str = "10m"
+    near_miss_rate: float = 30.0
+    near_distances: tuple[int, ...] = (2, 4, 6)
 
 
 SMOKE = Sizes(
@@ -81,7 +108,15 @@ SMOKE = Sizes(
     sim_cameras=2,
     sim_duration="1m",
     sim_near_miss_rate=300.0,
+    batch_seconds=5.0,
+    batch_latency_ms=200.0,
+    batch_jitter_ms=50.0,
+    near_cameras=2,
+    near_duration="2m",
+    near_miss_rate=120.0,
 )
+KINDS = ("concurrency", "key_pool", "filter_cache", "batching", "near_cache")
+STAMP = '"captured_at_ms":1700000000000'  # worthy_events' event time, stamped on entry
 
 
 # -- the stub server ------------------------------------------------------------------------
@@ -90,9 +125,11 @@ SMOKE = Sizes(
 class Stub:
     """One `stack.openai_stub` subprocess; `stats()` reads its GET /stats."""
 
-    def __init__(self, latency_ms: float, rpm_per_key: int | None = None) -> None:
+    def __init__(
+        self, latency_ms: float, rpm_per_key: int | None = None, jitter_ms: float = 0.0
+    ) -> None:
         cmd = [sys.executable, "-m", "stack.openai_stub", "--port", "0"]
-        cmd += ["--latency-ms", f"{latency_ms:g}"]
+        cmd += ["--latency-ms", f"{latency_ms:g}", "--jitter-ms", f"{jitter_ms:g}"]
         if rpm_per_key is not None:
             cmd += ["--rpm-per-key", str(rpm_per_key)]
         self.proc = subprocess.Popen(
@@ -119,8 +156,10 @@ class Stub:
 
 
 @contextlib.contextmanager
-def stub_server(latency_ms: float, rpm_per_key: int | None = None) -> Iterator[Stub]:
-    stub = Stub(latency_ms, rpm_per_key)
+def stub_server(
+    latency_ms: float, rpm_per_key: int | None = None, jitter_ms: float = 0.0
+) -> Iterator[Stub]:
+    stub = Stub(latency_ms, rpm_per_key, jitter_ms)
     try:
         yield stub
     finally:
@@ -240,7 +279,7 @@ def risk_config(
 class Case:
     """One measurement on one path: its own stub (and sampler), inputs and stage config."""
 
-    kind: str  # concurrency | key_pool | filter_cache
+    kind: str  # one of KINDS
     path: str  # flink | asyncio
     stub: Stub
     poll: Poller
@@ -262,7 +301,8 @@ def run_flink(cases: list[Case], keys_file: Path, work: Path) -> list[tuple[list
         events.write_text("\n".join(case.lines) + "\n")
         jobs.append(
             {"events": str(events), "count": len(case.lines), "out": str(work / f"out-{i}.jsonl"),
-             "cfg": case.cfg, "rate": case.rate, "name": f"risk-llm-{case.kind}"}
+             "cfg": case.cfg, "rate": case.rate, "name": f"risk-llm-{case.kind}",
+             "stamp": case.kind == "batching"}
         )  # fmt: skip
     spec, timings = work / "flink-jobs.json", work / "flink-timings.json"
     spec.write_text(json.dumps({"jobs": jobs, "timings": str(timings)}))
@@ -315,20 +355,23 @@ def flink_child(spec_path: str) -> None:
     from udfs.risk.flink import build_risk_stage
 
     class LineAt(MapFunction):
-        """Row(i) -> line i of the events file (read once per worker)."""
+        """Row(i) -> line i of the events file (read once per worker); `stamp`: its event
+        time set to now, the moment it enters the stage (verdict latency)."""
 
-        def __init__(self, path: str) -> None:
-            self.path = path
+        def __init__(self, path: str, stamp: bool) -> None:
+            self.path, self.stamp = path, stamp
             self.lines: list[str] = []
 
         def open(self, runtime_context: RuntimeContext) -> None:
             self.lines = Path(self.path).read_text().splitlines()
 
         def map(self, value: Any) -> str:
-            return self.lines[int(value[0])]
+            line = self.lines[int(value[0])]
+            return stamped(line) if self.stamp else line
 
     class WriteLines(ProcessFunction):
-        """Appends every verdict (JSON, the last field of a verdict row) to the output file."""
+        """Appends every verdict (JSON, the last field of a verdict row) to the output file,
+        with the time it left the stage (`_out_ms`)."""
 
         def __init__(self, path: str) -> None:
             self.path = path
@@ -338,7 +381,7 @@ def flink_child(spec_path: str) -> None:
             self.file = open(self.path, "a")  # noqa: SIM115 (closed in close())
 
         def process_element(self, value: Row, ctx: ProcessFunction.Context) -> Iterator[str]:
-            self.file.write(value[2] + "\n")
+            self.file.write(with_out_ms(value[2]) + "\n")
             yield from ()
 
         def close(self) -> None:
@@ -363,7 +406,7 @@ def flink_child(spec_path: str) -> None:
             f"'fields.i.start' = '0', 'fields.i.end' = '{job['count'] - 1}')"
         )
         ids = t_env.to_data_stream(t_env.from_path("idx"))
-        events = ids.map(LineAt(job["events"]), output_type=Types.STRING())
+        events = ids.map(LineAt(job["events"], job["stamp"]), output_type=Types.STRING())
         verdicts = build_risk_stage(events, RiskConfig.model_validate(job["cfg"]))
         verdicts.process(WriteLines(job["out"]), output_type=Types.STRING()).print()
         started = time.monotonic()
@@ -372,20 +415,33 @@ def flink_child(spec_path: str) -> None:
         Path(spec["timings"]).write_text(json.dumps(walls))
 
 
+def stamped(line: str) -> str:
+    """The event with its event time set to now (worthy_events lines only)."""
+    return line.replace(STAMP, f'"captured_at_ms":{int(time.time() * 1000)}', 1)
+
+
+def with_out_ms(verdict_json: str) -> str:
+    """The verdict JSON with `_out_ms`: when it left the stage (verdict latency)."""
+    return verdict_json[:-1] + f',"_out_ms":{time.time() * 1000:.1f}}}'
+
+
 def run_asyncio(case: Case, keys_file: Path) -> tuple[list[dict[str, Any]], float]:
-    """`Assessor` directly: route each frame, lease a key from an in-process pool like the
-    Flink gate, assess concurrently, settle each result into the pool as it finishes."""
+    """`Assessor` directly: route each frame, batch the tasks (`batching.BatchBuffer`, as the
+    operator does; batches of one leave at once), lease a key per batch from an in-process
+    pool like the Flink gate, assess concurrently, settle each result as it finishes."""
     started = time.monotonic()
-    verdicts = asyncio.run(_drive_assessor(case.cfg, case.lines, keys_file, case.rate))
+    stamp = case.kind == "batching"
+    verdicts = asyncio.run(_drive_assessor(case.cfg, case.lines, keys_file, case.rate, stamp))
     return verdicts, round(time.monotonic() - started, 1)
 
 
 async def _drive_assessor(
-    cfg_data: dict[str, Any], lines: list[str], keys_file: Path, rate: float | None
+    cfg_data: dict[str, Any], lines: list[str], keys_file: Path, rate: float | None, stamp: bool
 ) -> list[dict[str, Any]]:
     from contract import DetectionEvent, RiskAssessment, parse
     from udfs.risk import records
     from udfs.risk.assessor import Assessor, now_ms
+    from udfs.risk.batching import BatchBuffer
     from udfs.risk.config import RiskConfig
     from udfs.risk.keypool import KeyPool, load_keys
 
@@ -397,43 +453,51 @@ async def _drive_assessor(
 
         kv = aioredis.Redis.from_url(cfg.cache.redis_url, socket_timeout=2)
     assessor = Assessor(cfg, secrets, specs, kv)
-    pool = KeyPool(specs, cfg.pool)
-    tokens = cfg.llm.est_prompt_tokens + cfg.llm.max_tokens
-    verdicts: list[RiskAssessment] = []
-
-    async def assess(task: records.RiskTask) -> None:
-        result = await assessor.assess(task)
-        records.settle(pool, result, now_ms())
-        verdicts.append(result.verdict)
-
+    pool, buffer = KeyPool(specs, cfg.pool), BatchBuffer(cfg.batch)
+    per_image = cfg.llm.est_prompt_tokens + cfg.llm.max_tokens
+    verdicts: list[str] = []
     pending: set[asyncio.Task[None]] = set()
+
+    async def assess(batch: records.RiskBatch) -> None:
+        for result in await assessor.assess_batch(batch):
+            records.settle(pool, result, now_ms())
+            verdicts.append(with_out_ms(result.verdict.to_json().decode()))
+
+    def send_due(flush_all: bool = False) -> None:
+        for due in buffer.take_due(now_ms(), flush_all):
+            batch = records.RiskBatch(tasks=tuple(w.task for w in due))
+            lease = pool.acquire(now_ms(), batch.tier, per_image * len(due))
+            update: dict[str, Any] = (
+                {"refused": f"no key budget within {batch.tier} max wait"}
+                if lease is None
+                else {"key_id": lease.key_id, "start_ms": lease.start_ms,
+                      "alternates": lease.alternates, "reserved_tokens": per_image * len(due)}
+            )  # fmt: skip
+            job = asyncio.create_task(assess(batch.model_copy(update=update)))
+            pending.add(job)
+            job.add_done_callback(pending.discard)
+
     t0 = time.monotonic()
     for i, line in enumerate(lines):
         if rate:
             await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
-        for item in records.route(parse(DetectionEvent, line), cfg, True):
+        for item in records.route(parse(DetectionEvent, stamped(line) if stamp else line),
+                                  cfg, True):  # fmt: skip
             if isinstance(item, RiskAssessment):
-                verdicts.append(item)
-                continue
-            lease = pool.acquire(now_ms(), item.tier, tokens)
-            update: dict[str, Any] = (
-                {"refused": f"no key budget within {item.tier} max wait"}
-                if lease is None
-                else {"key_id": lease.key_id, "start_ms": lease.start_ms,
-                      "alternates": lease.alternates, "reserved_tokens": tokens}
-            )  # fmt: skip
-            job = asyncio.create_task(assess(item.model_copy(update=update)))
-            pending.add(job)
-            job.add_done_callback(pending.discard)
+                verdicts.append(with_out_ms(item.to_json().decode()))
+            else:
+                buffer.add(str(i), item, now_ms())
+        send_due()
+    send_due(flush_all=True)
     while pending:
         await asyncio.gather(*list(pending))
     await assessor.close()
     if kv is not None:
         await kv.aclose()
-    return [json.loads(v.to_json()) for v in verdicts]
+    return [json.loads(v) for v in verdicts]
 
 
-# -- the three measurements ------------------------------------------------------------------
+# -- the measurements ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -446,11 +510,27 @@ class SimInput:
 
 
 def open_case(
-    stack: contextlib.ExitStack, kind: str, path: str, sizes: Sizes, run: str, sim: SimInput
+    stack: contextlib.ExitStack,
+    kind: str,
+    path: str,
+    sizes: Sizes,
+    run: str,
+    sim: SimInput | None,
+    images: int = 1,
 ) -> Case:
     """Start the case's stub and sampler (closed by `stack`) and build its config."""
     labels: list[dict[str, Any]] = []
-    if kind == "concurrency":
+    if kind == "batching":
+        limit = {"requests_per_min": sizes.batch_rpm}
+        stub = stack.enter_context(
+            stub_server(sizes.batch_latency_ms, sizes.batch_rpm, sizes.batch_jitter_ms)
+        )
+        batch = {"max_images": images, "max_wait_ms": sizes.batch_max_wait_ms}
+        cfg = risk_config(stub.base_url, sizes, run, limit, batch=batch, llm={"timeout_s": 20})
+        rate = sizes.batch_offered_per_s
+        tag = f"{run}-{kind}{images}-{path}"
+        lines = worthy_events(round(rate * sizes.batch_seconds), tag)
+    elif kind == "concurrency":
         stub = stack.enter_context(stub_server(sizes.conc_latency_ms))
         cfg = risk_config(stub.base_url, sizes, run, llm={"timeout_s": 20})
         lines, rate = worthy_events(sizes.conc_tasks, f"{run}-{kind}-{path}"), None
@@ -460,6 +540,7 @@ def open_case(
         rate = sizes.pool_offered_per_s
         lines = worthy_events(round(rate * sizes.pool_seconds), f"{run}-{kind}-{path}")
     else:
+        assert sim is not None
         stub = stack.enter_context(stub_server(sizes.sim_latency_ms))
         lines, labels = sim.lines, sim.labels
         cache = {"redis_url": sim.redis_url, "ttl_s": cache_ttl(sizes)}
@@ -505,7 +586,10 @@ def finish(case: Case, sizes: Sizes, verdicts: list[dict[str, Any]], wall: float
     row["requests_by_key"] = sorted(stats["by_key"].values(), reverse=True)
     row["verdict_sources"] = _sources(verdicts)
     row["fallback_reasons"] = _fallback_reasons(verdicts)
-    if case.kind == "concurrency":
+    row |= counted(case.lines, verdicts)
+    if case.kind == "batching":
+        row |= batching_row(case, sizes, verdicts, stats)
+    elif case.kind == "concurrency":
         goal = 0.95 * sizes.max_in_flight / (sizes.conc_latency_ms / 1000)
         rate = steady_rate(case.poll.samples, 1)
         active = max(active_seconds(case.poll.samples), 1e-9)
@@ -538,6 +622,151 @@ def finish(case: Case, sizes: Sizes, verdicts: list[dict[str, Any]], wall: float
     else:
         row |= filter_cache_row(case, sizes, verdicts, stats["requests"])
     return row
+
+
+def counted(lines: list[str], verdicts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Groups sent versus verdicts counted: exactly one verdict per group, or the row fails."""
+    sent = {(e["camera_id"], e["frame_id"], g["group_id"])
+            for e in map(json.loads, lines) for g in e["groups"]}  # fmt: skip
+    got = Counter((v["camera_id"], v["frame_id"], v["group_id"]) for v in verdicts)
+    ok = set(got) == sent and set(got.values()) <= {1}
+    return {"groups_sent": len(sent), "verdicts_counted": len(verdicts), "verdicts_match": ok}
+
+
+def percentile(values: list[float], q: int) -> float | None:
+    """Nearest-rank percentile (None for no values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = -(-len(ordered) * q // 100)  # ceil(n q / 100)
+    return round(ordered[min(len(ordered), max(1, rank)) - 1], 1)
+
+
+def batching_row(
+    case: Case, sizes: Sizes, verdicts: list[dict[str, Any]], stats: dict[str, Any]
+) -> dict[str, Any]:
+    """Calls, tokens and verdict latency (stage entry to exit) at one batch size."""
+    latency = [v["_out_ms"] - v["captured_at_ms"] for v in verdicts]
+    llm = sum(1 for v in verdicts if v["source"] == "llm")
+    answered = sum(stats["outcomes"].get(o, 0) for o in ("ok", "partial", "malformed"))
+    return {
+        "max_images": case.cfg["batch"]["max_images"],
+        "max_wait_ms": sizes.batch_max_wait_ms,
+        "offered_per_s": case.rate,
+        "offered_s": sizes.batch_seconds,
+        "stub_latency_ms": sizes.batch_latency_ms,
+        "stub_jitter_ms": sizes.batch_jitter_ms,
+        "keys": sizes.pool_keys,
+        "requests_per_min_per_key": sizes.batch_rpm,
+        "calls": stats["requests"],
+        "calls_answered": answered,
+        "calls_429": stats["outcomes"].get("429", 0),
+        "batch_sizes": stats.get("batch_sizes", {}),
+        "tokens": stats.get("tokens", 0),
+        "llm_verdicts": llm,
+        "tokens_per_llm_verdict": round(stats.get("tokens", 0) / llm, 1) if llm else None,
+        "calls_per_group": round(stats["requests"] / max(1, len(case.lines)), 3),
+        "verdict_latency_ms": {f"p{q}": percentile(latency, q) for q in (50, 95, 99)},
+        "fallbacks": sum(1 for v in verdicts if v["source"] == "fallback"),
+    }
+
+
+def near_cache_rows(sizes: Sizes, work: Path) -> list[dict[str, Any]]:
+    """The near-duplicate measurement (module docstring, 5): one row per cache setting."""
+    out = work / "sim-rendered.jsonl"
+    cmd = [sys.executable, "-m", "simulator", "--sink", "jsonl", "--out", str(out), "--seed", "3"]
+    cmd += ["--cameras", str(sizes.near_cameras), "--duration", sizes.near_duration]
+    cmd += ["--near-miss-rate", f"{sizes.near_miss_rate:g}", "--rendered-crops", "--no-progress"]
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True, timeout=600)
+    lines = [json.loads(row)["value"] for row in out.read_text().splitlines() if row.strip()]
+    settings: list[int | None] = [None, *sizes.near_distances]
+    return [asyncio.run(_near_cache_row(lines, distance)) for distance in settings]
+
+
+async def _near_cache_row(lines: list[str], distance: int | None) -> dict[str, Any]:
+    """Every LLM-worthy group in event-time order through one assessor whose caches live in
+    memory (their TTL by event time: the video's), against an in-process stub."""
+    from contract import DetectionEvent, parse
+    from simulator.crops import marker_seen
+    from stack import openai_stub
+    from udfs.risk import records
+    from udfs.risk.assessor import Assessor
+    from udfs.risk.config import RiskConfig
+    from udfs.risk.keypool import load_keys
+
+    runner, port = await openai_stub.start(openai_stub.StubConfig(latency_ms=0))
+    cache = {"redis_url": "redis://in-memory", "near_max_distance": distance}
+    cfg = RiskConfig.model_validate({"llm": {"base_url": f"http://127.0.0.1:{port}/v1"},
+                                     "cache": cache})  # fmt: skip
+    secrets, specs = load_keys(cfg, {"TRAFFIC_LLM_API_KEYS": "sk-bench-near-SECRET"})
+    assessor = Assessor(cfg, secrets, specs, MemoryKV())
+    (key,) = specs
+    routed = (t for line in lines for t in records.route(parse(DetectionEvent, line), cfg, True))
+    tasks = sorted(
+        (t for t in routed if isinstance(t, records.RiskTask)),
+        key=lambda t: t.event.captured_at_ms,
+    )
+    seen: set[tuple[str, int, str]] = set()
+    hits: Counter[str] = Counter()
+    marked = marked_not_high = unmarked_high = 0
+    try:
+        for task in tasks:
+            result = await assessor.assess(task.model_copy(update={"key_id": key}))
+            hits[result.cache_hit or result.verdict.source] += 1
+            seen.add((result.verdict.camera_id, result.verdict.frame_id, result.verdict.group_id))
+            is_marked = marker_seen(_decoded(task))
+            marked += is_marked
+            marked_not_high += is_marked and result.verdict.risk_level != "high"
+            unmarked_high += not is_marked and result.verdict.risk_level == "high"
+        stats = runner.app[openai_stub.STATE].stats()
+    finally:
+        await assessor.close()
+        await runner.cleanup()
+    n = max(1, len(tasks))
+    return {
+        "path": "asyncio",
+        "cache": "exact" if distance is None else f"exact + near <= {distance} bits",
+        "near_max_distance": distance,
+        "crops": "rendered every frame",
+        "llm_path_groups": len(tasks),
+        "distinct_crops": len({t.group.crop_sha256 for t in tasks}),
+        "calls": stats["requests"],
+        "exact_hits": hits["exact"],
+        "near_hits": hits["near"],
+        "exact_hit_pct": round(100 * hits["exact"] / n, 1),
+        "near_hit_pct": round(100 * hits["near"] / n, 1),
+        "calls_avoided_pct": round(100 * (1 - stats["requests"] / n), 1),
+        "marked_groups": marked,
+        "marked_not_high": marked_not_high,
+        "unmarked_high": unmarked_high,
+        "fallbacks": hits["fallback"],
+        "verdicts_match": len(seen) == len(tasks),
+    }
+
+
+def _decoded(task: Any) -> Any:
+    import base64
+
+    import cv2
+    import numpy as np
+
+    raw = base64.b64decode(task.group.crop.data_b64)
+    return cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+
+
+class MemoryKV:
+    """In-memory get/set for the caches (the Redis commands they use; TTLs by event time in
+    the caches themselves)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    async def get(self, name: str) -> bytes | None:
+        return self.data.get(name)
+
+    async def set(self, name: str, value: bytes, ex: int | None = None) -> bool:
+        self.data[name] = value
+        return True
 
 
 def simulate(sizes: Sizes, work: Path) -> tuple[list[str], list[dict[str, Any]]]:
@@ -624,22 +853,42 @@ def filter_cache_row(
 # -- report ----------------------------------------------------------------------------------
 
 
+def runs(report: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = report.get(kind, {}).get("runs", [])
+    return rows
+
+
 def summary(report: dict[str, Any]) -> str:
     lines = []
-    for row in report["concurrency"]["runs"]:
+    for row in runs(report, "concurrency"):
         lines.append(
             f"concurrency [{row['path']}]: {row['achieved_req_per_s']} req/s steady "
             f"(goal {row['goal_req_per_s']:g}), peak in flight {row['peak_in_flight']}, "
             f"{row['requests']} requests, job {row['wall_s']} s -> goal met: {row['goal_met']}"
         )
-    for row in report["key_pool"]["runs"]:
+    for row in runs(report, "key_pool"):
         lines.append(
             f"key pool [{row['path']}]: {row['achieved_req_per_s']} req/s ok "
             f"({row['achieved_vs_cap']:.3f} of cap {row['combined_cap_req_per_s']:g}), "
             f"429 share {100 * row['share_429']:.2f} %, verdicts {row['verdict_sources']} "
             f"-> goal met: {row['goal_met']}"
         )
-    for row in report["filter_cache"]["runs"]:
+    for row in runs(report, "batching"):
+        lat = row["verdict_latency_ms"]
+        lines.append(
+            f"batching [{row['path']}] x{row['max_images']}: {row['calls']} calls for "
+            f"{row['groups_sent']} groups, {row['tokens_per_llm_verdict']} tokens per llm "
+            f"verdict, verdict latency p50 {lat['p50']} ms p99 {lat['p99']} ms, fallbacks "
+            f"{row['fallbacks']}, verdicts match groups: {row['verdicts_match']}"
+        )
+    for row in runs(report, "near_cache"):
+        lines.append(
+            f"near cache [{row['cache']}]: {row['llm_path_groups']} groups on the LLM path, "
+            f"{row['exact_hit_pct']} % exact hits, {row['near_hit_pct']} % near hits, "
+            f"{row['calls']} calls; marked crops {row['marked_groups']}, not high "
+            f"{row['marked_not_high']}"
+        )
+    for row in runs(report, "filter_cache"):
         lines.append(
             f"filter + cache [{row['path']}]: {row['groups']} groups, "
             f"{row['llm_worthy_groups']} LLM-worthy, {row['calls_made']} calls made -> "
@@ -662,6 +911,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "and 3 too when flink is not given)",
     )
     p.add_argument("--redis-url", default=None, help="verdict cache [stack endpoints]")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=KINDS,
+        help="just these measurements, merged into an existing results file",
+    )
     p.add_argument("--flink-child", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -690,17 +945,32 @@ def main(argv: list[str] | None = None) -> int:
             "asyncio": "udfs.risk.assessor.Assessor driven directly, in-process KeyPool gate",
         },
     }
-    kinds = ("concurrency", "key_pool", "filter_cache")
+    kinds = tuple(ns.only or KINDS)
+    target = ns.results_dir / "risk_llm.json"
+    if ns.only and target.exists():  # a partial run replaces its own sections only
+        report = json.loads(target.read_text()) | {"cpus": report["cpus"], "paths": report["paths"]}
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     for kind in kinds:
-        report[kind] = {"runs": []}
+        report[kind] = {"runs": [], "measured_at": now, "sizes": asdict(sizes),
+                        "load_avg_1m": round(os.getloadavg()[0], 2)}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="risk-llm-") as tmp:
         work = Path(tmp)
         keys_file, _ = write_keys(work, sizes.pool_keys, run)
-        sim = SimInput(*simulate(sizes, work), redis_url)
+        sim = SimInput(*simulate(sizes, work), redis_url) if "filter_cache" in kinds else None
+        if "near_cache" in kinds:
+            report["near_cache"]["runs"] = near_cache_rows(sizes, work)
+            for row in report["near_cache"]["runs"]:
+                print(summary_line("near_cache", row), flush=True)
         for path in paths:
             with contextlib.ExitStack() as stack:
-                chosen = [k for k in kinds if k != "filter_cache" or path == paths[0]]
-                cases = [open_case(stack, k, path, sizes, run, sim) for k in chosen]
+                cases = [
+                    open_case(stack, kind, path, sizes, run, sim, images)
+                    for kind in kinds
+                    if kind != "near_cache" and (kind != "filter_cache" or path == paths[0])
+                    for images in (sizes.batch_sizes if kind == "batching" else (1,))
+                ]
+                if not cases:
+                    continue
                 if path == "flink":
                     warm = [warmup_case(stack, sizes, run)] if sizes.warmup_tasks else []
                     outputs = run_flink(warm + cases, keys_file, work)[len(warm) :]
@@ -712,10 +982,16 @@ def main(argv: list[str] | None = None) -> int:
                     print(summary_line(case.kind, row), flush=True)
     forget_health(redis_url, key_names(sizes, run))
     ns.results_dir.mkdir(parents=True, exist_ok=True)
-    target = ns.results_dir / "risk_llm.json"
     target.write_text(json.dumps(report, indent=2) + "\n")
     print(summary(report))
     print(f"wrote {target}")
+    failed = [f"{k} [{r['path']}]" for k in kinds for r in report[k]["runs"]
+              if not r["verdicts_match"]]  # fmt: skip
+    failed += [f"near_cache [{r['path']}]: {r['marked_not_high']} marked crops not high"
+               for r in runs(report, "near_cache") if r["marked_not_high"]]  # fmt: skip
+    if failed:
+        print(f"FAILED: verdicts counted != groups sent in {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -77,6 +77,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--detector", default="traffic-sim", help="value of the events' `detector`")
     run.add_argument("--no-crops", action="store_true", help="groups without inline JPEG crops")
     run.add_argument("--crop-variants", type=int, default=8, help="distinct crops per class mix")
+    run.add_argument(
+        "--rendered-crops",
+        action="store_true",
+        help="crops drawn anew every frame from the group's geometry, with sensor noise",
+    )
     scene = p.add_argument_group("scene")
     scene.add_argument("--frame", default="640x480", help="frame size WIDTHxHEIGHT")
     scene.add_argument("--green", type=seconds, default=20.0, help="green phase (>= 14 s)")
@@ -183,7 +188,7 @@ def config_from(args: argparse.Namespace) -> SimConfig:
         seed=args.seed,
         camera_prefix=args.camera_prefix,
         detector=args.detector,
-        crops="none" if args.no_crops else "inline",
+        crops="none" if args.no_crops else "rendered" if args.rendered_crops else "inline",
         crop_variants=args.crop_variants,
         scene=SceneConfig(
             width=int(width),

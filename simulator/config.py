@@ -118,8 +118,11 @@ class SimConfig(_Frozen):
     detector: str = Field(
         default="traffic-sim", pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="`detector` field."
     )
-    crops: Literal["inline", "none"] = Field(
-        default="inline", description="Groups carry tiny inline JPEG crops, or none."
+    crops: Literal["inline", "none", "rendered"] = Field(
+        default="inline",
+        description="Groups carry tiny inline JPEG crops (cached per class mix and variant), "
+        "none, or crops rendered anew every frame from the group's geometry with sensor noise "
+        "(no two frames share bytes, as on live video).",
     )
     crop_variants: int = Field(
         default=8, ge=1, le=1024, description="Distinct crops per class combination."

@@ -88,7 +88,13 @@ class Run:
         self.report.faults = faults.counts
         crops = CropCache(cfg.crop_variants) if cfg.crops == "inline" else None
         encoder = FrameEncoder(
-            cfg.scene.width, cfg.scene.height, cfg.detector, crops, cfg.scene.camera_sees_signal
+            cfg.scene.width,
+            cfg.scene.height,
+            cfg.detector,
+            crops,
+            cfg.incidents.near_miss_ttc_s,
+            rendered=cfg.crops == "rendered",
+            sees_signal=cfg.scene.camera_sees_signal,
         )
         report, limit = self.report, cfg.count
         for k in range(_max_ticks(cfg)):

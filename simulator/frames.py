@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 from contract.models import VEHICLE_CLASSES
-from simulator.crops import CropCache
+from simulator.crops import CropCache, encoded, render_scene
 from simulator.observe import Frame, Seen
 
 PROXIMITY = 1.0
@@ -117,12 +117,16 @@ class FrameEncoder:
         height: int,
         detector: str,
         crops: CropCache | None,
+        near_miss_ttc_s: float = 1.5,
+        rendered: bool = False,
         sees_signal: bool = True,
     ) -> None:
         self._frame = f'"frame":{{"width":{width},"height":{height}}}'
         self._sees_signal = sees_signal
         self._detector = json.dumps(detector)
         self._crops = crops
+        self._near_miss_ttc_s = near_miss_ttc_s  # crops of such groups carry the risk marker
+        self._rendered = rendered  # crops drawn anew every frame instead of cached
         self._lists: dict[tuple[str, ...], str] = {}
 
     def _list(self, names: tuple[str, ...]) -> str:
@@ -144,7 +148,7 @@ class FrameEncoder:
         )
 
     def _group(
-        self, n: int, members: list[int], seen: list[Seen], salt: int
+        self, n: int, members: list[int], seen: list[Seen], salt: int, frame_id: int
     ) -> tuple[str, GroupFact]:
         ms = [seen[i] for i in members]
         x1, y1, x2, y2 = ms[0].box
@@ -156,9 +160,16 @@ class FrameEncoder:
             y2 = b[3] if b[3] > y2 else y2
         feats, pair, ttc = features(ms)
         crop = ""
-        if self._crops is not None:
+        # The labeller's near-miss rule (truth.CameraLabeller): such crops get the marker.
+        marked = pair is not None and ttc is not None and ttc < self._near_miss_ttc_s
+        if self._rendered:
+            seed = (salt * 1_000_003 + frame_id * 131 + n) & 0xFFFFFFFF
+            jpeg = render_scene([(m.cls, m.box) for m in ms], (x1, y1, x2, y2), marked, seed)
+            b64, sha = encoded(jpeg)
+        elif self._crops is not None:
             variant = (min(m.track_id for m in ms) * 2654435761 + salt) % self._crops.variants
-            b64, sha = self._crops.get(tuple(m.cls for m in ms), variant)
+            b64, sha = self._crops.get(tuple(m.cls for m in ms), variant, marked)
+        if self._rendered or self._crops is not None:
             crop = (
                 f',"crop":{{"kind":"inline","media_type":"image/jpeg","data_b64":"{b64}"}}'
                 f',"crop_sha256":"{sha}"'
@@ -174,7 +185,9 @@ class FrameEncoder:
     ) -> tuple[bytes, list[GroupFact]]:
         """The event's wire bytes and the facts about its groups."""
         seen = frame.seen
-        groups = [self._group(n, m, seen, salt) for n, m in enumerate(group_indices(seen))]
+        groups = [
+            self._group(n, m, seen, salt, frame_id) for n, m in enumerate(group_indices(seen))
+        ]
         text = (
             f'{{"schema_version":1,"camera_id":{camera_json},"frame_id":{frame_id},'
             f'"captured_at_ms":{t_ms},{self._frame},'

@@ -2,14 +2,24 @@
 
     python -m stack.openai_stub --port 8099 --latency-ms 200 --fault-rate 0.3 --seed 1
 
-It answers POST /v1/chat/completions with a plausible JSON risk verdict derived from the
-request's text, after a controllable latency; a share of requests fault (429 with Retry-After,
-500, a hang past the client's timeout, a malformed answer); `--rpm-per-key` adds a real
-per-key sliding-window rate limit. It checks the Authorization header, counts requests per key
-id (`k-` + 8 hex of the key's SHA-256, never the key) and reports them at GET /stats.
-POST /control {"script": ["429", "500", "hang", "malformed", "ok"]} forces the next outcomes;
-POST /control {"when_text_contains": {"Camera cam-3.": "500"}} forces the outcome of every request
-whose prompt text contains the string (a deterministic fault for one camera, say);
+It answers POST /v1/chat/completions after a controllable latency with a verdict it takes from
+the pixels, never from the prompt text: it decodes every `image_url` data URL of the request
+(JPEG) and answers `high` for an image that carries the simulator's risk marker
+(`simulator.crops.marker_seen`: a saturated red square in the top-left corner) and `low` for
+any other; an image that does not decode is a 400, as real providers answer. One image: one
+fenced JSON verdict. Several images (a batch): `{"verdicts": [{"index": i, ...}, ...]}`, one per
+image by position. Usage: 200 prompt tokens + 500 per image, 60 completion tokens per image
+(760 for one image).
+
+A share of requests fault (429 with Retry-After, 500, a hang past the client's timeout, a
+malformed answer, and on request `partial`: a batch answer missing its last verdict);
+`--rpm-per-key` adds a real per-key sliding-window rate limit. It checks the Authorization
+header, counts requests per key id (`k-` + 8 hex of the key's SHA-256, never the key) and
+reports them at GET /stats (also images seen, marked images, batch sizes, tokens booked).
+POST /control {"script": ["429", "500", "hang", "malformed", "partial", "ok"]} forces the next
+outcomes; POST /control {"when_text_contains": {"Camera cam-3.": "500"}} forces the outcome of
+every request whose prompt text contains the string (a deterministic fault for one camera,
+say; faults only, verdicts never depend on the text);
 POST /reset clears the counters. Prints `listening on HOST:PORT` once ready (`--port 0` picks one).
 """
 
@@ -21,7 +31,6 @@ import contextlib
 import hashlib
 import json
 import random
-import re
 import time
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
@@ -29,7 +38,9 @@ from typing import Any
 
 from aiohttp import web
 
-FAULTS = ("429", "500", "hang", "malformed")
+FAULTS = ("429", "500", "hang", "malformed")  # drawn by --fault-rate unless --faults says
+OUTCOMES = (*FAULTS, "partial", "ok")  # what a script or text rule may force
+PROMPT_TOKENS, TOKENS_PER_IMAGE, COMPLETION_TOKENS_PER_IMAGE = 200, 500, 60
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,9 @@ class StubState:
     by_key: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     windows: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
+    images: Counter[str] = field(default_factory=Counter)  # "seen", "marked"
+    batch_sizes: Counter[int] = field(default_factory=Counter)
+    tokens: int = 0  # usage booked on answered requests (200s)
     in_flight: int = 0
     peak_in_flight: int = 0
 
@@ -62,6 +76,9 @@ class StubState:
             "requests": sum(self.by_key.values()),
             "by_key": dict(self.by_key),
             "outcomes": dict(self.outcomes),
+            "images": dict(self.images),
+            "batch_sizes": {str(n): c for n, c in sorted(self.batch_sizes.items())},
+            "tokens": self.tokens,
             "in_flight": self.in_flight,
             "peak_in_flight": self.peak_in_flight,
         }
@@ -74,23 +91,59 @@ def key_id(secret: str) -> str:
     return "k-" + hashlib.sha256(secret.encode()).hexdigest()[:8]
 
 
-def verdict_for(text: str) -> dict[str, Any]:
-    """A plausible verdict from the detector context the client put in the prompt."""
-    ttc = re.search(r"time to collision ([0-9.]+) s", text)
-    ttc_s = float(ttc.group(1)) if ttc else None
-    pedestrians = re.search(r"(\d+) pedestrian", text)
-    peds = int(pedestrians.group(1)) if pedestrians else 0
-    red = "signal red" in text
-    types = []
-    if ttc_s is not None and ttc_s <= 1.5:
-        types.append("near_miss")
-    if red and "in crosswalk" in text:
-        types.append("red_light")
-    if peds and "in crosswalk" in text:
-        types.append("pedestrian_conflict")
-    level = "high" if "near_miss" in types else "medium" if types else "low" if peds else "none"
-    reason = f"stub: ttc {ttc_s}, {peds} pedestrian(s), signal {'red' if red else 'not red'}"
-    return {"risk_level": level, "risk_types": types, "reason": reason, "confidence": 0.8}
+class BadImage(ValueError):
+    """An image of the request that is not a decodable JPEG data URL (answered 400)."""
+
+
+def request_images(body: dict[str, Any]) -> list[Any]:
+    """Every `image_url` of the request's messages, decoded to a BGR array, in order."""
+    import base64
+    import binascii
+
+    import cv2
+    import numpy as np
+
+    images: list[Any] = []
+    for message in body.get("messages", []):
+        content = message.get("content")
+        for part in content if isinstance(content, list) else []:
+            if part.get("type") != "image_url":
+                continue
+            url = str((part.get("image_url") or {}).get("url", ""))
+            head, _, data = url.partition(",")
+            if not head.startswith("data:image/") or not head.endswith(";base64"):
+                raise BadImage(f"image {len(images)} is not a base64 data URL")
+            try:
+                raw = base64.b64decode(data, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise BadImage(f"image {len(images)} is not base64") from exc
+            img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+            if img is None:
+                raise BadImage(f"image {len(images)} does not decode")
+            images.append(img)
+    return images
+
+
+def verdict_for_image(img: Any) -> dict[str, Any]:
+    """The stub's verdict on one decoded image: high exactly when it carries the marker."""
+    from simulator.crops import marker_seen
+
+    h, w = img.shape[:2]
+    if marker_seen(img):
+        reason = f"stub: risk marker in the {w}x{h} image"
+        return {"risk_level": "high", "risk_types": ["near_miss"], "reason": reason,
+                "confidence": 0.9}  # fmt: skip
+    reason = f"stub: no risk marker in the {w}x{h} image"
+    return {"risk_level": "low", "risk_types": [], "reason": reason, "confidence": 0.7}
+
+
+def answer_content(verdicts: list[dict[str, Any]], partial: bool = False) -> str:
+    """The model's text: one verdict for one image, else one per image by index (`partial`:
+    the last one left out, a fault)."""
+    if len(verdicts) == 1 and not partial:
+        return "```json\n" + json.dumps(verdicts[0]) + "\n```"
+    indexed = [{"index": i, **v} for i, v in enumerate(verdicts)]
+    return "```json\n" + json.dumps({"verdicts": indexed[:-1] if partial else indexed}) + "\n```"
 
 
 def _request_text(body: dict[str, Any]) -> str:
@@ -104,7 +157,7 @@ def _request_text(body: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def _completion(model: str, content: str) -> dict[str, Any]:
+def _completion(model: str, content: str, images: int = 1) -> dict[str, Any]:
     return {
         "id": f"stub-{time.time_ns()}",
         "object": "chat.completion",
@@ -117,8 +170,15 @@ def _completion(model: str, content: str) -> dict[str, Any]:
                 "finish_reason": "stop",
             }
         ],
-        "usage": {"prompt_tokens": 700, "completion_tokens": 60, "total_tokens": 760},
+        "usage": usage(images),
     }
+
+
+def usage(images: int) -> dict[str, int]:
+    prompt = PROMPT_TOKENS + TOKENS_PER_IMAGE * images
+    completion = COMPLETION_TOKENS_PER_IMAGE * images
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}  # fmt: skip
 
 
 def _rate_limited(state: StubState, kid: str) -> bool:
@@ -155,17 +215,28 @@ async def chat(request: web.Request) -> web.StreamResponse:
     kid = key_id(secret)
     state.by_key[kid] += 1
     body = await request.json()
+    try:
+        images = request_images(body)
+        if not images:
+            raise BadImage("no image in the request")
+    except BadImage as exc:
+        state.outcomes["400"] += 1
+        return web.json_response({"error": {"message": str(exc)}}, status=400)
+    state.images["seen"] += len(images)
+    state.batch_sizes[len(images)] += 1
     outcome = "429" if _rate_limited(state, kid) else _pick_outcome(state, _request_text(body))
     state.outcomes[outcome] += 1
     state.in_flight += 1
     state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
     try:
-        return await _answer(state, outcome, body)
+        return await _answer(state, outcome, body, images)
     finally:
         state.in_flight -= 1
 
 
-async def _answer(state: StubState, outcome: str, body: dict[str, Any]) -> web.StreamResponse:
+async def _answer(
+    state: StubState, outcome: str, body: dict[str, Any], images: list[Any]
+) -> web.StreamResponse:
     cfg = state.cfg
     if outcome == "429":
         retry = {"Retry-After": f"{cfg.retry_after_s:g}"}
@@ -175,10 +246,13 @@ async def _answer(state: StubState, outcome: str, body: dict[str, Any]) -> web.S
     if outcome == "500":
         return web.json_response({"error": {"message": "internal error"}}, status=500)
     model = str(body.get("model", "stub"))
+    state.tokens += usage(len(images))["total_tokens"]
     if outcome == "malformed":
-        return web.json_response(_completion(model, "I think it is {probably fine"))
-    verdict = json.dumps(verdict_for(_request_text(body)))
-    return web.json_response(_completion(model, f"```json\n{verdict}\n```"))
+        return web.json_response(_completion(model, "I think it is {probably fine", len(images)))
+    verdicts = [verdict_for_image(img) for img in images]
+    state.images["marked"] += sum(v["risk_level"] == "high" for v in verdicts)
+    content = answer_content(verdicts, partial=outcome == "partial")
+    return web.json_response(_completion(model, content, len(images)))
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -197,6 +271,9 @@ async def reset(request: web.Request) -> web.Response:
     state: StubState = request.app[STATE]
     state.by_key.clear()
     state.outcomes.clear()
+    state.images.clear()
+    state.batch_sizes.clear()
+    state.tokens = 0
     state.windows.clear()
     state.script.clear()
     state.text_rules.clear()

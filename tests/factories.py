@@ -7,7 +7,14 @@ from typing import Any
 
 from contract import DetectionEvent, sha256_hex
 
-CROP_BYTES = b"\xff\xd8\xff\xe0fake-jpeg-for-tests\xff\xd9"
+# A real 8x8 grey JPEG (282 bytes, no risk marker): the stub LLM server decodes every crop.
+CROP_BYTES = base64.b64decode(
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRT"
+    "c4UG1RV19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2Nj"
+    "Y2NjY2NjY2NjY2NjY2NjY2NjY2NjY2P/wAARCAAIAAgDAREAAhEBAxEB/8QAFAABAAAAAAAAAAAAAAAAAAAAAP/EABQQ"
+    "AQAAAAAAAAAAAAAAAAAAAAD/xAAUAQEAAAAAAAAAAAAAAAAAAAAA/8QAFBEBAAAAAAAAAAAAAAAAAAAAAP/aAAwDAQAC"
+    "EQMRAD8AA//Z"
+)
 
 
 def detection_dict(**overrides: Any) -> dict[str, Any]:

@@ -86,6 +86,16 @@ def assert_risk_llm(report: dict[str, Any]) -> None:
         assert row["requests"] > 0 and row["achieved_req_per_s"] > 0
         assert 0 <= row["share_429"] <= 1
         assert sum(row["verdict_sources"].values()) == row["tasks"]
+    batching = report["batching"]["runs"]
+    assert [r["max_images"] for r in batching] == [1, 4, 8]
+    for row in batching:
+        assert row["verdicts_match"] and row["verdicts_counted"] == row["groups_sent"] > 0
+        assert row["verdict_latency_ms"]["p99"] > 0 and row["tokens"] > 0
+    assert batching[0]["calls"] > batching[1]["calls"] > 0
+    near = report["near_cache"]["runs"]
+    assert [r["near_max_distance"] for r in near] == [None, 2, 4, 6]
+    assert all(r["marked_not_high"] == 0 and r["exact_hits"] == 0 for r in near)
+    assert near[0]["near_hits"] == 0 < near[2]["near_hits"]
     (fc,) = report["filter_cache"]["runs"]
     assert fc["groups"] > 0 and fc["verdicts"] == fc["groups"]
     assert 0 < fc["calls_made"] <= fc["llm_worthy_groups"] <= fc["groups"]

@@ -142,9 +142,40 @@ class LlmConfig(_Config):
     )
 
 
+class BatchConfig(_Config):
+    """Several crops per LLM request: fewer requests and prompt tokens per group, at the cost
+    of a bounded wait for the batch to fill."""
+
+    max_images: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Crops per request (one verdict per image, by index); 1 = no batching.",
+    )
+    max_wait_ms: int = Field(
+        default=100,
+        ge=0,
+        le=5_000,
+        description="Longest a task waits for its batch to fill before it is sent anyway.",
+    )
+
+
 class CacheConfig(_Config):
+    """Verdicts of earlier calls reused: the exact crop, or (optionally) a near-duplicate."""
+
     redis_url: str | None = Field(default=None, description="Redis for cached verdicts; unset=off.")
     ttl_s: int = Field(default=300, ge=1, description="Cached verdict lifetime.")
+    near_max_distance: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="Near-duplicate cache: a crop of the same camera and coarse context whose "
+        "perceptual hash differs by at most this many of its 256 bits shares the verdict "
+        "(udfs/risk/near.py); unset = exact crops only.",
+    )
+    near_entries: int = Field(
+        default=16, ge=1, le=64, description="Recent verdicts kept per camera and context."
+    )
 
 
 class RiskConfig(_Config):
@@ -156,6 +187,7 @@ class RiskConfig(_Config):
     pool: KeyPoolConfig = Field(default_factory=KeyPoolConfig, description="API-key pool.")
     llm: LlmConfig = Field(default_factory=LlmConfig, description="LLM endpoint.")
     cache: CacheConfig = Field(default_factory=CacheConfig, description="Verdict cache.")
+    batch: BatchConfig = Field(default_factory=BatchConfig, description="Crops per request.")
     keys_file: str | None = Field(
         default=None,
         description="File with one API key per line, read where the operators run (a mounted "

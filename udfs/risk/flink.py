@@ -33,7 +33,8 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from pyflink.datastream.time_domain import TimeDomain
 
 from contract import ContractError, DetectionEvent, RiskAssessment, parse
-from udfs.risk import records
+from udfs.risk import meters, records
+from udfs.risk.batching import BatchBuffer
 from udfs.risk.calls import CallsInFlight
 from udfs.risk.config import RiskConfig
 from udfs.risk.keypool import KeyPool, load_keys
@@ -87,15 +88,18 @@ HEALTH_EVERY_MS = 2_000
 
 
 class AssessPerSlot(KeyedProcessFunction):
-    """Keyed by key-pool slot: leases a key from the slot's pool, starts the vision-LLM call
-    without waiting for it, and settles each finished call back into the same pool.
+    """Keyed by key-pool slot: batches the slot's tasks (`batch.*`), leases a key per batch
+    from the slot's pool, starts the vision-LLM call without waiting for it, and settles each
+    finished call back into the same pool.
 
     Keyed state is the whole truth of a slot: the pool (pacing, reserved spend, 429
-    cooldowns, errors) and the calls not yet finished (`pending`, task JSON by call id). So a
-    restore keeps cooling keys cold and spend counted, and starts again the calls that were
-    in flight at the checkpoint (their verdicts had not been emitted). Calls run on this
-    instance's own event loop (`CallsInFlight`); a processing-time timer per slot collects
-    them every POLL_MS while any is pending. Nothing is shared with another operator.
+    cooldowns, errors), the tasks waiting for a batch (`waiting`, task JSON by id) and the
+    calls not yet finished (`pending`, batch JSON by call id). So a restore keeps cooling keys
+    cold and spend counted, and starts again the calls that were in flight at the checkpoint
+    (their verdicts had not been emitted). Calls run on this instance's own event loop
+    (`CallsInFlight`); a processing-time timer per slot collects them every POLL_MS while any
+    is pending, another sends a partial batch when its wait is over. Nothing is shared with
+    another operator.
     """
 
     def __init__(self, cfg: RiskConfig) -> None:
@@ -103,16 +107,21 @@ class AssessPerSlot(KeyedProcessFunction):
         self.specs: dict[str, Any] = {}
         self.health: Any = None
         self.last_health_ms: dict[int, float] = {}
-        self.calls: CallsInFlight[int, records.RiskResult] | None = None
+        self.calls: CallsInFlight[int, list[records.RiskResult]] | None = None
         self.assessor: Any = None
+        self.buffers: dict[int, BatchBuffer] = {}  # slot -> tasks waiting (mirrors `waiting`)
         self.next_poll_ms: dict[int, int] = {}  # slot -> its registered collection timer
-        self.resumed: set[int] = set()  # slots whose pending calls this instance restarted
+        self.next_flush_ms: dict[int, int] = {}  # slot -> its registered batch timer
+        self.resumed: set[int] = set()  # slots whose state this instance has taken over
         self.drain_armed: set[int] = set()  # slots with their END_OF_INPUT timer registered
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.pool_state = runtime_context.get_state(ValueStateDescriptor("keypool", Types.STRING()))
         self.pending = runtime_context.get_map_state(
             MapStateDescriptor("pending", Types.STRING(), Types.STRING())
+        )
+        self.waiting = runtime_context.get_map_state(
+            MapStateDescriptor("waiting", Types.STRING(), Types.STRING())
         )
         _, self.specs = load_keys(self.cfg)  # secrets are read only to derive key ids
         self.calls = CallsInFlight(name="risk-llm-calls")
@@ -135,54 +144,85 @@ class AssessPerSlot(KeyedProcessFunction):
             yield records.fallback(task, "no API keys configured").to_json_str()
             return
         now_ms = time.time() * 1000
-        tokens = self.cfg.llm.est_prompt_tokens + self.cfg.llm.max_tokens
-        lease = pool.acquire(now_ms, task.tier, tokens)
-        if lease is None:
-            yield records.fallback(task, f"no key budget within {task.tier} max wait").to_json_str()
-        else:
-            leased = task.model_copy(
-                update={
-                    "key_id": lease.key_id,
-                    "start_ms": lease.start_ms,
-                    "alternates": lease.alternates,
-                    "reserved_tokens": tokens,
-                }
-            )
-            self._resume(task.slot)
-            call_id = uuid.uuid4().hex
-            self.pending.put(call_id, leased.to_json_str())
-            self._start(task.slot, call_id, leased)
-            self._poll_later(task.slot, ctx, now_ms)
-            if task.slot not in self.drain_armed:
-                self.drain_armed.add(task.slot)
-                ctx.timer_service().register_event_time_timer(END_OF_INPUT)
+        self._resume(task.slot, now_ms)
+        call_id = uuid.uuid4().hex
+        self.waiting.put(call_id, value[1])
+        self.buffers[task.slot].add(call_id, task, now_ms)
+        if task.slot not in self.drain_armed:
+            self.drain_armed.add(task.slot)
+            ctx.timer_service().register_event_time_timer(END_OF_INPUT)
+        yield from self._send_due(task.slot, pool, ctx, now_ms)
         yield from self._collect(task.slot, pool, now_ms)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[str]:
         slot = int(ctx.get_current_key())
-        if self.next_poll_ms.get(slot) == timestamp:
-            del self.next_poll_ms[slot]
+        for registered in (self.next_poll_ms, self.next_flush_ms):
+            if registered.get(slot) == timestamp:
+                del registered[slot]
         pool = self._pool()
         if pool is None:
             return
-        self._resume(slot)
-        if ctx.time_domain() == TimeDomain.EVENT_TIME:  # END_OF_INPUT: the last calls
+        now_ms = time.time() * 1000
+        self._resume(slot, now_ms)
+        if ctx.time_domain() == TimeDomain.EVENT_TIME:  # END_OF_INPUT: send all, the last calls
+            yield from self._send_due(slot, pool, ctx, now_ms, flush_all=True)
             assert self.calls is not None
             if not self.calls.wait_idle(slot, self.cfg.llm.operator_timeout_s):
                 log.warning("risk stage: slot %d has LLM calls left at the end of input", slot)
+        else:
+            yield from self._send_due(slot, pool, ctx, now_ms)
         now_ms = time.time() * 1000
         yield from self._collect(slot, pool, now_ms)
         if not self.pending.is_empty():
             self._poll_later(slot, ctx, now_ms)
 
-    def _resume(self, slot: int) -> None:
-        """Once per slot and instance: start again the calls a restore left pending."""
+    def _resume(self, slot: int, now_ms: float) -> None:
+        """Once per slot and instance: take over the waiting tasks and start again the calls
+        a restore left pending (state of an earlier version holds one task per call)."""
         if slot in self.resumed:
             return
         self.resumed.add(slot)
-        for call_id, task_json in list(self.pending.items()):
+        buffer = self.buffers[slot] = BatchBuffer(self.cfg.batch)
+        for call_id, task_json in list(self.waiting.items()):
+            buffer.add(call_id, records.RiskTask.model_validate_json(task_json), now_ms)
+        for call_id, saved in list(self.pending.items()):
             log.info("risk stage: slot %d restarts call %s after a restore", slot, call_id)
-            self._start(slot, call_id, records.RiskTask.model_validate_json(task_json))
+            self._start(slot, call_id, records.batch_from_state(saved))
+
+    def _send_due(
+        self,
+        slot: int,
+        pool: KeyPool,
+        ctx: KeyedProcessFunction.Context,
+        now_ms: float,
+        flush_all: bool = False,
+    ) -> Iterator[str]:
+        """Lease a key for each batch that is due and start its call (or fall back at once
+        when no key has budget within the tier's wait); a timer for the next partial one."""
+        buffer = self.buffers[slot]
+        per_image = self.cfg.llm.est_prompt_tokens + self.cfg.llm.max_tokens
+        for due in buffer.take_due(now_ms, flush_all):
+            for waiting in due:
+                self.waiting.remove(waiting.call_id)
+            batch = records.RiskBatch(tasks=tuple(w.task for w in due))
+            tokens = per_image * len(due)
+            lease = pool.acquire(now_ms, batch.tier, tokens)
+            if lease is None:
+                note = f"no key budget within {batch.tier} max wait"
+                yield from (r.to_json_str() for r in records.fallback_batch(batch, note))
+                continue
+            batch = batch.model_copy(
+                update={"key_id": lease.key_id, "start_ms": lease.start_ms,
+                        "alternates": lease.alternates, "reserved_tokens": tokens}
+            )  # fmt: skip
+            call_id = due[0].call_id
+            self.pending.put(call_id, batch.to_json_str())
+            self._start(slot, call_id, batch)
+            self._poll_later(slot, ctx, now_ms)
+        deadline = buffer.deadline_ms()
+        if deadline is not None and slot not in self.next_flush_ms:
+            self.next_flush_ms[slot] = at = int(deadline) + 1
+            ctx.timer_service().register_processing_time_timer(at)
 
     def _poll_later(self, slot: int, ctx: KeyedProcessFunction.Context, now_ms: float) -> None:
         """One collection timer per slot at a time."""
@@ -191,27 +231,29 @@ class AssessPerSlot(KeyedProcessFunction):
             self.next_poll_ms[slot] = at
             ctx.timer_service().register_processing_time_timer(at)
 
-    def _start(self, slot: int, call_id: str, task: records.RiskTask) -> None:
+    def _start(self, slot: int, call_id: str, batch: records.RiskBatch) -> None:
         assert self.calls is not None
         capacity = max(self.cfg.scheduler.max_in_flight * 2, 2)
         if not self.calls.wait_below(capacity, self.cfg.llm.operator_timeout_s):
             log.warning("risk stage: %d LLM calls still in flight after %.0f s",
                         self.calls.in_flight(), self.cfg.llm.operator_timeout_s)  # fmt: skip
-        self.calls.start(slot, call_id, lambda: self._assess(task))
+        self.calls.start(slot, call_id, lambda: self._assess(batch))
 
     def _collect(self, slot: int, pool: KeyPool, now_ms: float) -> Iterator[str]:
         """Settle the slot's finished calls into its pool and emit their results."""
         assert self.calls is not None
         finished = self.calls.take(slot)
-        for call_id, result in finished:
+        for call_id, results in finished:
             if self.pending.contains(call_id):  # else a call started before a restore
                 self.pending.remove(call_id)
-                records.settle(pool, result, now_ms)
-                yield result.to_json_str()
+                for result in results:
+                    records.settle(pool, result, now_ms)
+                    yield result.to_json_str()
         self.pool_state.update(json.dumps(pool.state()))
         # Health every few seconds, and at once when calls were made (429s show up promptly).
         due = now_ms - self.last_health_ms.get(slot, 0) >= HEALTH_EVERY_MS
-        if self.health is not None and (due or any(r.attempts for _, r in finished)):
+        called = any(r.attempts for _, results in finished for r in results)
+        if self.health is not None and (due or called):
             self.last_health_ms[slot] = now_ms
             self.health.write(slot if self.cfg.pool.slots > 1 else None, pool.health())
 
@@ -226,19 +268,21 @@ class AssessPerSlot(KeyedProcessFunction):
             kv = aioredis.Redis.from_url(self.cfg.cache.redis_url, socket_timeout=2)
         return Assessor(self.cfg, secrets, specs, kv)
 
-    async def _assess(self, task: records.RiskTask) -> records.RiskResult:
-        """Never raises: every way a call can end is a result (a fallback says why)."""
+    async def _assess(self, batch: records.RiskBatch) -> list[records.RiskResult]:
+        """Never raises: every way a call can end is a result per task (a fallback says why)."""
         if self.assessor is None:  # made on the calls' loop: its HTTP session belongs there
             self.assessor = self._make_assessor()
         budget = max(1.0, self.cfg.llm.operator_timeout_s - 2.0)
         try:
-            result: records.RiskResult = await asyncio.wait_for(self.assessor.assess(task), budget)
-            return result
+            results: list[records.RiskResult] = await asyncio.wait_for(
+                self.assessor.assess_batch(batch), budget
+            )
+            return results
         except TimeoutError:
-            return records.fallback(task, "assessment timed out")
+            return records.fallback_batch(batch, "assessment timed out")
         except Exception as exc:  # a defect must not leave the call pending forever
             log.exception("risk stage: assessment failed")
-            return records.fallback(task, f"assessment failed: {type(exc).__name__}")
+            return records.fallback_batch(batch, f"assessment failed: {type(exc).__name__}")
 
     def close(self) -> None:
         if self.calls is not None:
@@ -253,13 +297,14 @@ class AssessPerSlot(KeyedProcessFunction):
 
 
 class CountVerdicts(MapFunction):
-    """RiskResult JSON -> verdict JSON. Metrics: verdicts per source, HTTP attempts per key id
-    and outcome (labels `key_id`, `outcome`), LLM latency, cache misses."""
+    """RiskResult JSON -> verdict JSON. Metrics (docs/metrics.md): verdicts per source; per
+    key id: HTTP attempts by outcome, tokens, spend (micro-USD) and a latency histogram (per
+    provider too); cache misses; the sum of verdict latencies."""
 
     def __init__(self, cfg: RiskConfig) -> None:
         self.cfg = cfg
         self.counters: dict[str, Any] = {}
-        self.requests: dict[tuple[str, str], Any] = {}
+        self.by_key: dict[tuple[str, str, str], Any] = {}  # meters.increments' keys
 
     def open(self, runtime_context: RuntimeContext) -> None:
         group = runtime_context.get_metrics_group()
@@ -269,26 +314,35 @@ class CountVerdicts(MapFunction):
         self.counters["latency"] = group.counter("risk_llm_latency_ms_total")
         self.counters["cache_miss"] = group.counter("risk_cache_misses")
         _, specs = load_keys(self.cfg)  # key ids only: registered up front, labelled
+        provider = group.add_group("provider", self.cfg.llm.provider)
         for key_id in specs:
             by_key = group.add_group("key_id", key_id)
             for outcome in get_args(records.Outcome):
                 counter = by_key.add_group("outcome", outcome).counter("risk_llm_requests")
-                self.requests[(key_id, outcome)] = counter
+                self.by_key[("requests", key_id, outcome)] = counter
+            self.by_key[("tokens", key_id, "")] = by_key.counter("risk_llm_tokens")
+            spend = by_key.counter("risk_llm_spend_microusd")
+            self.by_key[("spend_microusd", key_id, "")] = spend
+            histogram = provider.add_group("key_id", key_id)
+            for le in meters.LE_LABELS:
+                counter = histogram.add_group("le", le).counter("risk_llm_latency_ms")
+                self.by_key[("latency", key_id, le)] = counter
 
     def map(self, value: str) -> Row:
         result = records.RiskResult.model_validate_json(value)
         verdict = result.verdict
         self.counters[verdict.source].inc()
-        for attempt in result.attempts:
-            counter = self.requests.get((attempt.key_id, attempt.outcome))
-            if counter is not None:
-                counter.inc()
+        price = self.cfg.pool.usd_per_1k_tokens
+        for name, amount in meters.increments(result, price).items():
+            counter = self.by_key.get(name)
+            if counter is not None and amount:
+                counter.inc(amount)
         self.counters["rate_limited"].inc(
             sum(1 for a in result.attempts if a.outcome == "rate_limited")
         )
         if verdict.source == "llm" and verdict.latency_ms is not None:
             self.counters["latency"].inc(int(verdict.latency_ms))
-        if result.attempts and self.cfg.cache.redis_url:
+        if result.sent and self.cfg.cache.redis_url:
             self.counters["cache_miss"].inc()
         return verdict_row(verdict)
 

@@ -7,6 +7,7 @@ pool needs to account for; neither ever holds a secret, only public key ids.
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Iterator
 from typing import Literal
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contract import DetectionEvent, Group, RiskAssessment, TrafficAlert
 from udfs.risk import rules
-from udfs.risk.config import RiskConfig, Tier
+from udfs.risk.config import TIERS, RiskConfig, Tier
 from udfs.risk.keypool import KeyPool
 
 
@@ -26,22 +27,57 @@ class _Record(BaseModel):
         return self.model_dump_json(exclude_none=True)
 
 
-class RiskTask(_Record):
-    event: DetectionEvent = Field(description="The frame, with `groups` = just this group.")
-    tier: Tier = Field(description="Priority tier.")
-    slot: int = Field(ge=0, description="Key-pool shard that accounts this call.")
+class _Lease(_Record):
+    """What the pool gate grants a call: a key, a start time and a token reservation."""
+
     key_id: str | None = Field(default=None, description="Key leased by the pool gate.")
     start_ms: float | None = Field(default=None, description="Not before (pool pacing), epoch ms.")
     alternates: tuple[str, ...] = Field(default=(), description="Failover key ids, best first.")
     reserved_tokens: int = Field(default=0, ge=0, description="Tokens reserved in the pool.")
     refused: str | None = Field(default=None, description="Why no key was leased (-> fallback).")
 
+
+NO_LEASE: dict[str, object] = {
+    name: _Lease.model_fields[name].default for name in _Lease.model_fields
+}
+
+
+class RiskTask(_Lease):
+    event: DetectionEvent = Field(description="The frame, with `groups` = just this group.")
+    tier: Tier = Field(description="Priority tier.")
+    slot: int = Field(ge=0, description="Key-pool shard that accounts this call.")
+
     @property
     def group(self) -> Group:
         return self.event.groups[0]
 
 
-Outcome = Literal["ok", "rate_limited", "server_error", "timeout", "malformed", "client_error"]
+class RiskBatch(_Lease):
+    """Tasks sent in one LLM request (one task when batching is off) under one lease: the
+    request's key, start time and token reservation belong to the batch, not its tasks."""
+
+    tasks: tuple[RiskTask, ...] = Field(min_length=1, description="Tasks, in image order.")
+
+    @classmethod
+    def of(cls, task: RiskTask) -> RiskBatch:
+        """A batch of one, taking over the task's own lease."""
+        lease = task.model_dump(include=set(NO_LEASE))
+        return cls(tasks=(task.model_copy(update=NO_LEASE),), **lease)
+
+    @property
+    def tier(self) -> Tier:
+        """The highest tier of its tasks (admission order of the request)."""
+        return min((t.tier for t in self.tasks), key=TIERS.index)
+
+    @property
+    def slot(self) -> int:
+        return self.tasks[0].slot
+
+
+Outcome = Literal[
+    "ok", "partial", "rate_limited", "server_error", "timeout", "malformed", "client_error"
+]
+ANSWERED: tuple[Outcome, ...] = ("ok", "partial")  # a 200 whose tokens were used
 
 
 class Attempt(_Record):
@@ -51,6 +87,8 @@ class Attempt(_Record):
     retry_after_s: float | None = Field(default=None, description="From a 429's Retry-After.")
     tokens: int = Field(default=0, ge=0, description="Tokens the provider reported.")
     at_ms: float = Field(description="When the attempt ended, epoch ms.")
+    images: int = Field(default=1, ge=1, description="Crops in the request.")
+    latency_ms: float | None = Field(default=None, description="The attempt's own time, ms.")
 
 
 class RiskResult(_Record):
@@ -58,7 +96,15 @@ class RiskResult(_Record):
     slot: int = Field(ge=0, description="Key-pool shard of the task.")
     reserved_tokens: int = Field(default=0, ge=0, description="Tokens the gate reserved.")
     leased_key_id: str | None = Field(default=None, description="Key the gate leased.")
-    attempts: tuple[Attempt, ...] = Field(default=(), description="HTTP attempts, in order.")
+    attempts: tuple[Attempt, ...] = Field(
+        default=(),
+        description="HTTP attempts, in order; a batch's on its first result only (the one that "
+        "carries the lease), so each request is accounted once.",
+    )
+    sent: bool = Field(default=False, description="The crop was in at least one request.")
+    cache_hit: Literal["exact", "near"] | None = Field(
+        default=None, description="Which cache answered (source=cache)."
+    )
 
 
 def slot_of(camera_id: str, slots: int) -> int:
@@ -95,6 +141,26 @@ def fallback(task: RiskTask, note: str, attempts: tuple[Attempt, ...] = ()) -> R
     )
 
 
+def batch_from_state(saved: str) -> RiskBatch:
+    """A pending call as kept in state: a batch, or one leased task (state of an earlier
+    version, before batching)."""
+    data = json.loads(saved)
+    if "tasks" in data:
+        return RiskBatch.model_validate(data)
+    return RiskBatch.of(RiskTask.model_validate(data))
+
+
+def fallback_batch(batch: RiskBatch, note: str) -> list[RiskResult]:
+    """Every task of a batch falls back; the first result carries the batch's lease."""
+    lead = RiskResult(
+        verdict=fallback(batch.tasks[0], note).verdict,
+        slot=batch.slot,
+        reserved_tokens=batch.reserved_tokens,
+        leased_key_id=batch.key_id,
+    )
+    return [lead, *(fallback(t, note) for t in batch.tasks[1:])]
+
+
 def settle(pool: KeyPool, result: RiskResult, now_ms: float) -> None:
     """Fold one finished task into the gate's pool, which already charged a reservation for
     the leased key: 429s cool keys down, errors count, a call that made no request (cache
@@ -108,7 +174,7 @@ def settle(pool: KeyPool, result: RiskResult, now_ms: float) -> None:
     for i, attempt in enumerate(result.attempts):
         # The first attempt on the leased key is the reserved request; failovers are extra.
         extra = i > 0 or attempt.key_id != result.leased_key_id
-        if attempt.outcome == "ok":
+        if attempt.outcome in ANSWERED:
             used = attempt.tokens or reserved  # providers that report no usage: the estimate
             pool.adjust_usage(attempt.key_id, used if extra else used - reserved, extra)
             continue
@@ -124,7 +190,7 @@ def book(pool: KeyPool, result: RiskResult) -> None:
     """Book one result's HTTP attempts into the ledger's pool: requests, used tokens and
     spend (the reservation when the provider reported none), 429 cooldowns, errors."""
     for attempt in result.attempts:
-        if attempt.outcome == "ok":
+        if attempt.outcome in ANSWERED:
             pool.record_usage(attempt.key_id, attempt.tokens or result.reserved_tokens)
         elif attempt.outcome == "rate_limited":
             pool.rate_limited(attempt.key_id, attempt.at_ms, attempt.retry_after_s)

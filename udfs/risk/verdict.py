@@ -23,6 +23,17 @@ SYSTEM_PROMPT = (
     'sentence>", "confidence": <number 0..1>}.'
 )
 
+BATCH_SYSTEM_PROMPT = (
+    "You are a traffic-safety analyst. You see several cropped camera images of nearby road "
+    "users, numbered from 0 in the order given, each after its own detector context. Assess "
+    "each image on its own. Answer ONLY with a JSON object: "
+    '{"verdicts": [one object per image: {"index": <image number>, "risk_level": "none"|"low"|'
+    '"medium"|"high", "risk_types": [short snake_case strings such as "near_miss", '
+    '"red_light", "pedestrian_conflict", "wrong_way"], "reason": "<one short sentence>", '
+    '"confidence": <number 0..1>}]}.'
+)
+BATCH_TEXT = "Assess each of the following {n} images by its index."
+
 
 class LlmVerdict(BaseModel):
     """What the model must answer; extra keys are ignored, missing or bad ones are an error."""
@@ -71,17 +82,47 @@ def context_key(signals: Signals) -> str:
     return f"v{signals.vehicles}p{signals.pedestrians}t{ttc}r{red}c{crosswalk}"
 
 
-def parse_content(content: str) -> LlmVerdict:
-    """Model text -> verdict; tolerates ```json fences and prose around one JSON object."""
+def _json_object(content: str) -> Any:
+    """The one JSON object in the model's text (```json fences and prose around tolerated)."""
     match = _FENCE.search(content)
     text = match.group(1) if match else content
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end <= start:
         raise MalformedAnswer("no JSON object in the answer")
     try:
-        return LlmVerdict.model_validate(json.loads(text[start : end + 1]))
+        return json.loads(text[start : end + 1])
     except json.JSONDecodeError as exc:
         raise MalformedAnswer(f"answer is not JSON: {exc.msg}") from exc
+
+
+def parse_content(content: str) -> LlmVerdict:
+    """Model text -> verdict; tolerates ```json fences and prose around one JSON object."""
+    try:
+        return LlmVerdict.model_validate(_json_object(content))
     except ValidationError as exc:
         first = exc.errors()[0]
         raise MalformedAnswer(f"bad verdict field {first['loc']}: {first['msg']}") from exc
+
+
+def parse_batch_content(content: str, images: int) -> tuple[LlmVerdict | None, ...]:
+    """Model text -> one verdict per image by its index; None where the answer has no valid
+    verdict for that image (missing, duplicated index, bad field). An answer with no valid
+    verdict at all is malformed as a whole."""
+    body = _json_object(content)
+    entries = body.get("verdicts") if isinstance(body, dict) else None
+    if not isinstance(entries, list):
+        raise MalformedAnswer("batch answer has no verdicts list")
+    found: dict[int, LlmVerdict | None] = {}
+    for entry in entries:
+        index = entry.get("index") if isinstance(entry, dict) else None
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < images:
+            continue
+        try:
+            verdict: LlmVerdict | None = LlmVerdict.model_validate(entry)
+        except ValidationError:
+            verdict = None
+        found[index] = None if index in found else verdict  # a repeated index is ambiguous
+    out = tuple(found.get(i) for i in range(images))
+    if not any(out):
+        raise MalformedAnswer("no valid verdict in the batch answer")
+    return out

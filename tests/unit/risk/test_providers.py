@@ -57,7 +57,9 @@ class ScriptedProvider:
         step = self.script.popleft() if self.script else None
         if step is not None:
             raise step
-        return ProviderAnswer(verdict=VERDICT, tokens=321, latency_ms=12.5)
+        return ProviderAnswer(
+            verdicts=(VERDICT,) * len(request.images_jpeg_b64), tokens=321, latency_ms=12.5
+        )
 
     async def close(self) -> None:
         self.closed = True

@@ -97,3 +97,31 @@ def test_settle_refunds_a_cache_hit_in_full() -> None:
     records.settle(pool, result, now_ms=10.0)
     key = pool.keys["a"]
     assert (key.requests, key.tokens, key.spend_usd) == (0, 0, 0.0)
+
+
+def test_a_batch_request_is_accounted_once_with_the_tokens_it_used() -> None:
+    pool = KeyPool({"a": KeySpec()}, KeyPoolConfig(usd_per_1k_tokens=1.0))
+    assert pool.acquire(0.0, "high", 3000) is not None  # one lease for 3 crops
+    tasks = tuple(
+        records.RiskTask(event=detection(frame_id=i), tier="high", slot=0) for i in range(3)
+    )
+    batch = records.RiskBatch(tasks=tasks, key_id="a", reserved_tokens=3000)
+    results = records.fallback_batch(batch, "x")
+    ok = records.Attempt(key_id="a", outcome="ok", status=200, tokens=1880, at_ms=1.0, images=3)
+    results[0] = results[0].model_copy(update={"attempts": (ok,)})
+    for result in results:
+        records.settle(pool, result, now_ms=10.0)
+    key = pool.keys["a"]
+    assert (key.requests, key.tokens) == (1, 1880)
+    assert key.spend_usd == pytest.approx(1.88)
+    assert [r.leased_key_id for r in results] == ["a", None, None]
+
+
+def test_a_pending_call_of_an_earlier_version_is_a_batch_of_one() -> None:
+    task = records.RiskTask(
+        event=detection(), tier="low", slot=2, key_id="a", start_ms=5.0, reserved_tokens=1000
+    )
+    batch = records.batch_from_state(task.to_json_str())
+    assert (batch.key_id, batch.start_ms, batch.reserved_tokens, batch.slot) == ("a", 5.0, 1000, 2)
+    assert batch.tasks[0].key_id is None and batch.tasks[0].reserved_tokens == 0
+    assert records.batch_from_state(batch.to_json_str()) == batch

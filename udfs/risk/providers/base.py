@@ -28,19 +28,23 @@ class ApiKey:
 
 @dataclass(frozen=True)
 class VisionRequest:
-    """One question about a group of road users: instructions, context and the crop(s)."""
+    """One question about one or several groups of road users: instructions, context and the
+    crop(s). A batch has one verdict asked per image: `image_texts[i]` is the detector
+    context of image i (empty for a single image, whose context is `text`)."""
 
     system_prompt: str
     text: str
     images_jpeg_b64: tuple[str, ...]
+    image_texts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class ProviderAnswer:
-    """A valid verdict with what it cost: tokens the provider booked (0 if it reported none)
-    and the provider's own time for this one attempt."""
+    """Verdicts by image index (None: the answer had no valid verdict for that image) with
+    what the request cost: tokens the provider booked (0 if it reported none) and the
+    provider's own time for this one attempt."""
 
-    verdict: LlmVerdict
+    verdicts: tuple[LlmVerdict | None, ...]
     tokens: int
     latency_ms: float
 

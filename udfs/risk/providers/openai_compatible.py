@@ -25,7 +25,7 @@ from udfs.risk.providers.base import (
     ServerError,
     VisionRequest,
 )
-from udfs.risk.verdict import LlmVerdict, MalformedAnswer, parse_content
+from udfs.risk.verdict import LlmVerdict, MalformedAnswer, parse_batch_content, parse_content
 
 
 def retry_after_seconds(value: str | None, now_s: float | None = None) -> float | None:
@@ -44,24 +44,28 @@ def retry_after_seconds(value: str | None, now_s: float | None = None) -> float 
 
 
 def chat_body(model: str, request: VisionRequest, max_tokens: int) -> dict[str, Any]:
-    """Chat-completions body with each crop as a JPEG data URL after the context text."""
-    images = [
-        {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{jpeg_b64}"}}
-        for jpeg_b64 in request.images_jpeg_b64
-    ]
+    """Chat-completions body: the context text, then each crop as a JPEG data URL (in a
+    batch each crop after its own "Image i:" context line); `max_tokens` per image."""
+    content: list[dict[str, Any]] = [{"type": "text", "text": request.text}]
+    for i, jpeg_b64 in enumerate(request.images_jpeg_b64):
+        if request.image_texts:
+            content.append({"type": "text", "text": f"Image {i}: {request.image_texts[i]}"})
+        url = f"data:image/jpeg;base64,{jpeg_b64}"
+        content.append({"type": "image_url", "image_url": {"url": url}})
     return {
         "model": model,
-        "max_tokens": max_tokens,
+        "max_tokens": max_tokens * max(1, len(request.images_jpeg_b64)),
         "temperature": 0,
         "messages": [
             {"role": "system", "content": request.system_prompt},
-            {"role": "user", "content": [{"type": "text", "text": request.text}, *images]},
+            {"role": "user", "content": content},
         ],
     }
 
 
-def parse_completion(body: Any) -> tuple[LlmVerdict, int]:
-    """Chat-completions response JSON -> (verdict, total tokens used; 0 if not reported)."""
+def parse_completion(body: Any, images: int = 1) -> tuple[tuple[LlmVerdict | None, ...], int]:
+    """Chat-completions response JSON -> (verdicts by image index, total tokens used; 0 if not
+    reported). One image: its verdict or `MalformedAnswer`; several: `parse_batch_content`."""
     try:
         content = body["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError) as exc:
@@ -70,7 +74,10 @@ def parse_completion(body: Any) -> tuple[LlmVerdict, int]:
         raise MalformedAnswer("message content is not text")
     usage = body.get("usage") if isinstance(body, dict) else None
     tokens = usage.get("total_tokens", 0) if isinstance(usage, dict) else 0
-    return parse_content(content), int(tokens) if isinstance(tokens, int | float) else 0
+    used = int(tokens) if isinstance(tokens, int | float) else 0
+    if images == 1:
+        return (parse_content(content),), used
+    return parse_batch_content(content, images), used
 
 
 class OpenAICompatibleProvider:
@@ -110,11 +117,11 @@ class OpenAICompatibleProvider:
         started = time.perf_counter()
         payload = await self._post(chat_body(self.model, request, self.max_tokens), key)
         try:
-            verdict, tokens = parse_completion(payload)
+            verdicts, tokens = parse_completion(payload, len(request.images_jpeg_b64))
         except MalformedAnswer as exc:
             raise Malformed(str(exc)) from exc
         latency_ms = (time.perf_counter() - started) * 1000
-        return ProviderAnswer(verdict=verdict, tokens=tokens, latency_ms=latency_ms)
+        return ProviderAnswer(verdicts=verdicts, tokens=tokens, latency_ms=latency_ms)
 
     async def _post(self, body: dict[str, Any], key: ApiKey) -> Any:
         """The response JSON of a 2xx/3xx answer; any other outcome as a provider error."""
