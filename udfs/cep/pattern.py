@@ -1,16 +1,18 @@
 """Declaring patterns in the spirit of FlinkCEP's `Pattern` API (no PyFlink import).
 
 A pattern is a chain of stages. Each stage has a condition, a quantifier (how many events
-it takes) and a contiguity that says how it attaches to the stage before it. Conditions are
-Python callables, so patterns are rebuilt from code/config on restore; only matcher state
-(plain JSON) is persisted.
+it takes) and a contiguity that says how it attaches to the stage before it. A group (a
+pattern given to `begin`/`next`/`followed_by`/`followed_by_any`) is one element of the chain
+with a quantifier of its own. Conditions are Python callables, so patterns are rebuilt from
+code/config on restore; only matcher state (plain JSON) is persisted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from itertools import pairwise
 from typing import Any, Literal, Self
 
 Event = Mapping[str, Any]
@@ -100,6 +102,12 @@ class Stage:
     greedy: bool = False  # may not move on while it can take the event (FlinkCEP's greedy())
     until: Condition | None = None  # stop condition of a looping stage
     window_ms: int | None = None  # within(ms, PREVIOUS_AND_CURRENT) on this stage
+    # set by flattening groups (`Pattern.stages`): where a partial match goes on from here
+    # (None: the next stage), the stages after the group it may jump to before taking an event
+    # here, and whether this stage begins a repeat of a group (ignoring here does not block)
+    succ: int | None = None
+    exits: tuple[int, ...] = ()
+    repeat_head: bool = False
 
     def can_leave(self, taken: int) -> bool:
         """Whether a partial match that took ``taken`` events here may move on."""
@@ -118,31 +126,83 @@ class PatternError(ValueError):
     """A pattern that cannot be matched as declared (raised while building)."""
 
 
-class Pattern:
-    """Fluent builder: `Pattern.begin("a").where(f).times(3).followed_by("b")...`."""
+@dataclass
+class Group:
+    """A pattern sequence taken as one element (FlinkCEP's GroupPattern), with a quantifier:
+    each repetition takes the whole sequence again; its events are reported under the inner
+    stages' names."""
 
-    def __init__(self, first: Stage, skip: SkipStrategy) -> None:
-        self.stages: list[Stage] = [first]
+    body: Pattern
+    entry: Contiguity
+    min_count: int = 1
+    max_count: int | None = 1
+    loop: Contiguity = Contiguity.RELAXED  # how a repetition attaches to the one before it
+    optional: bool = False
+    kind: StageKind = StageKind.NORMAL
+    window_ms: int | None = field(default=None, init=False)
+
+    @property
+    def name(self) -> str:
+        return f"({' '.join(_names(self.body.elements))})"
+
+    @property
+    def is_not(self) -> bool:
+        return False
+
+    @property
+    def loops(self) -> bool:
+        return self.max_count is None or self.max_count > 1
+
+    def mandatory(self) -> bool:
+        return not self.optional and any(_mandatory(e) for e in self.body.elements)
+
+
+Element = Stage | Group
+
+
+def _names(elements: list[Element]) -> list[str]:
+    out: list[str] = []
+    for element in elements:
+        out += _names(element.body.elements) if isinstance(element, Group) else [element.name]
+    return out
+
+
+def _mandatory(element: Element) -> bool:
+    if isinstance(element, Group):
+        return element.mandatory()
+    return not element.is_not and not element.can_leave(0)
+
+
+class Pattern:
+    """Fluent builder: `Pattern.begin("a").where(f).times(3).followed_by("b")...`; a stage
+    may be a group: `Pattern.begin("c").followed_by(Pattern.begin("a").next("b")).times(2)`."""
+
+    def __init__(self, first: Element, skip: SkipStrategy) -> None:
+        self.elements: list[Element] = [first]
         self.window_ms: int | None = None
         self.skip_strategy = skip
 
     @classmethod
-    def begin(cls, name: str, skip: SkipStrategy | None = None) -> Self:
-        return cls(Stage(name, Contiguity.RELAXED), skip or no_skip())
+    def begin(cls, name: str | Pattern, skip: SkipStrategy | None = None) -> Self:
+        return cls(_element(name, Contiguity.RELAXED), skip or no_skip())
 
-    def _add(self, name: str, entry: Contiguity, kind: StageKind = StageKind.NORMAL) -> Pattern:
-        if any(stage.name == name for stage in self.stages):
-            raise PatternError(f"stage name {name!r} used twice")
-        self.stages.append(Stage(name, entry, kind))
+    def _add(
+        self, name: str | Pattern, entry: Contiguity, kind: StageKind = StageKind.NORMAL
+    ) -> Pattern:
+        element = _element(name, entry, kind)
+        taken = set(_names(self.elements))
+        if any(other in taken for other in _names([element])):
+            raise PatternError(f"stage name {element.name!r} used twice")
+        self.elements.append(element)
         return self
 
-    def next(self, name: str) -> Pattern:
+    def next(self, name: str | Pattern) -> Pattern:
         return self._add(name, Contiguity.STRICT)
 
-    def followed_by(self, name: str) -> Pattern:
+    def followed_by(self, name: str | Pattern) -> Pattern:
         return self._add(name, Contiguity.RELAXED)
 
-    def followed_by_any(self, name: str) -> Pattern:
+    def followed_by_any(self, name: str | Pattern) -> Pattern:
         return self._add(name, Contiguity.ANY)
 
     def not_next(self, name: str) -> Pattern:
@@ -152,8 +212,15 @@ class Pattern:
         return self._add(name, Contiguity.RELAXED, StageKind.NOT_FOLLOWED_BY)
 
     @property
-    def _last(self) -> Stage:
-        return self.stages[-1]
+    def _last(self) -> Element:
+        return self.elements[-1]
+
+    def _stage(self, option: str) -> Stage:
+        """The current element, which must be a stage: a group takes no `option`."""
+        last = self._last
+        if isinstance(last, Group):
+            raise PatternError(f"{last.name}: a group takes no {option}")
+        return last
 
     def where(self, condition: Callable[[Event], bool]) -> Pattern:
         """AND a simple (single-event) condition onto the current stage."""
@@ -161,29 +228,33 @@ class Pattern:
 
     def where_iterative(self, condition: Condition) -> Pattern:
         """AND a condition that also sees the events this partial match has taken so far."""
-        previous = self._last.condition
+        stage = self._stage("condition")
+        previous = stage.condition
         if previous is _always:
-            self._last.condition = condition
+            stage.condition = condition
         else:
-            self._last.condition = lambda e, c: previous(e, c) and condition(e, c)
+            stage.condition = lambda e, c: previous(e, c) and condition(e, c)
         return self
 
     def or_where(self, condition: Callable[[Event], bool]) -> Pattern:
-        previous = self._last.condition
-        self._last.condition = lambda e, c: previous(e, c) or condition(e)
+        stage = self._stage("condition")
+        previous = stage.condition
+        stage.condition = lambda e, c: previous(e, c) or condition(e)
         return self
 
     def _quantify(self, low: int, high: int | None) -> Pattern:
-        stage = self._last
-        if stage.is_not:
-            raise PatternError(f"{stage.name}: a negative stage takes no quantifier")
+        element = self._last
+        if element.is_not:
+            raise PatternError(f"{element.name}: a negative stage takes no quantifier")
         if low < 0 or (high is not None and (high < max(low, 1))):
-            raise PatternError(f"{stage.name}: bad quantifier ({low}, {high})")
-        stage.min_count, stage.max_count = low, high
+            raise PatternError(f"{element.name}: bad quantifier ({low}, {high})")
+        if isinstance(element, Group) and low == 0:  # FlinkCEP: times(0, m) = optional 1..m
+            element.optional, low = True, 1
+        element.min_count, element.max_count = low, high
         return self
 
     def times(self, low: int, high: int | None = -1) -> Pattern:
-        """times(n): exactly n; times(n, m): n to m events."""
+        """times(n): exactly n; times(n, m): n to m events (of a group: repetitions)."""
         return self._quantify(low, low if high == -1 else high)
 
     def one_or_more(self) -> Pattern:
@@ -194,14 +265,15 @@ class Pattern:
 
     def optional(self) -> Pattern:
         """The stage may take no event at all; if it takes any, its quantifier holds, as in
-        FlinkCEP: times(2).optional() is zero or exactly two events, never one."""
+        FlinkCEP: times(2).optional() is zero or exactly two, never one."""
         if self._last.is_not:
             raise PatternError(f"{self._last.name}: a negative stage cannot be optional")
         self._last.optional = True
         return self
 
     def consecutive(self) -> Pattern:
-        """Events taken by a looping stage must follow each other directly."""
+        """Events taken by a looping stage must follow each other directly (a looping group:
+        each repetition begins right after the previous one's last event)."""
         return self._loop(Contiguity.STRICT)
 
     def allow_combinations(self) -> Pattern:
@@ -217,9 +289,10 @@ class Pattern:
     def greedy(self) -> Pattern:
         """The looping stage takes as many events as it can: while an event satisfies its
         condition the partial match does not move on to the next stage with it."""
-        if not self._last.loops:
-            raise PatternError(f"{self._last.name}: greedy() needs a looping quantifier")
-        self._last.greedy = True
+        stage = self._stage("greedy()")  # FlinkCEP: "Option not applicable to group pattern"
+        if not stage.loops:
+            raise PatternError(f"{stage.name}: greedy() needs a looping quantifier")
+        stage.greedy = True
         return self
 
     def until(self, condition: Callable[[Event], bool]) -> Pattern:
@@ -229,10 +302,11 @@ class Pattern:
 
     def until_iterative(self, condition: Condition) -> Pattern:
         """`until` with a condition that also sees the events taken so far."""
-        if self._last.max_count is not None:
-            raise PatternError(f"{self._last.name}: until() needs one_or_more/times_or_more")
-        previous = self._last.until
-        self._last.until = (
+        stage = self._stage("until() here (not implemented for groups)")
+        if stage.max_count is not None:
+            raise PatternError(f"{stage.name}: until() needs one_or_more/times_or_more")
+        previous = stage.until
+        stage.until = (
             condition if previous is None else lambda e, c: previous(e, c) or condition(e, c)
         )
         return self
@@ -246,9 +320,10 @@ class Pattern:
         if duration_ms <= 0:
             raise PatternError("within() needs a positive duration")
         if within_type is WithinType.PREVIOUS_AND_CURRENT:
-            if self._last.kind is StageKind.NOT_NEXT:
-                raise PatternError(f"{self._last.name}: not_next takes no within")
-            self._last.window_ms = duration_ms
+            stage = self._stage("within(PREVIOUS_AND_CURRENT)")
+            if stage.kind is StageKind.NOT_NEXT:
+                raise PatternError(f"{stage.name}: not_next takes no within")
+            stage.window_ms = duration_ms
         else:
             self.window_ms = min(duration_ms, self.window_ms or duration_ms)
         return self
@@ -257,24 +332,170 @@ class Pattern:
         self.skip_strategy = strategy
         return self
 
+    @property
+    def has_groups(self) -> bool:
+        return any(isinstance(element, Group) for element in self.elements)
+
+    @property
+    def stages(self) -> list[Stage]:
+        """The stages the matcher runs: the elements with every group flattened into copies
+        of its stages, one per repetition (FlinkCEP's compiler does the same); an unbounded
+        group's last copy loops back to its own first stage. Without groups: the stages as
+        declared, in order."""
+        return _Flattener().run(self.elements)
+
+    @property
+    def smallest_window_ms(self) -> int | None:
+        """`within` of this pattern and of the patterns of its groups: the smallest wins."""
+        windows = [self.window_ms] + [
+            element.body.smallest_window_ms
+            for element in self.elements
+            if isinstance(element, Group)
+        ]
+        return min((w for w in windows if w is not None), default=None)
+
     def validate(self) -> Pattern:
         """Reject the shapes FlinkCEP rejects (see docs/cep.md)."""
-        if self.stages[0].is_not:
-            raise PatternError("a pattern cannot begin with a negative stage")
-        for before, stage in zip(self.stages, self.stages[1:], strict=False):
-            if stage.is_not and before.is_not:
-                raise PatternError(f"{stage.name}: two negative stages in a row")
-            if stage.is_not and before.optional:
-                raise PatternError(f"{stage.name}: a negative stage cannot follow an optional one")
+        _check_sequence(self.elements, outer=True)
         last = self._last
-        if last.kind is StageKind.NOT_FOLLOWED_BY and not (self.window_ms or last.window_ms):
+        window = self.smallest_window_ms
+        if last.kind is StageKind.NOT_FOLLOWED_BY and not (window or last.window_ms):
             raise PatternError("a pattern can end with not_followed_by only with within()")
-        normal = [stage for stage in self.stages if not stage.is_not]
-        if normal[-1].greedy:
-            raise PatternError(f"{normal[-1].name}: the last stage cannot be greedy")
-        if all(stage.can_leave(0) for stage in normal):
+        if not any(_mandatory(element) for element in self.elements):
             raise PatternError("a pattern needs at least one mandatory stage")
-        names = {stage.name for stage in self.stages}
-        if self.skip_strategy.stage is not None and self.skip_strategy.stage not in names:
+        if self.skip_strategy.stage is not None and self.skip_strategy.stage not in _names(
+            self.elements
+        ):
             raise PatternError(f"skip strategy names unknown stage {self.skip_strategy.stage}")
+        if self.has_groups:
+            _check_groups(self.elements)
         return self
+
+
+def _element(name: str | Pattern, entry: Contiguity, kind: StageKind = StageKind.NORMAL) -> Element:
+    if isinstance(name, Pattern):
+        return Group(name, entry)
+    return Stage(name, entry, kind)
+
+
+def _check_sequence(elements: list[Element], outer: bool) -> None:
+    """Rules for one sequence of elements: the whole pattern's or a group's."""
+    where = "a pattern" if outer else "a group"
+    if elements[0].is_not:
+        raise PatternError(f"{where} cannot begin with a negative stage")
+    for before, element in pairwise(elements):
+        if element.is_not and before.is_not:
+            raise PatternError(f"{element.name}: two negative stages in a row")
+        if element.is_not and before.optional:
+            raise PatternError(f"{element.name}: a negative stage cannot follow an optional one")
+    normal = [element for element in elements if not element.is_not]
+    if outer and isinstance(normal[-1], Stage) and normal[-1].greedy:
+        raise PatternError(f"{normal[-1].name}: the last stage cannot be greedy")
+
+
+def _check_groups(elements: list[Element]) -> None:
+    """What group patterns support here (docs/cep.md, "Where it differs")."""
+    for i, element in enumerate(elements):
+        later = elements[i + 1 :]
+        if isinstance(element, Stage):
+            if element.window_ms is not None:
+                raise PatternError(
+                    f"{element.name}: within(PREVIOUS_AND_CURRENT) in a pattern with groups"
+                )
+            if element.greedy:
+                for after in later:
+                    if isinstance(after, Group):
+                        raise PatternError(f"{element.name}: a greedy stage before a group")
+                    if _mandatory(after):
+                        break
+            continue
+        body = element.body.elements
+        _check_sequence(body, outer=False)
+        if body[-1].is_not:
+            raise PatternError(f"{element.name}: a group cannot end with a negative stage")
+        if not any(_mandatory(inner) for inner in body):
+            raise PatternError(f"{element.name}: a group needs a mandatory stage")
+        if any(isinstance(inner, Stage) and inner.greedy for inner in body):
+            raise PatternError(f"{element.name}: greedy stages in a group are not supported")
+        once = element.min_count == element.max_count == 1 and not element.optional
+        last = body[-1]
+        if (
+            later
+            and later[0].is_not
+            and not (once and _mandatory(last) and isinstance(last, Stage))
+        ):
+            raise PatternError(
+                f"{later[0].name}: a negative stage may follow only a group taken once that"
+                " ends in a mandatory stage"
+            )
+        _check_groups(body)
+
+
+class _Flattener:
+    """Turns elements into flat stages. A group's repetitions are copies of its stages: the
+    first copy attaches to what comes before by the group's contiguity, later ones by its loop
+    contiguity; a copy past the group's minimum (and the first copy of an optional group) may
+    be jumped over to the stage after the group; an unbounded group ends in a copy whose last
+    stage goes back to its own first stage."""
+
+    def __init__(self) -> None:
+        self.stages: list[Stage] = []
+        self.succ: list[int | None] = []
+        self.exits: list[list[int]] = []
+        self.repeat: list[bool] = []
+
+    def run(self, elements: list[Element]) -> list[Stage]:
+        self._point(self._sequence(elements, None), len(self.stages))
+        return [
+            replace(stage, succ=succ, exits=tuple(exits), repeat_head=repeat)
+            for stage, succ, exits, repeat in zip(
+                self.stages, self.succ, self.exits, self.repeat, strict=True
+            )
+        ]
+
+    def _point(self, loose: list[tuple[int, bool]], target: int) -> None:
+        """Point the loose ends (stage, is an exit) at `target`."""
+        for index, is_exit in loose:
+            if is_exit:
+                self.exits[index].append(target)
+            else:
+                self.succ[index] = target
+
+    def _sequence(
+        self, elements: list[Element], entry: Contiguity | None
+    ) -> list[tuple[int, bool]]:
+        """Append a sequence; returns its loose ends (to point at what follows it)."""
+        loose: list[tuple[int, bool]] = []
+        for i, element in enumerate(elements):
+            self._point(loose, len(self.stages))
+            first = entry if i == 0 and entry is not None else element.entry
+            if isinstance(element, Stage):
+                self.stages.append(replace(element, entry=first))
+                self.succ.append(None)
+                self.exits.append([])
+                self.repeat.append(False)
+                loose = [(len(self.stages) - 1, False)]
+            else:
+                loose = self._group(element, first)
+        return loose
+
+    def _group(self, group: Group, entry: Contiguity) -> list[tuple[int, bool]]:
+        out: list[tuple[int, bool]] = []
+        loose: list[tuple[int, bool]] = []
+        copies = max(group.min_count, 1) if group.max_count is None else group.max_count
+        for copy in range(1, copies + 1):
+            self._point(loose, len(self.stages))
+            head = len(self.stages)
+            loose = self._sequence(group.body.elements, entry if copy == 1 else group.loop)
+            if copy > 1:
+                self.repeat[head] = True
+            if (copy == 1 and group.optional) or copy > group.min_count:
+                out.append((head, True))
+        if group.max_count is None:  # the looping copy
+            self._point(loose, len(self.stages))
+            head = len(self.stages)
+            self._point(self._sequence(group.body.elements, group.loop), head)
+            self.repeat[head] = True
+            out.append((head, True))
+            return out
+        return out + loose
