@@ -176,7 +176,7 @@ class Matcher:
             completed.extend(out.completed)
             if not out.stopped:
                 runs.extend(new for new in out.taken + out.ignored if not self._dead(new))
-        matches, runs = self._apply_skip(completed, _dedupe(runs))
+        matches, runs = self._apply_skip(completed, self._dedupe(runs))
         self.state["runs"] = runs
         return Step(expired.matches + matches, expired.timeouts)
 
@@ -367,6 +367,26 @@ class Matcher:
             and run["count"] >= spec.max_count
         )
 
+    def _dedupe(self, runs: list[Run], matches: bool = False) -> list[Run]:
+        """One run per position and events taken, each event with the name of the stage that
+        took it (repetitions of a group are copies of the same stages, so two runs may differ
+        only in which copy took an event); completed runs: one per events and names."""
+        seen: set[str] = set()
+        out: list[Run] = []
+        for run in runs:
+            taken = [[e[1], self.stages[e[0]].name] for e in run["events"]]
+            where = [
+                run["stage"],
+                run["count"],
+                run["guards"],
+                bool(run.get("blocked", False)),
+            ]
+            key = json.dumps(taken if matches else [*where, taken])
+            if key not in seen:
+                seen.add(key)
+                out.append(run)
+        return out
+
     def _by_stage(self, run: Run) -> dict[str, list[Event]]:
         out: dict[str, list[Event]] = {}
         for stage, _seq, _ts, event in run["events"]:
@@ -377,7 +397,9 @@ class Matcher:
 
     def _apply_skip(self, completed: list[Run], runs: list[Run]) -> tuple[list[Match], list[Run]]:
         matches: list[Match] = []
-        pending = sorted(_dedupe(completed), key=lambda r: [e[1] for e in r["events"]])
+        pending = sorted(
+            self._dedupe(completed, matches=True), key=lambda r: [e[1] for e in r["events"]]
+        )
         while pending:
             run = pending.pop(0)
             match = Match(
@@ -420,22 +442,3 @@ def _run(stage: int, count: int, guards: tuple[int, ...], blocked: bool, events:
         "blocked": blocked,
         "events": events,
     }
-
-
-def _dedupe(runs: list[Run]) -> list[Run]:
-    seen: set[str] = set()
-    out: list[Run] = []
-    for run in runs:
-        key = json.dumps(
-            [
-                run["stage"],
-                run["count"],
-                run["guards"],
-                bool(run.get("blocked", False)),
-                [e[1] for e in run["events"]],
-            ]
-        )
-        if key not in seen:
-            seen.add(key)
-            out.append(run)
-    return out

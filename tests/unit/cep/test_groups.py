@@ -10,15 +10,17 @@ from collections.abc import Callable
 import pytest
 
 from tests.unit.cep.helpers import named
+from tests.unit.cep.reference import Reference
 from udfs.cep.nfa import Matcher
-from udfs.cep.pattern import Pattern, PatternError
+from udfs.cep.pattern import Event, Pattern, PatternError
 
 P = Pattern.begin
 
 
 def feed_in_order(pattern: Pattern, names: str, state_round_trip: bool = False) -> list[str]:
     """Each match as its events' names in time order (a group's events of every repetition
-    are reported under the inner stages' names, so stage order is not time order)."""
+    are reported under the inner stages' names, so stage order is not time order). Checks
+    on the way that the brute-force reference finds the same matches."""
     matcher = Matcher(pattern)
     seen = names.split()
     out: list[str] = []
@@ -26,6 +28,9 @@ def feed_in_order(pattern: Pattern, names: str, state_round_trip: bool = False) 
         if state_round_trip:  # what a restore from a checkpoint does, before every event
             matcher = Matcher(pattern, json.loads(json.dumps(matcher.state)))
         out += [" ".join(seen[s] for s in m.seqs) for m in matcher.process({"n": name}, i).matches]
+    stream: list[tuple[Event, int]] = [({"n": name}, i) for i, name in enumerate(seen)]
+    reference = [" ".join(seen[s] for s in m.seqs) for m in Reference(pattern, stream).matches()]
+    assert sorted(reference) == sorted(out)
     return sorted(out)
 
 
