@@ -263,7 +263,7 @@ class Matcher:
         does so only for an event it can neither take nor ignore, or one that a following
         stage takes (FlinkCEP's greedy proceed condition)."""
         spec = self.stages[stage]
-        if not spec.can_leave(count):
+        if not spec.can_leave(count) or _stopped_in_group(spec, count, event, ctx):
             return False
         if not _is_greedy(spec, count):
             return True
@@ -291,12 +291,17 @@ class Matcher:
             return False
         if count > 0 and spec.until is not None and spec.until(event, ctx):
             return False
+        if spec.group_until is not None and spec.group_until(event, ctx):
+            return False
         return contiguity is Contiguity.ANY or not spec.condition(event, ctx)
 
     @staticmethod
     def _takes(spec: Stage, event: Event, ctx: MatchedSoFar) -> bool:
-        """The take condition: the stage's condition, and not its stop condition."""
+        """The take condition: the stage's condition, and not its (or its group's) stop
+        condition."""
         if spec.until is not None and spec.until(event, ctx):
+            return False
+        if spec.group_until is not None and spec.group_until(event, ctx):
             return False
         return spec.condition(event, ctx)
 
@@ -427,6 +432,14 @@ class Matcher:
                 target = in_stage[0] if skip.kind == "first" else in_stage[-1]
                 return lambda start: start < target
         return lambda start: False
+
+
+def _stopped_in_group(spec: Stage, count: int, event: Event, ctx: MatchedSoFar) -> bool:
+    """The event of the group's `until` stops a move from a stage that could take more: its
+    proceed edge is inside the group (a full stage's run is already at the next state)."""
+    if spec.group_until is None or (spec.max_count is not None and count >= spec.max_count):
+        return False
+    return spec.group_until(event, ctx)
 
 
 def _is_greedy(spec: Stage, count: int) -> bool:

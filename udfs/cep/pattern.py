@@ -108,6 +108,7 @@ class Stage:
     succ: int | None = None
     exits: tuple[int, ...] = ()
     repeat_head: bool = False
+    group_until: Condition | None = None  # `until` of the group this stage is a copy from
 
     def can_leave(self, taken: int) -> bool:
         """Whether a partial match that took ``taken`` events here may move on."""
@@ -138,6 +139,8 @@ class Group:
     max_count: int | None = 1
     loop: Contiguity = Contiguity.RELAXED  # how a repetition attaches to the one before it
     optional: bool = False
+    until: Condition | None = None  # stop condition of a looping group (FlinkCEP: every
+    # stage of the group takes, ignores and moves on within the group only without it)
     kind: StageKind = StageKind.NORMAL
     window_ms: int | None = field(default=None, init=False)
 
@@ -301,12 +304,14 @@ class Pattern:
         return self.until_iterative(lambda event, _ctx: condition(event))
 
     def until_iterative(self, condition: Condition) -> Pattern:
-        """`until` with a condition that also sees the events taken so far."""
-        stage = self._stage("until() here (not implemented for groups)")
-        if stage.max_count is not None:
-            raise PatternError(f"{stage.name}: until() needs one_or_more/times_or_more")
-        previous = stage.until
-        stage.until = (
+        """`until` with a condition that also sees the events taken so far. On a looping
+        group: no stage of the group takes or skips its event, nor moves on to another stage
+        of the group with it; the group may still end there (FlinkCEP's NFACompiler)."""
+        element = self._last
+        if element.max_count is not None:
+            raise PatternError(f"{element.name}: until() needs one_or_more/times_or_more")
+        previous = element.until
+        element.until = (
             condition if previous is None else lambda e, c: previous(e, c) or condition(e, c)
         )
         return self
@@ -417,6 +422,8 @@ def _check_groups(elements: list[Element]) -> None:
             raise PatternError(f"{element.name}: a group needs a mandatory stage")
         if any(isinstance(inner, Stage) and inner.greedy for inner in body):
             raise PatternError(f"{element.name}: greedy stages in a group are not supported")
+        if element.until is not None and any(isinstance(inner, Group) for inner in body):
+            raise PatternError(f"{element.name}: until() on a group that holds a group")
         once = element.min_count == element.max_count == 1 and not element.optional
         last = body[-1]
         if (
@@ -462,7 +469,7 @@ class _Flattener:
                 self.succ[index] = target
 
     def _sequence(
-        self, elements: list[Element], entry: Contiguity | None
+        self, elements: list[Element], entry: Contiguity | None, until: Condition | None = None
     ) -> list[tuple[int, bool]]:
         """Append a sequence; returns its loose ends (to point at what follows it)."""
         loose: list[tuple[int, bool]] = []
@@ -470,7 +477,7 @@ class _Flattener:
             self._point(loose, len(self.stages))
             first = entry if i == 0 and entry is not None else element.entry
             if isinstance(element, Stage):
-                self.stages.append(replace(element, entry=first))
+                self.stages.append(replace(element, entry=first, group_until=until))
                 self.succ.append(None)
                 self.exits.append([])
                 self.repeat.append(False)
@@ -486,7 +493,9 @@ class _Flattener:
         for copy in range(1, copies + 1):
             self._point(loose, len(self.stages))
             head = len(self.stages)
-            loose = self._sequence(group.body.elements, entry if copy == 1 else group.loop)
+            loose = self._sequence(
+                group.body.elements, entry if copy == 1 else group.loop, group.until
+            )
             if copy > 1:
                 self.repeat[head] = True
             if (copy == 1 and group.optional) or copy > group.min_count:
@@ -494,7 +503,7 @@ class _Flattener:
         if group.max_count is None:  # the looping copy
             self._point(loose, len(self.stages))
             head = len(self.stages)
-            self._point(self._sequence(group.body.elements, group.loop), head)
+            self._point(self._sequence(group.body.elements, group.loop, group.until), head)
             self.repeat[head] = True
             out.append((head, True))
             return out

@@ -17,7 +17,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from udfs.cep.pattern import Contiguity, Event, Group, MatchedSoFar, Pattern, Stage, StageKind
+from udfs.cep.pattern import (
+    Condition,
+    Contiguity,
+    Event,
+    Group,
+    MatchedSoFar,
+    Pattern,
+    Stage,
+    StageKind,
+)
 
 Taken = list[tuple[int, int]]  # (event index, stage index), in event order
 
@@ -38,10 +47,11 @@ class Unrolled:
         self.stages: list[Stage] = []
         self.exits: list[set[int]] = []
         self.repeat: list[bool] = []
+        self.until: list[Condition | None] = []  # `until` of the group a stage is in
         self.windows: list[int] = []
-        self.sequence(pattern, None)
+        self.sequence(pattern, None, None)
 
-    def sequence(self, pattern: Pattern, entry: Contiguity | None) -> None:
+    def sequence(self, pattern: Pattern, entry: Contiguity | None, until: Condition | None) -> None:
         if pattern.window_ms is not None:
             self.windows.append(pattern.window_ms)
         for i, element in enumerate(pattern.elements):
@@ -52,13 +62,14 @@ class Unrolled:
                 self.stages.append(replace(element, entry=first))
                 self.exits.append(set())
                 self.repeat.append(False)
+                self.until.append(until)
 
     def group(self, group: Group, entry: Contiguity) -> None:
         count = self.copies if group.max_count is None else group.max_count
         heads = []
         for copy in range(1, max(count, group.min_count) + 1):
             head = len(self.stages)
-            self.sequence(group.body, entry if copy == 1 else group.loop)
+            self.sequence(group.body, entry if copy == 1 else group.loop, group.until)
             self.repeat[head] = copy > 1
             if (copy == 1 and group.optional) or copy > group.min_count:
                 heads.append(head)
@@ -72,6 +83,7 @@ class Reference:
         self.stages = unrolled.stages
         self.exits = unrolled.exits
         self.repeat = unrolled.repeat
+        self.group_until = unrolled.until
         self.grouped = any(isinstance(element, Group) for element in pattern.elements)
         self.window = min(unrolled.windows, default=None)
         self.skip = pattern.skip_strategy
@@ -93,11 +105,17 @@ class Reference:
     def cond(self, stage: int, index: int, taken: Taken) -> bool:
         return self.stages[stage].condition(self.events[index][0], self.ctx(taken, index))
 
+    def stops(self, stage: int, index: int, taken: Taken) -> bool:
+        """The event satisfies the `until` of the group the stage is in: no stage of the
+        group takes it, ignores it or moves on to the group's next stage with it."""
+        until = self.group_until[stage]
+        return until is not None and until(self.events[index][0], self.ctx(taken, index))
+
     def takes(self, stage: int, index: int, taken: Taken) -> bool:
         until = self.stages[stage].until
         if until is not None and until(self.events[index][0], self.ctx(taken, index)):
             return False
-        return self.cond(stage, index, taken)
+        return not self.stops(stage, index, taken) and self.cond(stage, index, taken)
 
     @staticmethod
     def greedy_now(spec: Stage, count: int) -> bool:
@@ -106,6 +124,9 @@ class Reference:
     def may_leave(self, stage: int, count: int, index: int, taken: Taken) -> bool:
         spec = self.stages[stage]
         if not (count >= spec.min_count or (count == 0 and spec.optional)):
+            return False
+        full = spec.max_count is not None and count >= spec.max_count
+        if not full and self.stops(stage, index, taken):  # a full stage has moved on already
             return False
         if not self.greedy_now(spec, count):
             return True
@@ -158,6 +179,8 @@ class Reference:
             return False
         until = spec.until
         if count > 0 and until is not None and until(self.events[index][0], self.ctx(taken, index)):
+            return False
+        if self.stops(stage, index, taken):
             return False
         return contiguity is Contiguity.ANY or not self.cond(stage, index, taken)
 

@@ -81,6 +81,25 @@ def test_group_followed_by_zero_or_more() -> None:
     assert feed_in_order(pattern, C_AB_AB_D) == sorted(["c d", "c a1 b1 d", "c a1 b1 a2 b2 d"])
 
 
+def test_group_followed_by_one_or_more_with_until_condition() -> None:
+    """testGroupFollowedByOneOrMoreWithUntilCondition: c (a b)+ until d, then d; afterwards
+    no partial match is left (FlinkCEP: only its start state)."""
+    pattern = end_d(c_then(ab()).one_or_more().until(named("d")))
+    assert feed_in_order(pattern, C_AB_AB_D) == sorted(["c a1 b1 d", "c a1 b1 a2 b2 d"])
+    matcher = Matcher(pattern)
+    for i, name in enumerate(C_AB_AB_D.split()):
+        matcher.process({"n": name}, i)
+    assert matcher.idle
+
+
+def test_group_until_stops_a_repetition_midway() -> None:
+    """From NFACompiler (no GroupITCase case): the stages of a group with `until` neither take
+    nor skip its event, so a repetition begun before it dies (a1 b1 a2 d b2 d2 has no
+    a2 b2), while the group may still end at it."""
+    pattern = end_d(c_then(ab()).one_or_more().until(named("d")))
+    assert feed_in_order(pattern, "c a1 b1 a2 d1 b2 d2") == ["c a1 b1 d1"]
+
+
 def c_any(group_pattern: Pattern) -> Pattern:
     return P("start").where(named("c")).followed_by_any(group_pattern)
 
@@ -241,7 +260,8 @@ def test_group_state_survives_json_round_trips() -> None:
     [
         lambda: c_then(ab()).greedy(),  # FlinkCEP: "Option not applicable to group pattern"
         lambda: c_then(ab()).where(named("a")),  # FlinkCEP: no where clause on a group
-        lambda: c_then(ab()).one_or_more().until(named("d")),  # not implemented here
+        lambda: c_then(ab()).times(2).until(named("d")),  # until needs a looping group
+        lambda: c_then(P("x").followed_by(ab())).one_or_more().until(named("d")),  # not here
         lambda: end_d(c_then(ab()).times(2)).followed_by(P("middle1")),  # a name used twice
         lambda: c_then(P("x").where(named("a")).not_next("n")),  # a group ending negative
         lambda: c_then(ab()).one_or_more().not_followed_by("n").followed_by("e"),

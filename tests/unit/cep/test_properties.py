@@ -160,12 +160,13 @@ def examples(count: int) -> Callable[[Callable[..., None]], Callable[..., None]]
 @st.composite
 def element_plans(draw: st.DrawFn, depth: int, first: bool, group: bool) -> dict[str, Any]:
     """A stage or a group of one or two elements (a group in a group at most), with its
-    quantifier (a group takes no until: not offered)."""
+    quantifier (`until` only on a group that holds no group: not offered otherwise)."""
     spec = draw(stage_specs(first, grouped=True))
     if group:
-        spec["until"] = None
         size = draw(st.integers(1, 2))
         nested = depth < 1 and draw(st.integers(0, 2)) == 0
+        if nested:
+            spec["until"] = None
         spec["group"] = [
             draw(element_plans(depth + 1, first=i == 0, group=nested and i == size - 1))
             for i in range(size)
