@@ -93,6 +93,7 @@ class Matcher:
         last = self._end - 1
         self._trailing = self.stages[last].kind if self.stages[last].is_not else None
         self._succ = [i + 1 if s.succ is None else s.succ for i, s in enumerate(self.stages)]
+        self._names = [stage.name for stage in self.stages]
         # the not_followed_by stage right after each stage: it guards the stage's later events
         self._follow_guard: dict[int, int] = {
             i: n
@@ -379,7 +380,7 @@ class Matcher:
         seen: set[str] = set()
         out: list[Run] = []
         for run in runs:
-            taken = [[e[1], self.stages[e[0]].name] for e in run["events"]]
+            taken = [[e[1], self._names[e[0]]] for e in run["events"]]
             where = [
                 run["stage"],
                 run["count"],

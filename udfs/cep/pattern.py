@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from itertools import pairwise
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 
 Event = Mapping[str, Any]
 
@@ -346,12 +346,16 @@ class Pattern:
         """The stages the matcher runs: the elements with every group flattened into copies
         of its stages, one per repetition (FlinkCEP's compiler does the same); an unbounded
         group's last copy loops back to its own first stage. Without groups: the stages as
-        declared, in order."""
+        declared, in order (no copies: they are what the builder made)."""
+        if not self.has_groups:
+            return cast(list[Stage], list(self.elements))
         return _Flattener().run(self.elements)
 
     @property
     def smallest_window_ms(self) -> int | None:
         """`within` of this pattern and of the patterns of its groups: the smallest wins."""
+        if not self.has_groups:
+            return self.window_ms
         windows = [self.window_ms] + [
             element.body.smallest_window_ms
             for element in self.elements
