@@ -284,3 +284,21 @@ def test_a_repetition_that_ignored_an_event_may_still_end_the_group() -> None:
     assert feed_in_order(group, "c a1 b1 d1 a2 d2") == sorted(["c a1 b1 d1", "c a1 b1 d2"])
     stage = P("start").where(named("c")).followed_by("middle1").where(named("a")).one_or_more()
     assert feed_in_order(end_d(stage), "c a1 d1 a2 d2") == sorted(["c a1 d1", "c a1 a2 d2"])
+
+
+def test_partial_group_matches_time_out_by_inner_names() -> None:
+    """A run inside a group times out like any other; its events are reported by the inner
+    stages' names. A `within` given to the group's own pattern counts too (the smallest wins,
+    as FlinkCEP's compiler takes the minimum over every pattern it compiles)."""
+    pattern = end_d(c_then(ab().within(3)).times(2))
+    matcher = Matcher(pattern)
+    for i, name in enumerate("c a1 b1".split()):
+        assert not matcher.process({"n": name}, i).matches
+    assert matcher.next_deadline_ms() == 3
+    (timeout,) = matcher.advance(3).timeouts
+    assert {k: [e["n"] for e in v] for k, v in timeout.events.items()} == {
+        "start": ["c"],
+        "middle1": ["a1"],
+        "middle2": ["b1"],
+    }
+    assert matcher.idle
