@@ -292,7 +292,7 @@ def test_partial_group_matches_time_out_by_inner_names() -> None:
     as FlinkCEP's compiler takes the minimum over every pattern it compiles)."""
     pattern = end_d(c_then(ab().within(3)).times(2))
     matcher = Matcher(pattern)
-    for i, name in enumerate("c a1 b1".split()):
+    for i, name in enumerate(["c", "a1", "b1"]):
         assert not matcher.process({"n": name}, i).matches
     assert matcher.next_deadline_ms() == 3
     (timeout,) = matcher.advance(3).timeouts
