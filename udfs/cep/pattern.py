@@ -194,8 +194,9 @@ class Pattern:
     ) -> Pattern:
         element = _element(name, entry, kind)
         taken = set(_names(self.elements))
-        if any(other in taken for other in _names([element])):
-            raise PatternError(f"stage name {element.name!r} used twice")
+        for other in _names([element]):
+            if other in taken:
+                raise PatternError(f"stage name {other!r} used twice")
         self.elements.append(element)
         return self
 
@@ -377,6 +378,9 @@ class Pattern:
         ):
             raise PatternError(f"skip strategy names unknown stage {self.skip_strategy.stage}")
         if self.has_groups:
+            names = _names(self.elements)  # a group's pattern may have grown since it was added
+            for name in {n for n in names if names.count(n) > 1}:
+                raise PatternError(f"stage name {name!r} used twice")
             _check_groups(self.elements)
         return self
 

@@ -255,6 +255,13 @@ def test_group_state_survives_json_round_trips() -> None:
     assert "d a1 b1 c1 b2 c2 a2 e" in feed_in_order(pattern, events)
 
 
+def reuse_after_adding() -> Pattern:
+    pair = ab()
+    pattern = c_then(pair)
+    pair.followed_by("start")
+    return pattern
+
+
 @pytest.mark.parametrize(
     "build",
     [
@@ -263,6 +270,7 @@ def test_group_state_survives_json_round_trips() -> None:
         lambda: c_then(ab()).times(2).until(named("d")),  # until needs a looping group
         lambda: c_then(P("x").followed_by(ab())).one_or_more().until(named("d")),  # not here
         lambda: end_d(c_then(ab()).times(2)).followed_by(P("middle1")),  # a name used twice
+        lambda: reuse_after_adding(),  # the same, the group's pattern grown after it was added
         lambda: c_then(P("x").where(named("a")).not_next("n")),  # a group ending negative
         lambda: c_then(ab()).one_or_more().not_followed_by("n").followed_by("e"),
         lambda: c_then(P("x").where(named("a")).one_or_more().greedy()).followed_by("e"),
