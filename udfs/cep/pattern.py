@@ -184,6 +184,8 @@ class Pattern:
         self.elements: list[Element] = [first]
         self.window_ms: int | None = None
         self.skip_strategy = skip
+        self._version = 0  # bumped by every builder call: `stages` is cached per version
+        self._flat: tuple[tuple[int, ...], list[Stage]] | None = None
 
     @classmethod
     def begin(cls, name: str | Pattern, skip: SkipStrategy | None = None) -> Self:
@@ -198,7 +200,7 @@ class Pattern:
             if other in taken:
                 raise PatternError(f"stage name {other!r} used twice")
         self.elements.append(element)
-        return self
+        return self._changed()
 
     def next(self, name: str | Pattern) -> Pattern:
         return self._add(name, Contiguity.STRICT)
@@ -214,6 +216,18 @@ class Pattern:
 
     def not_followed_by(self, name: str) -> Pattern:
         return self._add(name, Contiguity.RELAXED, StageKind.NOT_FOLLOWED_BY)
+
+    def _changed(self) -> Pattern:
+        self._version += 1
+        return self
+
+    def _versions(self) -> tuple[int, ...]:
+        """This pattern's version and its groups' patterns' (which may change after)."""
+        out: tuple[int, ...] = (self._version,)
+        for element in self.elements:
+            if isinstance(element, Group):
+                out += element.body._versions()
+        return out
 
     @property
     def _last(self) -> Element:
@@ -238,13 +252,13 @@ class Pattern:
             stage.condition = condition
         else:
             stage.condition = lambda e, c: previous(e, c) and condition(e, c)
-        return self
+        return self._changed()
 
     def or_where(self, condition: Callable[[Event], bool]) -> Pattern:
         stage = self._stage("condition")
         previous = stage.condition
         stage.condition = lambda e, c: previous(e, c) or condition(e)
-        return self
+        return self._changed()
 
     def _quantify(self, low: int, high: int | None) -> Pattern:
         element = self._last
@@ -255,7 +269,7 @@ class Pattern:
         if isinstance(element, Group) and low == 0:  # FlinkCEP: times(0, m) = optional 1..m
             element.optional, low = True, 1
         element.min_count, element.max_count = low, high
-        return self
+        return self._changed()
 
     def times(self, low: int, high: int | None = -1) -> Pattern:
         """times(n): exactly n; times(n, m): n to m events (of a group: repetitions)."""
@@ -273,7 +287,7 @@ class Pattern:
         if self._last.is_not:
             raise PatternError(f"{self._last.name}: a negative stage cannot be optional")
         self._last.optional = True
-        return self
+        return self._changed()
 
     def consecutive(self) -> Pattern:
         """Events taken by a looping stage must follow each other directly (a looping group:
@@ -288,7 +302,7 @@ class Pattern:
         if not self._last.loops:
             raise PatternError(f"{self._last.name}: only looping stages take this option")
         self._last.loop = contiguity
-        return self
+        return self._changed()
 
     def greedy(self) -> Pattern:
         """The looping stage takes as many events as it can: while an event satisfies its
@@ -297,7 +311,7 @@ class Pattern:
         if not stage.loops:
             raise PatternError(f"{stage.name}: greedy() needs a looping quantifier")
         stage.greedy = True
-        return self
+        return self._changed()
 
     def until(self, condition: Callable[[Event], bool]) -> Pattern:
         """Stop condition of a one_or_more/times_or_more stage: an event that satisfies it
@@ -315,7 +329,7 @@ class Pattern:
         element.until = (
             condition if previous is None else lambda e, c: previous(e, c) or condition(e, c)
         )
-        return self
+        return self._changed()
 
     def within(
         self, duration_ms: int, within_type: WithinType = WithinType.FIRST_AND_LAST
@@ -332,11 +346,11 @@ class Pattern:
             stage.window_ms = duration_ms
         else:
             self.window_ms = min(duration_ms, self.window_ms or duration_ms)
-        return self
+        return self._changed()
 
     def skip(self, strategy: SkipStrategy) -> Pattern:
         self.skip_strategy = strategy
-        return self
+        return self._changed()
 
     @property
     def has_groups(self) -> bool:
@@ -350,7 +364,10 @@ class Pattern:
         declared, in order (no copies: they are what the builder made)."""
         if not self.has_groups:
             return cast(list[Stage], list(self.elements))
-        return _Flattener().run(self.elements)
+        versions = self._versions()
+        if self._flat is None or self._flat[0] != versions:  # a Matcher is made per event
+            self._flat = (versions, _Flattener().run(self.elements))
+        return self._flat[1]
 
     @property
     def smallest_window_ms(self) -> int | None:

@@ -310,3 +310,16 @@ def test_partial_group_matches_time_out_by_inner_names() -> None:
         "middle2": ["b1"],
     }
     assert matcher.idle
+
+
+def test_flattened_stages_follow_changes_to_the_pattern() -> None:
+    """`Pattern.stages` is cached (a Matcher is made per event); a change to the pattern or
+    to a group's pattern after a Matcher was made shows in the next one."""
+    pair = ab()
+    pattern = end_d(c_then(pair).times(2))
+    assert feed_in_order(pattern, "c a1 b1 a2 b2 d") == ["c a1 b1 a2 b2 d"]
+    pair.followed_by("middle3").where(named("x"))
+    assert feed_in_order(pattern, "c a1 b1 a2 b2 d") == []
+    assert feed_in_order(pattern, "c a1 b1 x1 a2 b2 x2 d") == ["c a1 b1 x1 a2 b2 x2 d"]
+    pattern.within(3)
+    assert feed_in_order(pattern, "c a1 b1 x1 a2 b2 x2 d") == []
