@@ -85,21 +85,18 @@ class Matcher:
     """Non-deterministic automaton over one key's events. State: `snapshot()` / `state=`."""
 
     def __init__(self, pattern: Pattern, state: dict[str, Any] | None = None) -> None:
-        self.pattern = pattern.validate()
-        self.stages: list[Stage] = pattern.stages
-        self.window_ms = pattern.smallest_window_ms
+        plan = pattern.plan()  # validated (PatternError), cached on the pattern
+        self.pattern = pattern
+        self.stages: list[Stage] = plan.stages
+        self.window_ms = plan.window_ms
         self.state: dict[str, Any] = state if state is not None else {"seq": 0, "runs": []}
         self._end = len(self.stages)
-        last = self._end - 1
-        self._trailing = self.stages[last].kind if self.stages[last].is_not else None
-        self._succ = [i + 1 if s.succ is None else s.succ for i, s in enumerate(self.stages)]
-        self._names = [stage.name for stage in self.stages]
+        self._trailing = plan.trailing
+        self._succ = plan.succ
+        self._names = plan.names
+        self._branches = plan.branches
         # the not_followed_by stage right after each stage: it guards the stage's later events
-        self._follow_guard: dict[int, int] = {
-            i: n
-            for i, n in enumerate(self._succ)
-            if n < self._end and self.stages[n].kind is StageKind.NOT_FOLLOWED_BY
-        }
+        self._follow_guard = plan.follow_guard
 
     def snapshot(self) -> dict[str, Any]:
         """A deep copy of the state: plain dicts and lists, safe to JSON-encode."""
@@ -192,9 +189,10 @@ class Matcher:
         seen: set[tuple[int, int, tuple[int, ...], bool]] = set()
         while todo:
             stage, count, guards, own = todo.pop()
-            if (stage, count, guards, own) in seen:
-                continue
-            seen.add((stage, count, guards, own))
+            if self._branches:  # without groups the positions form a line: none comes twice
+                if (stage, count, guards, own) in seen:
+                    continue
+                seen.add((stage, count, guards, own))
             spec = self.stages[stage]
             if spec.is_not:  # a trailing not_followed_by: wait, or stop on its event
                 if spec.condition(event, ctx):

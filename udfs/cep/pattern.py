@@ -182,10 +182,11 @@ class Pattern:
 
     def __init__(self, first: Element, skip: SkipStrategy) -> None:
         self.elements: list[Element] = [first]
+        self.has_groups = isinstance(first, Group)  # elements are only added by the builder
         self.window_ms: int | None = None
         self.skip_strategy = skip
-        self._version = 0  # bumped by every builder call: `stages` is cached per version
-        self._flat: tuple[tuple[int, ...], list[Stage]] | None = None
+        self._version = 0  # bumped by every builder call: `plan()` is cached per version
+        self._plan: tuple[tuple[int, ...], Plan] | None = None
 
     @classmethod
     def begin(cls, name: str | Pattern, skip: SkipStrategy | None = None) -> Self:
@@ -200,6 +201,7 @@ class Pattern:
             if other in taken:
                 raise PatternError(f"stage name {other!r} used twice")
         self.elements.append(element)
+        self.has_groups = self.has_groups or isinstance(element, Group)
         return self._changed()
 
     def next(self, name: str | Pattern) -> Pattern:
@@ -353,10 +355,6 @@ class Pattern:
         return self._changed()
 
     @property
-    def has_groups(self) -> bool:
-        return any(isinstance(element, Group) for element in self.elements)
-
-    @property
     def stages(self) -> list[Stage]:
         """The stages the matcher runs: the elements with every group flattened into copies
         of its stages, one per repetition (FlinkCEP's compiler does the same); an unbounded
@@ -364,10 +362,15 @@ class Pattern:
         declared, in order (no copies: they are what the builder made)."""
         if not self.has_groups:
             return cast(list[Stage], list(self.elements))
+        return _Flattener().run(self.elements)
+
+    def plan(self) -> Plan:
+        """The validated pattern as the matcher runs it, cached until the pattern (or a
+        group's pattern) changes: a Matcher is made per event."""
         versions = self._versions()
-        if self._flat is None or self._flat[0] != versions:  # a Matcher is made per event
-            self._flat = (versions, _Flattener().run(self.elements))
-        return self._flat[1]
+        if self._plan is None or self._plan[0] != versions:
+            self._plan = (versions, Plan.of(self.validate()))
+        return self._plan[1]
 
     @property
     def smallest_window_ms(self) -> int | None:
@@ -400,6 +403,40 @@ class Pattern:
                 raise PatternError(f"stage name {name!r} used twice")
             _check_groups(self.elements)
         return self
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the matcher needs of a pattern, computed once: the flat stages, where each goes on
+    to (`succ`, len(stages) = the end), their names, the window, the not_followed_by stage
+    that guards each stage's later events, and the kind of a trailing negative stage."""
+
+    stages: list[Stage]
+    succ: list[int]
+    names: list[str]
+    window_ms: int | None
+    follow_guard: dict[int, int]
+    trailing: StageKind | None
+    branches: bool  # groups: a run's moves branch (exits, loops)
+
+    @classmethod
+    def of(cls, pattern: Pattern) -> Plan:
+        stages = pattern.stages
+        end = len(stages)
+        succ = [i + 1 if s.succ is None else s.succ for i, s in enumerate(stages)]
+        return cls(
+            stages=stages,
+            succ=succ,
+            names=[stage.name for stage in stages],
+            window_ms=pattern.smallest_window_ms,
+            follow_guard={
+                i: n
+                for i, n in enumerate(succ)
+                if n < end and stages[n].kind is StageKind.NOT_FOLLOWED_BY
+            },
+            trailing=stages[-1].kind if stages[-1].is_not else None,
+            branches=pattern.has_groups,
+        )
 
 
 def _element(name: str | Pattern, entry: Contiguity, kind: StageKind = StageKind.NORMAL) -> Element:
