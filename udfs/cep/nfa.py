@@ -4,14 +4,17 @@ A partial match ("run") is a plain dict, so the whole matcher state is JSON:
   {"seq": next event number, "runs": [run, ...]}
   run = {"stage": i, "count": c, "guards": [not_followed_by stage indices], "blocked": bool,
   "events": [[stage, seq, ts, event], ...]}
-States saved before "blocked" existed load with blocked = False.
+States saved before "blocked" existed load with blocked = False. "stage" indexes the
+pattern's flat stages (`Pattern.stages`): the declared stages when there is no group.
 
 The semantics are FlinkCEP's NFA (docs/cep.md, "Semantics"): every event is offered to every
 run and to a fresh run at the first stage. A run's position (stage, count) can take the event,
 ignore it (by contiguity) and proceed to the next stage without taking anything once the
 stage's count allows it; from every position it proceeds to, it may take or ignore the event
 too. A run that ignores the event where it could have proceeded is "blocked": like FlinkCEP's
-ignore states it must take another event at that stage before it may move on.
+ignore states it must take another event at that stage before it may move on. A group's
+repetitions are copies of its stages; from the first stage of a copy the run may also jump
+past the rest of the group ("exits"), and an unbounded group's last copy loops back.
 """
 
 from __future__ import annotations
@@ -82,15 +85,18 @@ class Matcher:
     """Non-deterministic automaton over one key's events. State: `snapshot()` / `state=`."""
 
     def __init__(self, pattern: Pattern, state: dict[str, Any] | None = None) -> None:
-        self.pattern = pattern.validate()
-        self.stages: list[Stage] = pattern.stages
+        plan = pattern.plan()  # validated (PatternError), cached on the pattern
+        self.pattern = pattern
+        self.stages: list[Stage] = plan.stages
+        self.window_ms = plan.window_ms
         self.state: dict[str, Any] = state if state is not None else {"seq": 0, "runs": []}
-        last = len(self.stages) - 1
-        self._trailing = self.stages[last].kind if self.stages[last].is_not else None
+        self._end = len(self.stages)
+        self._trailing = plan.trailing
+        self._succ = plan.succ
+        self._names = plan.names
+        self._branches = plan.branches
         # the not_followed_by stage right after each stage: it guards the stage's later events
-        self._follow_guard: dict[int, int] = {
-            i: i + 1 for i in range(last) if self.stages[i + 1].kind is StageKind.NOT_FOLLOWED_BY
-        }
+        self._follow_guard = plan.follow_guard
 
     def snapshot(self) -> dict[str, Any]:
         """A deep copy of the state: plain dicts and lists, safe to JSON-encode."""
@@ -106,8 +112,8 @@ class Matcher:
         """Event time at which a run expires: the pattern's window from its first event, or
         the per-stage window of the stage it waits at from its last event."""
         deadlines = []
-        if self.pattern.window_ms is not None:
-            deadlines.append(int(run["events"][0][2]) + self.pattern.window_ms)
+        if self.window_ms is not None:
+            deadlines.append(int(run["events"][0][2]) + self.window_ms)
         waiting = self._waiting_at(run)
         gap = None if waiting is None else self.stages[waiting].window_ms
         if gap is not None:
@@ -121,7 +127,7 @@ class Matcher:
             return stage
         most = self.stages[stage].max_count
         if most is not None and count >= most:
-            return stage + 1 if stage + 1 < len(self.stages) else None
+            return self._succ[stage] if self._succ[stage] < self._end else None
         return stage
 
     def next_deadline_ms(self) -> int | None:
@@ -168,7 +174,7 @@ class Matcher:
             completed.extend(out.completed)
             if not out.stopped:
                 runs.extend(new for new in out.taken + out.ignored if not self._dead(new))
-        matches, runs = self._apply_skip(completed, _dedupe(runs))
+        matches, runs = self._apply_skip(completed, self._dedupe(runs))
         self.state["runs"] = runs
         return Step(expired.matches + matches, expired.timeouts)
 
@@ -176,20 +182,24 @@ class Matcher:
         events = run["events"]
         ctx = MatchedSoFar(self._by_stage(run))
         out = _Expansion()
-        last = len(self.stages) - 1
-        stage, count = run["stage"], run["count"]
-        guards = tuple(run["guards"])
         blocked = bool(run.get("blocked", False))
-        own = True
         ignores = not fresh  # FlinkCEP's start state never ignores
-        while True:
+        # positions to visit: (stage, count, guards, own = the run's stored position)
+        todo = [(int(run["stage"]), int(run["count"]), tuple(run["guards"]), True)]
+        seen: set[tuple[int, int, tuple[int, ...], bool]] = set()
+        while todo:
+            stage, count, guards, own = todo.pop()
+            if self._branches:  # without groups the positions form a line: none comes twice
+                if (stage, count, guards, own) in seen:
+                    continue
+                seen.add((stage, count, guards, own))
             spec = self.stages[stage]
             if spec.is_not:  # a trailing not_followed_by: wait, or stop on its event
                 if spec.condition(event, ctx):
                     out.stopped = True
                 elif ignores:
                     out.ignored.append(_run(stage, 0, (), True, events))
-                break
+                continue
             watching = self._guards_at(stage, count, guards)
             if any(self.stages[g].condition(event, ctx) for g in watching):
                 out.stopped = True
@@ -201,26 +211,43 @@ class Matcher:
                 ignores,
                 out,
             )
-            if (blocked and own) or not self._may_proceed(stage, count, event, ctx):
-                break
+            if blocked and own:
+                continue
             # nots passed before a stage that took nothing still apply after it (FlinkCEP's
             # transitive nots); a stage that took an event ends them
-            guards = guards if count == 0 else ()
-            stage, count, own, blocked = stage + 1, 0, False, False
-            if stage > last:
-                break
-            spec = self.stages[stage]
-            if spec.kind is StageKind.NOT_NEXT:
-                if spec.condition(event, ctx):
-                    out.stopped = True
-                    break
-                if stage == last:  # FlinkCEP: ignoring into the final state is a match
-                    out.completed.append(_run(stage, 0, (), False, events))
-                    break
-                stage += 1
-            elif spec.kind is StageKind.NOT_FOLLOWED_BY and stage < last:
-                guards, stage = (*guards, stage), stage + 1
+            after = guards if count == 0 else ()
+            targets = [self._succ[stage]] if self._may_proceed(stage, count, event, ctx) else []
+            if count == 0:
+                targets += spec.exits
+            for target in targets:
+                self._enter(target, after, (event, ctx, events), out, todo)
         return out
+
+    def _enter(
+        self,
+        stage: int,
+        guards: tuple[int, ...],
+        fed: tuple[Event, MatchedSoFar, list[Any]],
+        out: _Expansion,
+        todo: list[tuple[int, int, tuple[int, ...], bool]],
+    ) -> None:
+        """Proceed into `stage` without taking the event: through a not_next (if the event is
+        not its), past a not_followed_by (which then guards), or to the stage itself."""
+        event, ctx, events = fed
+        if stage >= self._end:
+            return
+        spec = self.stages[stage]
+        if spec.kind is StageKind.NOT_NEXT:
+            if spec.condition(event, ctx):
+                out.stopped = True
+            elif self._succ[stage] >= self._end:  # FlinkCEP: ignoring into the final state
+                out.completed.append(_run(stage, 0, (), False, events))
+            else:
+                todo.append((self._succ[stage], 0, guards, False))
+        elif spec.kind is StageKind.NOT_FOLLOWED_BY and self._succ[stage] < self._end:
+            todo.append((self._succ[stage], 0, (*guards, stage), False))
+        else:
+            todo.append((stage, 0, guards, False))
 
     def _guards_at(self, stage: int, count: int, guards: tuple[int, ...]) -> tuple[int, ...]:
         """not_followed_by stages watching this position: those passed before the stage took
@@ -235,7 +262,7 @@ class Matcher:
         does so only for an event it can neither take nor ignore, or one that a following
         stage takes (FlinkCEP's greedy proceed condition)."""
         spec = self.stages[stage]
-        if not spec.can_leave(count):
+        if not spec.can_leave(count) or _stopped_in_group(spec, count, event, ctx):
             return False
         if not _is_greedy(spec, count):
             return True
@@ -263,12 +290,17 @@ class Matcher:
             return False
         if count > 0 and spec.until is not None and spec.until(event, ctx):
             return False
+        if spec.group_until is not None and spec.group_until(event, ctx):
+            return False
         return contiguity is Contiguity.ANY or not spec.condition(event, ctx)
 
     @staticmethod
     def _takes(spec: Stage, event: Event, ctx: MatchedSoFar) -> bool:
-        """The take condition: the stage's condition, and not its stop condition."""
+        """The take condition: the stage's condition, and not its (or its group's) stop
+        condition."""
         if spec.until is not None and spec.until(event, ctx):
+            return False
+        if spec.group_until is not None and spec.group_until(event, ctx):
             return False
         return spec.condition(event, ctx)
 
@@ -298,36 +330,66 @@ class Matcher:
                 out.completed.append(new)
         if ignores and self._ignorable(spec, at.count, event, ctx):
             # ignoring where it could move on blocks the run (FlinkCEP's ignore state has no
-            # proceed edge), except at a greedy stage
-            blocked = at.blocked or (spec.can_leave(at.count) and not _is_greedy(spec, at.count))
+            # proceed edge), except at a greedy stage and where a group's repetition begins
+            # (FlinkCEP: that state ignores into itself and keeps its proceed edge)
+            first = at.count == 0
+            could = spec.can_leave(at.count) or (first and bool(spec.exits))
+            free = _is_greedy(spec, at.count) or (first and spec.repeat_head)
+            blocked = at.blocked or (could and not free)
             out.ignored.append(_run(at.stage, at.count, at.guards, blocked, events))
 
     def _completes(self, stage: int, count: int, event: Event, ctx: MatchedSoFar) -> bool:
         """Whether the final state is reached from here without taking another event, with
         proceed conditions judged on the event just taken (as FlinkCEP does after a take)."""
-        while stage < len(self.stages):
+        todo, seen = [(stage, count)], set()
+        while todo:
+            stage, count = todo.pop()
+            if stage >= self._end:
+                return True
+            if (stage, count) in seen:
+                continue
+            seen.add((stage, count))
             spec = self.stages[stage]
             if spec.is_not:
-                if spec.kind is StageKind.NOT_NEXT and spec.condition(event, ctx):
-                    return False
-                if stage == len(self.stages) - 1:
-                    return False
-                stage += 1
+                negated = spec.kind is StageKind.NOT_NEXT and spec.condition(event, ctx)
+                if not negated and self._succ[stage] < self._end:
+                    todo.append((self._succ[stage], 0))
                 continue
-            if not self._may_proceed(stage, count, event, ctx):
-                return False
-            stage, count = stage + 1, 0
-        return True
+            if self._may_proceed(stage, count, event, ctx):
+                todo.append((self._succ[stage], 0))
+            if count == 0:
+                todo += [(target, 0) for target in spec.exits]
+        return False
 
     def _dead(self, run: Run) -> bool:
-        """A run at the last stage that can take nothing more has nothing left to do."""
+        """A run at a last stage that can take nothing more has nothing left to do."""
         spec = self.stages[run["stage"]]
         return (
-            run["stage"] == len(self.stages) - 1
+            self._succ[run["stage"]] >= self._end
             and not spec.is_not
             and spec.max_count is not None
             and run["count"] >= spec.max_count
         )
+
+    def _dedupe(self, runs: list[Run], matches: bool = False) -> list[Run]:
+        """One run per position and events taken, each event with the name of the stage that
+        took it (repetitions of a group are copies of the same stages, so two runs may differ
+        only in which copy took an event); completed runs: one per events and names."""
+        seen: set[str] = set()
+        out: list[Run] = []
+        for run in runs:
+            taken = [[e[1], self._names[e[0]]] for e in run["events"]]
+            where = [
+                run["stage"],
+                run["count"],
+                run["guards"],
+                bool(run.get("blocked", False)),
+            ]
+            key = json.dumps(taken if matches else [*where, taken])
+            if key not in seen:
+                seen.add(key)
+                out.append(run)
+        return out
 
     def _by_stage(self, run: Run) -> dict[str, list[Event]]:
         out: dict[str, list[Event]] = {}
@@ -339,7 +401,9 @@ class Matcher:
 
     def _apply_skip(self, completed: list[Run], runs: list[Run]) -> tuple[list[Match], list[Run]]:
         matches: list[Match] = []
-        pending = sorted(_dedupe(completed), key=lambda r: [e[1] for e in r["events"]])
+        pending = sorted(
+            self._dedupe(completed, matches=True), key=lambda r: [e[1] for e in r["events"]]
+        )
         while pending:
             run = pending.pop(0)
             match = Match(
@@ -362,12 +426,19 @@ class Matcher:
         if skip.kind == "skip_to_next":
             return lambda start: start <= seqs[0]
         if skip.kind in ("first", "last"):
-            index = next(i for i, s in enumerate(self.stages) if s.name == skip.stage)
-            in_stage = [e[1] for e in run["events"] if e[0] == index]
+            in_stage = [e[1] for e in run["events"] if self.stages[e[0]].name == skip.stage]
             if in_stage:
                 target = in_stage[0] if skip.kind == "first" else in_stage[-1]
                 return lambda start: start < target
         return lambda start: False
+
+
+def _stopped_in_group(spec: Stage, count: int, event: Event, ctx: MatchedSoFar) -> bool:
+    """The event of the group's `until` stops a move from a stage that could take more: its
+    proceed edge is inside the group (a full stage's run is already at the next state)."""
+    if spec.group_until is None or (spec.max_count is not None and count >= spec.max_count):
+        return False
+    return spec.group_until(event, ctx)
 
 
 def _is_greedy(spec: Stage, count: int) -> bool:
@@ -383,22 +454,3 @@ def _run(stage: int, count: int, guards: tuple[int, ...], blocked: bool, events:
         "blocked": blocked,
         "events": events,
     }
-
-
-def _dedupe(runs: list[Run]) -> list[Run]:
-    seen: set[str] = set()
-    out: list[Run] = []
-    for run in runs:
-        key = json.dumps(
-            [
-                run["stage"],
-                run["count"],
-                run["guards"],
-                bool(run.get("blocked", False)),
-                [e[1] for e in run["events"]],
-            ]
-        )
-        if key not in seen:
-            seen.add(key)
-            out.append(run)
-    return out

@@ -90,6 +90,7 @@ class CallsInFlight(Generic[K, R]):
     def close(self) -> None:
         """Stop the loop; calls still running are abandoned (their keys' state still lists
         them as pending, so a restore starts them again)."""
+
         def cancel_and_stop() -> None:
             for task in asyncio.all_tasks(self._loop):
                 task.cancel()

@@ -5,14 +5,28 @@ keeps those the rules allow: quantifiers, conditions, how the skipped events bet
 taken ones were ignored (contiguity, blocked ignores, greedy), not-stages, windows, and
 finally the after-match skip strategy over the order in which matches are emitted. Only for
 a handful of events: it is exponential.
+
+Groups are unrolled here, not looped: a group becomes one copy of its stages per repetition,
+as many as there are events when it is unbounded (every repetition takes an event), so the
+stages stay in event order; a copy past the group's minimum (and the first copy of an
+optional group) can be jumped over to the stage after the group.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from udfs.cep.pattern import Contiguity, Event, MatchedSoFar, Pattern, Stage, StageKind
+from udfs.cep.pattern import (
+    Condition,
+    Contiguity,
+    Event,
+    Group,
+    MatchedSoFar,
+    Pattern,
+    Stage,
+    StageKind,
+)
 
 Taken = list[tuple[int, int]]  # (event index, stage index), in event order
 
@@ -23,12 +37,58 @@ class RefMatch:
     emitted: tuple[int, int]  # (event index, 0 = before the event / 1 = after it)
 
 
+class Unrolled:
+    """The stages of a pattern with its groups unrolled: `exits[i]`: stages a partial match
+    at stage i, having taken nothing there, may jump to; `repeat[i]`: stage i begins a second
+    or later repetition (ignoring there does not block)."""
+
+    def __init__(self, pattern: Pattern, copies: int) -> None:
+        self.copies = copies
+        self.stages: list[Stage] = []
+        self.exits: list[set[int]] = []
+        self.repeat: list[bool] = []
+        self.until: list[Condition | None] = []  # `until` of the group a stage is in
+        self.windows: list[int] = []
+        self.sequence(pattern, None, None)
+
+    def sequence(self, pattern: Pattern, entry: Contiguity | None, until: Condition | None) -> None:
+        if pattern.window_ms is not None:
+            self.windows.append(pattern.window_ms)
+        for i, element in enumerate(pattern.elements):
+            first = element.entry if entry is None or i else entry
+            if isinstance(element, Group):
+                self.group(element, first)
+            else:
+                self.stages.append(replace(element, entry=first))
+                self.exits.append(set())
+                self.repeat.append(False)
+                self.until.append(until)
+
+    def group(self, group: Group, entry: Contiguity) -> None:
+        count = self.copies if group.max_count is None else group.max_count
+        heads = []
+        for copy in range(1, max(count, group.min_count) + 1):
+            head = len(self.stages)
+            self.sequence(group.body, entry if copy == 1 else group.loop, group.until)
+            self.repeat[head] = copy > 1
+            if (copy == 1 and group.optional) or copy > group.min_count:
+                heads.append(head)
+        for head in heads:
+            self.exits[head].add(len(self.stages))
+
+
 class Reference:
     def __init__(self, pattern: Pattern, events: list[tuple[Event, int]]) -> None:
-        self.stages = pattern.stages
-        self.window = pattern.window_ms
+        unrolled = Unrolled(pattern, len(events))
+        self.stages = unrolled.stages
+        self.exits = unrolled.exits
+        self.repeat = unrolled.repeat
+        self.group_until = unrolled.until
+        self.grouped = any(isinstance(element, Group) for element in pattern.elements)
+        self.window = min(unrolled.windows, default=None)
         self.skip = pattern.skip_strategy
         self.events = events
+        self._following: dict[int | None, set[int]] = {}
         self.normal = [i for i, s in enumerate(self.stages) if not s.is_not]
         last = self.stages[-1]
         self.trailing = last.kind if last.is_not else None
@@ -45,11 +105,17 @@ class Reference:
     def cond(self, stage: int, index: int, taken: Taken) -> bool:
         return self.stages[stage].condition(self.events[index][0], self.ctx(taken, index))
 
+    def stops(self, stage: int, index: int, taken: Taken) -> bool:
+        """The event satisfies the `until` of the group the stage is in: no stage of the
+        group takes it, ignores it or moves on to the group's next stage with it."""
+        until = self.group_until[stage]
+        return until is not None and until(self.events[index][0], self.ctx(taken, index))
+
     def takes(self, stage: int, index: int, taken: Taken) -> bool:
         until = self.stages[stage].until
         if until is not None and until(self.events[index][0], self.ctx(taken, index)):
             return False
-        return self.cond(stage, index, taken)
+        return not self.stops(stage, index, taken) and self.cond(stage, index, taken)
 
     @staticmethod
     def greedy_now(spec: Stage, count: int) -> bool:
@@ -58,6 +124,9 @@ class Reference:
     def may_leave(self, stage: int, count: int, index: int, taken: Taken) -> bool:
         spec = self.stages[stage]
         if not (count >= spec.min_count or (count == 0 and spec.optional)):
+            return False
+        full = spec.max_count is not None and count >= spec.max_count
+        if not full and self.stops(stage, index, taken):  # a full stage has moved on already
             return False
         if not self.greedy_now(spec, count):
             return True
@@ -72,17 +141,36 @@ class Reference:
                 break
         return False
 
+    def reach(self, stage: int, count: int, index: int, taken: Taken) -> set[int]:
+        """The stages (and the end, len(stages)) that (stage, count) proceeds to on event
+        `index` without taking it: on when its count allows, or by a group's exit, through
+        not_next stages whose event it is not and past not_followed_by stages."""
+        seen: set[int] = set()
+        todo = [(stage, count)]
+        while todo:
+            at, n = todo.pop()
+            onward = [at + 1] if self.may_leave(at, n, index, taken) else []
+            onward += sorted(self.exits[at]) if n == 0 else []
+            for m in onward:
+                if m in seen:
+                    continue
+                seen.add(m)
+                if m >= len(self.stages):
+                    continue
+                spec = self.stages[m]
+                if spec.kind is StageKind.NOT_NEXT and self.cond(m, index, taken):
+                    continue
+                if spec.is_not:
+                    seen.add(m + 1)
+                    if m + 1 < len(self.stages):
+                        todo.append((m + 1, 0))
+                else:
+                    todo.append((m, 0))
+        return seen
+
     def path(self, stage: int, count: int, target: int, index: int, taken: Taken) -> bool:
         """Whether (stage, count) may proceed to `target`'s entry on event `index`."""
-        if not self.may_leave(stage, count, index, taken):
-            return False
-        for m in range(stage + 1, target):
-            spec = self.stages[m]
-            if spec.kind is StageKind.NOT_NEXT and self.cond(m, index, taken):
-                return False
-            if spec.kind is StageKind.NORMAL and not self.may_leave(m, 0, index, taken):
-                return False
-        return True
+        return target in self.reach(stage, count, index, taken)
 
     def ignores(self, stage: int, count: int, index: int, taken: Taken) -> bool:
         spec = self.stages[stage]
@@ -91,6 +179,8 @@ class Reference:
             return False
         until = spec.until
         if count > 0 and until is not None and until(self.events[index][0], self.ctx(taken, index)):
+            return False
+        if self.stops(stage, index, taken):
             return False
         return contiguity is Contiguity.ANY or not self.cond(stage, index, taken)
 
@@ -114,38 +204,41 @@ class Reference:
         for stage in self.normal:
             spec = self.stages[stage]
             n = sum(1 for _, s in taken if s == stage)
-            if n == 0 and not spec.optional:
+            if n == 0 and not spec.optional and not self.grouped:  # groups: by the paths
                 return False
             if n and (n < spec.min_count or (spec.max_count is not None and n > spec.max_count)):
                 return False
         return True
 
     def gap_ok(self, taken: Taken, k: int) -> bool:
-        """Taken event k-1 (p) to taken event k (q): how the run got from p's stage to q's."""
+        """Taken event k-1 (p) to taken event k (q): how the run got from p's stage to q's.
+        Each skipped event is ignored at the stage where the run waits; a run moves on from
+        there only if ignoring did not block it (a greedy stage, or the first stage of a
+        group's repetition, does not block)."""
         (p, s), (q, t) = taken[k - 1], taken[k]
         c = sum(1 for _, st in taken[:k] if st == s)
-        skipped = list(range(p + 1, q))
-        if not skipped:
-            if t != s and not self.path(s, c, t, q, taken):
-                return False
-            return self.in_window(p, q, self.resident_window(s, c))
-        x1 = skipped[0]
-        if not self.in_window(p, x1, self.resident_window(s, c)):
-            return False
-        # where the skipped events were ignored: q's own stage, or a greedy stage before it
-        for r in range(s, t + 1):
-            if self.stages[r].is_not:
+        waiting = {(s, c, False)}  # (stage, count, blocked)
+        for x in range(p + 1, q):
+            after: set[tuple[int, int, bool]] = set()
+            for r, n, blocked in waiting:
+                if not self.in_window(p, x, self.resident_window(r, n)):
+                    continue
+                onward = [] if blocked else self.reach(r, n, x, taken)
+                options = [(r, n, blocked)] + [
+                    (m, 0, False) for m in onward if m < len(self.stages) and m <= t
+                ]
+                for m, count, was in options:
+                    if self.stages[m].is_not or not self.ignores(m, count, x, taken):
+                        continue
+                    spec = self.stages[m]
+                    could = spec.can_leave(count) or (count == 0 and bool(self.exits[m]))
+                    free = self.greedy_now(spec, count) or (count == 0 and self.repeat[m])
+                    after.add((m, count, was or (could and not free)))
+            waiting = after
+        for r, n, blocked in waiting:
+            if not self.in_window(p, q, self.resident_window(r, n)):
                 continue
-            count_r = c if r == s else 0
-            if r > s and not self.path(s, c, r, x1, taken):
-                continue
-            if r < t and not self.greedy_now(self.stages[r], count_r):
-                continue  # a non-greedy stage that ignored is blocked: q must be its own
-            if not all(self.ignores(r, count_r, x, taken) for x in skipped):
-                continue
-            if r < t and not self.path(r, count_r, t, q, taken):
-                continue
-            if self.in_window(p, q, self.stages[r].window_ms):
+            if r == t or (not blocked and self.path(r, n, t, q, taken)):
                 return True
         return False
 
@@ -175,6 +268,8 @@ class Reference:
             return (y, 1) if ok else None
         spec = self.stages[stage]
         at_max = spec.max_count is not None and count >= spec.max_count
+        if at_max and self.grouped and not self.path(stage, count, not_stage, last, taken):
+            return None
         if not at_max and not (
             alive_at_y
             and self.path(stage, count, not_stage, y, taken)
@@ -199,6 +294,8 @@ class Reference:
                 continue
             s = n - 1
             at_s = [i for i, st in taken if st == s]
+            if not at_s:  # a repetition of a group that the match does not have
+                continue
             if spec.kind is StageKind.NOT_FOLLOWED_BY:
                 later = [i for i, st in taken if st > s]
                 upto = min(later[0], end - 1) if later else end - 1
@@ -213,16 +310,47 @@ class Reference:
 
     # --- enumeration -----------------------------------------------------------------------
 
+    def following(self, stage: int | None) -> set[int]:
+        """Stages that may take the next event after one taken at `stage` (None: the
+        first), by the pattern's shape alone: conditions and counts are checked later."""
+        if stage not in self._following:
+            self._following[stage] = self._shape_following(stage)
+        return self._following[stage]
+
+    def _shape_following(self, stage: int | None) -> set[int]:
+        out: set[int] = set()
+        if stage is None:
+            todo = [0]
+        else:
+            spec = self.stages[stage]
+            out |= {stage} if spec.max_count is None or spec.max_count > 1 else set()
+            todo = [stage + 1]
+        seen: set[int] = set()
+        while todo:
+            m = todo.pop()
+            if m >= len(self.stages) or m in seen:
+                continue
+            seen.add(m)
+            spec = self.stages[m]
+            if spec.is_not:
+                todo.append(m + 1)
+                continue
+            out.add(m)
+            if spec.can_leave(0):
+                todo.append(m + 1)
+            todo += sorted(self.exits[m])
+        return out
+
     def assignments(self) -> Iterator[Taken]:
-        def grow(start: int, low: int, taken: Taken) -> Iterator[Taken]:
+        def grow(start: int, last: int | None, taken: Taken) -> Iterator[Taken]:
             if taken:
                 yield taken
             for index in range(start, len(self.events)):
-                for stage in self.normal:
-                    if stage >= low:
+                for stage in sorted(self.following(last)):
+                    if self.takes(stage, index, taken):
                         yield from grow(index + 1, stage, [*taken, (index, stage)])
 
-        yield from grow(0, 0, [])
+        yield from grow(0, None, [])
 
     def valid(self, taken: Taken) -> tuple[int, int] | None:
         if not self.counts_ok(taken) or not self.first_ok(taken):
@@ -254,6 +382,12 @@ class Reference:
             for taken in self.assignments()
             if (emitted := self.valid(taken)) is not None
         ]
+        # one match per events and the names of the stages that took them (the copies of a
+        # group's stages share their names), the earliest emitted
+        first: dict[tuple[tuple[int, str], ...], tuple[RefMatch, Taken]] = {}
+        for match, taken in sorted(found, key=lambda f: (f[0].emitted, f[0].seqs)):
+            first.setdefault(tuple((i, self.stages[s].name) for i, s in taken), (match, taken))
+        found = list(first.values())
         out: list[RefMatch] = []
         kept: list[tuple[RefMatch, Taken]] = []
         for match, taken in sorted(found, key=lambda f: (f[0].emitted, f[0].seqs)):
@@ -274,8 +408,7 @@ class Reference:
         if kind == "skip_to_next":
             return start <= by.seqs[0]
         if kind in ("first", "last"):
-            stage = next(i for i, s in enumerate(self.stages) if s.name == self.skip.stage)
-            in_stage = [i for i, s in taken if s == stage]
+            in_stage = [i for i, s in taken if self.stages[s].name == self.skip.stage]
             if in_stage:
                 return start < (in_stage[0] if kind == "first" else in_stage[-1])
         return False

@@ -215,3 +215,57 @@ def test_state_saved_before_blocked_runs_still_loads() -> None:
     matcher = Matcher(pattern, json.loads(json.dumps(old)))
     assert matcher.next_deadline_ms() == 10_000
     assert [render(m.events) for m in matcher.process({"n": "b1"}, 2000).matches] == ["a1 b1"]
+
+
+# The state of `a+ !x b? c{2}` after a1 a2 y, as saved by the matcher before groups existed
+# (commit 7067bfd): runs with guards and blocked runs.
+STATE_BEFORE_GROUPS = """
+{"seq": 3, "runs": [
+{"stage": 0, "count": 2, "guards": [], "blocked": true,
+ "events": [[0, 0, 0, {"n": "a1"}], [0, 1, 1000, {"n": "a2"}]]},
+{"stage": 2, "count": 0, "guards": [1], "blocked": true,
+ "events": [[0, 0, 0, {"n": "a1"}], [0, 1, 1000, {"n": "a2"}]]},
+{"stage": 3, "count": 0, "guards": [1], "blocked": false,
+ "events": [[0, 0, 0, {"n": "a1"}], [0, 1, 1000, {"n": "a2"}]]},
+{"stage": 2, "count": 0, "guards": [1], "blocked": true, "events": [[0, 0, 0, {"n": "a1"}]]},
+{"stage": 3, "count": 0, "guards": [1], "blocked": false, "events": [[0, 0, 0, {"n": "a1"}]]},
+{"stage": 0, "count": 1, "guards": [], "blocked": true, "events": [[0, 1, 1000, {"n": "a2"}]]},
+{"stage": 2, "count": 0, "guards": [1], "blocked": true, "events": [[0, 1, 1000, {"n": "a2"}]]},
+{"stage": 3, "count": 0, "guards": [1], "blocked": false, "events": [[0, 1, 1000, {"n": "a2"}]]}
+]}
+"""
+
+
+def a_plus_not_x_b_c2() -> Pattern:
+    return (
+        P("a")
+        .where(named("a"))
+        .one_or_more()
+        .not_followed_by("x")
+        .where(named("x"))
+        .followed_by("b")
+        .where(named("b"))
+        .optional()
+        .followed_by("c")
+        .where(named("c"))
+        .times(2)
+        .within(20_000)
+    )
+
+
+def test_state_saved_before_groups_still_loads() -> None:
+    """Stage indices of a pattern without groups are its declared stages, as before groups:
+    the same events give the same state, and the saved state goes on as an uninterrupted run."""
+    names = ["a1", "a2", "y", "b1", "c1", "c2"]
+    whole = Matcher(a_plus_not_x_b_c2())
+    later: list[str] = []
+    for i, name in enumerate(names):
+        later += [render(m.events) for m in whole.process({"n": name}, i * 1000).matches if i >= 3]
+        if i == 2:
+            assert whole.state == json.loads(STATE_BEFORE_GROUPS)
+    restored = Matcher(a_plus_not_x_b_c2(), json.loads(STATE_BEFORE_GROUPS))
+    resumed: list[str] = []
+    for i, name in enumerate(names[3:], start=3):
+        resumed += [render(m.events) for m in restored.process({"n": name}, i * 1000).matches]
+    assert resumed == later
+    assert "a1 a2 b1 c1 c2" in resumed
