@@ -20,6 +20,7 @@ from udfs.risk.cache import AsyncKV, VerdictCache
 from udfs.risk.config import KeySpec, RiskConfig
 from udfs.risk.keypool import KeyPool, Secrets
 from udfs.risk.near import NearCache, coarse_context, perceptual_hash
+from udfs.risk.privacy import FaceBlur, should_blur
 from udfs.risk.providers import (
     ApiKey,
     Malformed,
@@ -95,6 +96,8 @@ class Assessor:
         self.local = KeyPool(specs, cfg.pool)
         self.gate = AsyncTierGate(cfg.scheduler)
         self.kv = kv
+        # Faces leave for an external model only blurred (udfs/risk/privacy.py).
+        self.blur = FaceBlur() if should_blur(cfg.llm.blur_faces, cfg.llm.base_url) else None
         llm, cache = cfg.llm, cfg.cache
         self.cache = VerdictCache(kv, llm.prompt_version, llm.model, cache.ttl_s) if kv else None
         self.near = (
@@ -134,7 +137,7 @@ class Assessor:
             elif image is None:
                 results[i] = fallback(task, "crop unavailable")
             else:
-                asked.append((i, image, keys))
+                asked.append((i, await self._outgoing(image), keys))
         attempts: tuple[Attempt, ...] = ()
         if asked:
             if batch.start_ms is not None and batch.start_ms > now_ms():
@@ -219,6 +222,14 @@ class Assessor:
                 return None
             return base64.b64encode(raw).decode() if raw else None
         return None
+
+    async def _outgoing(self, image_b64: str) -> str:
+        """The crop as it leaves: faces blurred when the policy says so (off the event loop:
+        detection takes milliseconds per crop)."""
+        if self.blur is None:
+            return image_b64
+        blurred = await asyncio.to_thread(self.blur.blur, base64.b64decode(image_b64))
+        return base64.b64encode(blurred.jpeg).decode() if blurred.faces else image_b64
 
     def _request(self, tasks: list[RiskTask], images: list[str]) -> VisionRequest:
         texts = [user_text(rules.signals(t.event, t.group), t.event.camera_id) for t in tasks]

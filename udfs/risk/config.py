@@ -12,6 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from udfs.risk.privacy import BlurPolicy
+
 Tier = Literal["high", "medium", "low"]
 TIERS: tuple[Tier, ...] = ("high", "medium", "low")
 
@@ -139,6 +141,12 @@ class LlmConfig(_Config):
     max_tokens: int = Field(default=200, ge=16, description="Answer token limit.")
     est_prompt_tokens: int = Field(
         default=800, ge=1, description="Tokens assumed per request (image + text) for budgets."
+    )
+    blur_faces: BlurPolicy = Field(
+        default="auto",
+        description="Blur faces in crops before they are sent (OpenCV's offline face "
+        "detector): auto = when base_url is not local (loopback, private address, single-label "
+        "or in-cluster host), always, never. Cached verdicts and hashes use the original crop.",
     )
 
 

@@ -70,14 +70,17 @@ class FaceBlur:
         return self._cascade
 
     def faces(self, image: Any) -> list[tuple[int, int, int, int]]:
-        """(x, y, w, h) of each frontal face in a BGR image."""
+        """(x, y, w, h) of each frontal face in a BGR image, largest first."""
         import cv2
 
         gray = cv2.equalizeHist(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
         size = (self.min_face_px, self.min_face_px)
         with self._lock:
-            found = self._detector().detectMultiScale(gray, 1.1, 4, minSize=size)
-        return [tuple(int(v) for v in box) for box in found]  # type: ignore[misc]
+            found = self._detector().detectMultiScale(gray, 1.1, 5, minSize=size)
+        # detection runs on several threads: the order of the boxes varies, so sort them
+        # (largest first) for a stable result
+        boxes = [(int(x), int(y), int(w), int(h)) for x, y, w, h in found]
+        return sorted(boxes, key=lambda b: (-b[2] * b[3], b[1], b[0]))
 
     def blur(self, jpeg: bytes) -> Blurred:
         """The crop with every face found blurred; the same bytes when none is found or the
