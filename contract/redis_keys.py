@@ -77,6 +77,13 @@ def risk_cache(crop_sha256: str, prompt_version: str, model: str, context: str =
     return f"riskcache:{prompt_version}:{model}:{crop_sha256}{suffix}"
 
 
+# Near-duplicate verdict cache (udfs/risk/near.py, `cache.near_max_distance`): STRING with a
+# TTL, a JSON list of the newest [perceptual hash, event time, verdict JSON] of one camera and
+# coarse detector context.
+def risk_near(prompt_version: str, model: str, camera_id: str, context: str) -> str:
+    return f"risknear:{prompt_version}:{model}:{camera_id}:{context}"
+
+
 # Pub/sub channels for live views: each message is the JSON that was just written.
 CHANNEL_STATS = "live:stats"
 CHANNEL_ALERTS = "live:alerts"

@@ -25,7 +25,7 @@ import json
 import logging
 from dataclasses import dataclass
 
-from contract import RiskAssessment
+from contract import RiskAssessment, redis_keys
 from contract.codec import ContractError, parse
 from udfs.risk.cache import AsyncKV
 from udfs.risk.config import FilterRules, TierRules
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 GRID = (9, 8)  # cells (w, h) before the horizontal differences
 EDGE = 6  # grey levels a difference must exceed to count as an edge
 HASH_BITS = 2 * 2 * (GRID[0] - 1) * GRID[1]
-KEY_PREFIX = "risknear"  # beside contract.redis_keys.risk_cache's "riskcache"
 
 
 def perceptual_hash(jpeg: bytes) -> int | None:
@@ -99,12 +98,12 @@ class NearCache:
         entries: int = 16,
     ) -> None:
         self.kv, self.ttl_s = kv, ttl_s
-        self.prefix = f"{KEY_PREFIX}:{prompt_version}:{model}"
+        self.prompt_version, self.model = prompt_version, model
         self.max_distance, self.entries = max_distance, entries
         self.hits = self.misses = self.errors = 0
 
     def key(self, camera_id: str, context: str) -> str:
-        return f"{self.prefix}:{camera_id}:{context}"
+        return redis_keys.risk_near(self.prompt_version, self.model, camera_id, context)
 
     async def _entries(self, key: str) -> list[list[object]]:
         try:
