@@ -13,9 +13,20 @@ RESULTS = REPO / "benchmarks" / "results"
 OUT = REPO / "BENCHMARKS.md"
 
 
-def scale(r: dict[str, Any]) -> list[str]:
+def scale_peers(r: dict[str, Any]) -> list[str]:
+    """The peers' comparison: the same table, its own section."""
+    return scale(
+        r, "## Peers: the job beside plain Python consumers computing the same windows and verdicts"
+    )
+
+
+def scale(
+    r: dict[str, Any],
+    heading: str = "## The scale curve: steady state of the whole job beside pure Flink SQL on "
+    "the same input",
+) -> list[str]:
     lines = [
-        "## The scale curve: steady state of the whole job beside pure Flink SQL on the same input",
+        heading,
         "",
         f"Command: `{r['command']}`; measured {r['measured_at']}.",
         "How: the simulator's default mix (groups with inline crops, zones, crossings, signal "
@@ -77,8 +88,8 @@ def scale(r: dict[str, Any]) -> list[str]:
         "docs/operations.md):",
         "",
         "| cameras | variant | round | read ev/s | lag start -> end | p99 ms | windows | "
-        "busiest chain (ms/s) | TM died on cancel | problems |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "busiest chain (ms/s) | load 1m | TM died on cancel | problems |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in r["runs"]:
         windows = (
@@ -90,7 +101,8 @@ def scale(r: dict[str, Any]) -> list[str]:
             f"| {run['cameras']:,} | {run['variant']} | {run['round']} | "
             f"{run['achieved_per_s']:,.0f} | {run['lag_start']:,} -> {run['lag_end']:,} | "
             f"{run['latency_ms_p99'] or '-'} | {windows} | `{run['busiest']}` "
-            f"({run['busiest_ms_per_s']:.0f}) | {run['taskmanager_died_on_cancel']} | "
+            f"({run['busiest_ms_per_s']:.0f}) | {run.get('load_avg_1m', '-')} | "
+            f"{run['taskmanager_died_on_cancel']} | "
             f"{'; '.join(run['problems']) or '-'} |"
         )
     return [*lines, ""]
@@ -400,6 +412,7 @@ def cep_throughput(r: dict[str, Any]) -> list[str]:
 
 SECTIONS = {
     "scale.json": scale,
+    "scale-peers.json": scale_peers,
     "contract_check.json": contract_check,
     "detector_fps.json": detector_fps,
     "reliability.json": reliability,

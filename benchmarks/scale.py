@@ -34,7 +34,7 @@ counters, up to 2 s stale, skew it: 45 of 50/s read with the lag at 0); and, for
 >= 99% of the windows that could close arrived with p99
 latency < 2 s (the peers too). The benchmark asserts what it
 measures: a run whose metrics are missing, or whose job failed, exits non-zero.
-Writes benchmarks/results/scale.json.
+Writes benchmarks/results/scale.json (or --results-file, e.g. scale-peers.json).
 
     .venv/bin/python -m benchmarks.scale --cameras 500 1000 2000 --rounds 3 --warmup-s 30 \
         --measure-s 60
@@ -198,6 +198,7 @@ class Run:
     cpu_busy_pct: float = 0.0
     busiest: str = ""
     busiest_ms_per_s: float = 0.0
+    load_avg_1m: float = 0.0  # the machine's load when measuring began (others share it)
     taskmanager_died_on_cancel: bool = False  # noted, not a failure: figures are taken before
     problems: list[str] = field(default_factory=list)
 
@@ -397,11 +398,11 @@ class PeerRunner:
 
 def measure(
     variant: str, cameras: int, round_no: int, warmup_s: int, measure_s: int,
-    extra: list[str] = [],  # noqa: B006 - never mutated
+    extra: list[str] = [], prefix: str = "sc-",  # noqa: B006 - never mutated
 ) -> Run:  # fmt: skip
     endpoints = Endpoints.from_env()
     run_id = uuid.uuid4().hex[:6]
-    topic, prefix = f"scale-{run_id}", "sc-"
+    topic = f"scale-{run_id}"
     ensure_topics(names={topic: PARTITIONS})
     rendered = load_or_render(cameras, 120, prefix)
     result = Run(variant, cameras, round_no)
@@ -425,6 +426,7 @@ def measure(
         sender.start()
         began = time.monotonic()
         time.sleep(warmup_s)
+        result.load_avg_1m = round(os.getloadavg()[0], 2)
         busy0, total0 = cpu_times()
         while sender.is_alive():
             read, pending = runner.sample()
@@ -510,6 +512,7 @@ def summarise(runs: list[Run]) -> list[dict[str, Any]]:
 def curve(
     sizes: list[int], rounds: int, warmup_s: int, measure_s: int, variants: list[str],
     stop_when_saturated: bool, report: Callable[[Run], None], extra: dict[str, list[str]],
+    prefix: str = "sc-",
 ) -> list[Run]:  # fmt: skip
     runs: list[Run] = []
     for cameras in sizes:
@@ -517,7 +520,7 @@ def curve(
             order = variants if round_no % 2 == 0 else variants[::-1]  # alternate who goes first
             for variant in order:
                 options = extra["peer" if variant in PEERS else "flink"]
-                run = measure(variant, cameras, round_no, warmup_s, measure_s, options)
+                run = measure(variant, cameras, round_no, warmup_s, measure_s, options, prefix)
                 report(run)
                 runs.append(run)
         job_runs = [r for r in runs if r.cameras == cameras and r.variant == "job"]
@@ -551,9 +554,19 @@ def main(argv: list[str] | None = None) -> int:
         "--peer-options", default="", help="more options for the peers' processes, one string"
     )
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where to write")
+    parser.add_argument(
+        "--camera-prefix", default="sc-",
+        help="camera ids of the rendered load: two benchmarks running at once (the CI smoke) "
+        "must not see each other's windows on the shared Redis channel",
+    )  # fmt: skip
+    parser.add_argument(
+        "--results-file", default="scale.json",
+        help="file name in --results-dir: scale.json (the curve) or scale-peers.json (the "
+        "peers' comparison), each its own BENCHMARKS.md section",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     for size in args.cameras:  # render every size first, so no run waits on the simulator
-        load_or_render(size, 120, "sc-")
+        load_or_render(size, 120, args.camera_prefix)
 
     def report(run: Run) -> None:
         verdict = "keeps up" if run.keeps_up else "DOES NOT keep up"
@@ -571,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
         args.cameras, args.rounds, args.warmup_s, args.measure_s, args.variants,
         args.stop_when_saturated, report,
         {"flink": shlex.split(args.job_options), "peer": shlex.split(args.peer_options)},
+        args.camera_prefix,
     )  # fmt: skip
     result = {
         "benchmark": "scale",
@@ -582,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": [{**asdict(r), "keeps_up": r.keeps_up} for r in runs],
     }  # fmt: skip
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    (args.results_dir / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.results_dir / args.results_file).write_text(json.dumps(result, indent=2) + "\n")
     broken = [r for r in runs if r.problems]
     for r in broken:
         print(f"FAILED: {r.variant} at {r.cameras} round {r.round}: {r.problems}", file=sys.stderr)
