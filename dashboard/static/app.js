@@ -388,11 +388,14 @@ function visibleCameras() {
       || (a < b ? -1 : a > b ? 1 : 0));
 }
 
+let shownCameras = new Set(); // the cards on screen
+
 function renderCameras() {
   const names = visibleCameras();
   const pages = Math.max(1, Math.ceil(names.length / PAGE_SIZE));
   state.page = Math.min(state.page, pages - 1);
   const shown = names.slice(state.page * PAGE_SIZE, (state.page + 1) * PAGE_SIZE);
+  shownCameras = new Set(shown);
   document.getElementById("cameras").replaceChildren(...shown.map(cameraCard));
   document.getElementById("cameras-empty").hidden = shown.length > 0;
   document.getElementById("page-info").textContent =
@@ -493,7 +496,12 @@ function setStatus(value) {
 
 const handlers = {
   snapshot: (m) => { applySnapshot(m); schedule(...ALL); setStatus("live"); },
-  stats: (m) => { addStats(m.data); schedule("cameras", "lag"); },
+  stats: (m) => {
+    const known = state.cameras.has(m.data.camera_id);
+    addStats(m.data);
+    // Redraw the grid only for a card on screen or a new camera (the count and pages change).
+    schedule(...(!known || shownCameras.has(m.data.camera_id) ? ["cameras", "lag"] : ["lag"]));
+  },
   alert_group: (m) => { state.groups.set(m.data.group_id, m.data); schedule("groups"); },
   incident: (m) => { addIncident(m.data); schedule("incidents", "cameras"); },
   incident_action: (m) => applyAction(m.data.incident_id, m.data.action),
