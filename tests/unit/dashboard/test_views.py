@@ -75,8 +75,9 @@ def test_snapshot_holds_cameras_groups_risks_keypool_and_lag():
 
 def test_snapshot_shows_open_incidents_with_counts_per_camera():
     crop_of = [evidence("cam-a", 5, SHA)]
-    ids: list[bytes | None] = [incident("i1", "cam-a", 10, evidence=crop_of), incident("i2", "cam-a", 20),
-           incident("i3", "cam-b", 30, status="closed", closed_at_ms=31), b"junk"]  # fmt: skip
+    ids: list[bytes | None] = [
+        incident("i1", "cam-a", 10, evidence=crop_of), incident("i2", "cam-a", 20),
+        incident("i3", "cam-b", 30, status="closed", closed_at_ms=31), b"junk"]  # fmt: skip
     view = views.RedisView(
         latest={"cam-a": stats("cam-a", 1), "cam-b": stats("cam-b", 1)},
         incidents=ids, actions=[action("i1"), None, None, None], incident_keys=True,
