@@ -7,7 +7,7 @@ pattern that fires every second is one line with a count, not a scrolling wall.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from contract import ContractError, Evidence, Incident, IncidentAction, TrafficAlert, parse
@@ -148,11 +148,3 @@ def with_crop_flags(docs: list[dict[str, Any]], crops: set[str]) -> list[dict[st
     """Mark which `crop_sha256` can still be fetched from `/crop/<sha>` (crops expire)."""
     return [{**d, "crop_available": d.get("crop_sha256") in crops} for d in docs]
 
-
-def open_counts(incidents: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Open incidents per camera, for the camera grid."""
-    counts: dict[str, int] = {}
-    for doc in incidents:
-        if doc.get("status") == "open":
-            counts[doc["camera_id"]] = counts.get(doc["camera_id"], 0) + 1
-    return counts

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from contract import redis_keys
@@ -130,13 +131,17 @@ class RedisView:
     crops_stored: set[str] = field(default_factory=set)  # sha256 with a crop in Redis
     keypool: RedisHash = field(default_factory=dict)
 
+    @cached_property
+    def alert_groups(self) -> list[dict[str, Any]]:
+        """The alerts grouped once (500 alerts parsed), for the crops and the snapshot."""
+        return incidents.RecentAlerts.from_raw(self.alerts).groups()[:MAX_ALERT_GROUPS]
+
     def crop_candidates(self) -> list[str]:
         """Every crop the snapshot may show, so the server checks them in one round trip."""
         docs = [*self.risks, *(v for vs in self.verdicts.values() for v in vs)]
         shas = [d.get("crop_sha256") for d in map(decode_json, docs) if d]
-        groups = incidents.RecentAlerts.from_raw(self.alerts).groups()[:MAX_ALERT_GROUPS]
         return [*(s for s in shas if isinstance(s, str)), *incidents.incident_crops(self.incidents),
-                *(g["crop_sha256"] for g in groups if g["crop_sha256"])]  # fmt: skip
+                *(g["crop_sha256"] for g in self.alert_groups if g["crop_sha256"])]  # fmt: skip
 
 
 def camera_picture(candidates: Iterable[tuple[int, str | None]], stored: set[str]) -> str | None:
@@ -145,11 +150,11 @@ def camera_picture(candidates: Iterable[tuple[int, str | None]], stored: set[str
     return max(kept)[1] if kept else None
 
 
-def _camera(camera: str, view: RedisView, open_incidents: list[dict[str, Any]]) -> dict[str, Any]:
+def _camera(camera: str, view: RedisView, mine: list[dict[str, Any]]) -> dict[str, Any]:
+    """One camera of the grid; `mine` are its open incidents."""
     points = [d for d in map(decode_json, view.series.get(camera, [])) if d is not None]
     verdicts = [d for d in map(decode_json, view.verdicts.get(camera, [])) if d is not None]
     candidates = [(v.get("captured_at_ms") or 0, v.get("crop_sha256")) for v in verdicts]
-    mine = [i for i in open_incidents if i["camera_id"] == camera]
     candidates += [(i["updated_at_ms"], i["crop_sha256"]) for i in mine]
     return {
         "camera_id": camera,
@@ -167,15 +172,17 @@ def build_snapshot(
     found = (incidents.incident_view(raw, action, view.crops_stored)
              for raw, action in zip(view.incidents, view.actions, strict=True))  # fmt: skip
     open_incidents = incidents.sort_incidents(i for i in found if i and i["status"] == "open")
-    cameras = [_camera(c, view, open_incidents) for c in sorted(view.latest)[:MAX_CAMERAS]]
-    groups = incidents.RecentAlerts.from_raw(view.alerts).groups()[:MAX_ALERT_GROUPS]
+    by_camera: dict[str, list[dict[str, Any]]] = {}
+    for doc in open_incidents:
+        by_camera.setdefault(doc["camera_id"], []).append(doc)
+    cameras = [_camera(c, view, by_camera.get(c, [])) for c in sorted(view.latest)[:MAX_CAMERAS]]
     risks = [d for d in map(decode_json, view.risks[:RECENT_ITEMS]) if d is not None]
     return {
         "type": "snapshot",
         "server_time_ms": now_ms,
         "incidents_source": "incidents" if view.incident_keys else "alerts",
         "incidents": open_incidents,
-        "alert_groups": incidents.with_crop_flags(groups, view.crops_stored),
+        "alert_groups": incidents.with_crop_flags(view.alert_groups, view.crops_stored),
         "cameras": cameras,
         "risks": [with_crop_flag(r, r.get("crop_sha256") in view.crops_stored) for r in risks],
         "keypool": units.keypool_rows(public_keypool(view.keypool), now_ms, rates or {}),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from dashboard import incidents
 from tests.unit.dashboard.factories import action, alert, evidence, incident
 
@@ -72,8 +70,3 @@ def test_incidents_sort_severe_and_recent_first_acknowledged_last():
     order = [d["incident_id"] for d in incidents.sort_incidents(d for d in docs if d)]
     assert order == ["new-crit", "old-crit", "new-warn", "acked-crit"]
 
-
-def test_open_counts_per_camera():
-    docs = [json.loads(incident(f"i{n}", cam, 1, status=st))
-            for n, (cam, st) in enumerate([("a", "open"), ("a", "open"), ("b", "closed")])]
-    assert incidents.open_counts(docs) == {"a": 2}
