@@ -46,8 +46,9 @@ def _in_hour(doc: dict[str, Any], read: CameraRead) -> bool:
 
 
 def camera_page(read: CameraRead) -> dict[str, Any]:
-    """What `/api/camera?id=` answers: the hour's windows (full WindowStats), verdicts with
-    crop flags, incidents (with actions), newest first except the windows (for the chart)."""
+    """What `/api/camera?id=` answers: the newest picture, the hour's windows (full
+    WindowStats), verdicts with crop flags, incidents (with actions), newest first except the
+    windows (for the chart)."""
     windows = [d for d in map(views.decode_json, read.windows) if d is not None]
     verdicts = [d for d in map(views.decode_json, read.verdicts) if d is not None]
     found: Iterable[dict[str, Any] | None] = (
@@ -55,8 +56,11 @@ def camera_page(read: CameraRead) -> dict[str, Any]:
         for raw, action in zip(read.incidents, read.actions, strict=True)
     )
     mine = [d for d in found if d is not None and d["camera_id"] == read.camera_id]
+    candidates = [(v.get("captured_at_ms") or 0, v.get("crop_sha256")) for v in verdicts]
+    candidates += [(d["updated_at_ms"], d["crop_sha256"]) for d in mine]
     return {
         "camera_id": read.camera_id,
+        "picture": views.camera_picture(candidates, read.crops_stored),
         "from_ms": read.from_ms,
         "to_ms": read.to_ms,
         "windows": [w for w in windows if w.get("camera_id") == read.camera_id],

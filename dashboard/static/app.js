@@ -448,6 +448,8 @@ function renderCameraPage() {
   const page = document.getElementById("camera-page");
   page.dataset.cameraId = doc.camera_id;
   document.getElementById("camera-title").textContent = `Camera ${doc.camera_id}`;
+  document.getElementById("camera-picture").replaceChildren(
+    picture(doc.picture, Boolean(doc.picture), `newest picture of ${doc.camera_id}`));
   document.getElementById("camera-range").textContent =
     `${fmt.time(doc.from_ms)} to ${fmt.time(doc.to_ms)}: ${doc.windows.length} windows`;
   const points = doc.windows.map((w) => [w.window_start_ms, w.window_end_ms, w.vehicles,

@@ -350,6 +350,7 @@ async def camera_page(browser: Chromium, s: Seeded) -> None:
     await browser.wait_js(f"{page}.dataset.cameraId === {json.dumps(s.camera)}", 5, "camera page")
     assert await browser.js("document.querySelectorAll('#camera-windows tbody tr').length") == 3
     await browser.wait_js(f"{q('#camera-verdicts img')}?.naturalWidth === 64", 5, "verdict crop")
+    assert await browser.js(f"{q('#camera-picture img')}.naturalWidth") == 64  # newest crop
     ids = await browser.js("[...document.querySelectorAll('#camera-incidents [data-incident-id]')]"
                            ".map(e => e.dataset.incidentId)")  # fmt: skip
     assert set(ids) == {f"inc-{s.run}", f"old-{s.run}"}

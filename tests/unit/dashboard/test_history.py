@@ -39,3 +39,6 @@ def test_camera_page_keeps_this_cameras_hour():
     assert [i["incident_id"] for i in page["incidents"]] == ["closed-new", "open-old"]
     assert page["incidents"][1]["action"]["action"] == "acknowledge"
     assert (page["from_ms"], page["to_ms"]) == (NOW - HOUR, NOW)
+    assert page["picture"] == SHA
+    read.crops_stored = set()
+    assert history.camera_page(read)["picture"] is None  # expired: the page says so
