@@ -92,6 +92,36 @@ function placeholder(text) {
   return box;
 }
 
+// "10 min ago", kept current by renderAgo without redrawing the card (focus stays put).
+function ago(ms) {
+  const span = el("span", fmt.ago(ms), "ago");
+  span.dataset.since = String(ms);
+  return span;
+}
+
+function renderAgo() {
+  for (const span of document.querySelectorAll("span.ago")) {
+    span.textContent = fmt.ago(Number(span.dataset.since));
+  }
+}
+
+// Redraw a list, then give focus back to the same control of the same card: live updates
+// must not throw a keyboard user out of the list.
+function replaceKeepingFocus(container, children) {
+  const active = document.activeElement;
+  const card = container.contains(active)
+    ? active.closest("[data-incident-id], [data-group-id], [data-camera-id]") : null;
+  container.replaceChildren(...children);
+  if (!card || container.contains(active)) return;
+  const attr = ["incidentId", "groupId", "cameraId"].find((k) => card.dataset[k] !== undefined);
+  const name = attr.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const inner = active.dataset.action ? `button[data-action="${active.dataset.action}"]`
+    : active.tagName.toLowerCase();
+  const again = container.querySelector(
+    `[data-${name}="${CSS.escape(card.dataset[attr])}"] ${inner}`);
+  if (again) again.focus({ preventScroll: true });
+}
+
 function cameraLink(cameraId) {
   const link = el("a", cameraId, "camera-id");
   link.href = `#camera/${encodeURIComponent(cameraId)}`;
@@ -200,10 +230,10 @@ function incidentCard(inc) {
   const title = el("div", null, "card-title");
   title.append(severityBadge(inc.severity), el("b", `${inc.kind} at ${inc.place}`),
     cameraLink(inc.camera_id));
-  body.append(title,
-    el("div", `since ${fmt.time(inc.opened_at_ms)} (${fmt.ago(inc.opened_at_ms)}) · `
-      + `${inc.alert_count} alert${inc.alert_count === 1 ? "" : "s"} · `
-      + `last ${fmt.time(inc.updated_at_ms)}`, "meta"),
+  const meta = el("div", `since ${fmt.time(inc.opened_at_ms)} (`, "meta");
+  meta.append(ago(inc.opened_at_ms), `) · ${inc.alert_count} alert`
+    + `${inc.alert_count === 1 ? "" : "s"} · last ${fmt.time(inc.updated_at_ms)}`);
+  body.append(title, meta,
     el("div", inc.description, "description"));
   if (inc.action) {
     const verb = inc.action.action === "resolve" ? "resolved" : "acknowledged";
@@ -270,7 +300,7 @@ function renderIncidents() {
   const f = filters();
   const items = sortIncidents([...state.incidents.values()]
     .filter((i) => matches(f, i.camera_id, i.severity)));
-  document.getElementById("incidents").replaceChildren(...items.map(incidentCard));
+  replaceKeepingFocus(document.getElementById("incidents"), items.map(incidentCard));
   document.getElementById("incidents-empty").hidden = items.length > 0;
   document.getElementById("incidents-section").hidden = state.source !== "incidents";
   document.getElementById("groups-note").hidden = state.source === "incidents";
@@ -285,9 +315,9 @@ function groupCard(g) {
   const title = el("div", null, "card-title");
   title.append(severityBadge(g.severity), el("b", g.pattern), cameraLink(g.camera_id),
     el("span", `${g.count} alert${g.count === 1 ? "" : "s"}`, "count"));
-  body.append(title,
-    el("div", `last ${fmt.time(g.last_seen_ms)} (${fmt.ago(g.last_seen_ms)}) · first `
-      + `${fmt.time(g.first_seen_ms)}`, "meta"),
+  const meta = el("div", `last ${fmt.time(g.last_seen_ms)} (`, "meta");
+  meta.append(ago(g.last_seen_ms), `) · first ${fmt.time(g.first_seen_ms)}`);
+  body.append(title, meta,
     el("div", g.description, "description"));
   li.append(picture(g.crop_sha256, g.crop_available, `evidence of ${g.pattern}`), body);
   return li;
@@ -298,7 +328,7 @@ function renderGroups() {
   const items = [...state.groups.values()].filter((g) => matches(f, g.camera_id, g.severity))
     .sort((a, b) => SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity]
       || b.last_seen_ms - a.last_seen_ms).slice(0, 100);
-  document.getElementById("groups").replaceChildren(...items.map(groupCard));
+  replaceKeepingFocus(document.getElementById("groups"), items.map(groupCard));
   document.getElementById("groups-empty").hidden = items.length > 0;
 }
 
@@ -396,7 +426,7 @@ function renderCameras() {
   state.page = Math.min(state.page, pages - 1);
   const shown = names.slice(state.page * PAGE_SIZE, (state.page + 1) * PAGE_SIZE);
   shownCameras = new Set(shown);
-  document.getElementById("cameras").replaceChildren(...shown.map(cameraCard));
+  replaceKeepingFocus(document.getElementById("cameras"), shown.map(cameraCard));
   document.getElementById("cameras-empty").hidden = shown.length > 0;
   document.getElementById("page-info").textContent =
     `page ${state.page + 1} of ${pages} (${names.length} cameras)`;
@@ -418,7 +448,7 @@ function renderLag() {
 
 const renderers = {
   incidents: renderIncidents, groups: renderGroups, risks: renderRisks,
-  keypool: renderKeypool, cameras: renderCameras, lag: renderLag,
+  keypool: renderKeypool, cameras: renderCameras, lag: renderLag, ago: renderAgo,
 };
 const ALL = Object.keys(renderers);
 
@@ -464,7 +494,8 @@ function renderCameraPage() {
         el("td", w.frames));
       return row;
     }));
-  document.getElementById("camera-incidents").replaceChildren(...doc.incidents.map(incidentCard));
+  replaceKeepingFocus(document.getElementById("camera-incidents"),
+    doc.incidents.map(incidentCard));
   document.getElementById("camera-incidents-empty").hidden = doc.incidents.length > 0;
   document.getElementById("camera-verdicts").replaceChildren(...doc.verdicts.map(verdictItem));
   document.getElementById("camera-verdicts-empty").hidden = doc.verdicts.length > 0;
@@ -511,7 +542,7 @@ const handlers = {
   error: (m) => { setStatus(String(m.message)); },
   health: (m) => {
     state.keypool = m.keypool; state.serverLagMs = m.lag_ms;
-    schedule("keypool", "lag", "incidents", "groups");
+    schedule("keypool", "lag", "ago");
   },
 };
 

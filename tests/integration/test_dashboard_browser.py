@@ -287,6 +287,15 @@ async def acknowledge_with_keyboard(browser: Chromium, s: Seeded) -> IncidentAct
     else:
         raise AssertionError(f"Tab never reached Acknowledge: {focused}")
     assert set(focused) <= {"A", "BUTTON", "INPUT", "SELECT"}, focused
+    # A live revision of another incident redraws the list: focus stays on the button.
+    update = json.loads(incident_json(f"old-{s.run}", s.camera, s.now - 1_500, "e" * 64, "warning"))
+    s.client.set(redis_keys.incident(f"old-{s.run}"), json.dumps({**update, "revision": 2,
+                                                                  "alert_count": 7}))  # fmt: skip
+    s.client.publish(redis_keys.CHANNEL_INCIDENTS, json.dumps({**update, "revision": 2,
+                                                               "alert_count": 7}))  # fmt: skip
+    old = q(f'[data-incident-id="old-{s.run}"] .meta')
+    await browser.wait_js(f"{old}.textContent.includes('7 alerts')", 2, "the live revision")
+    assert await browser.js(f"document.activeElement === {q(button)}")
     await browser.key("Enter")
     card = f"[data-incident-id=\"{incident_id}\"]"
     await browser.wait_js(f"{q(card)}?.dataset.action === 'acknowledge'", 10, "the acknowledgement")
