@@ -102,6 +102,16 @@ class Chromium:
         await self.send("Input.dispatchKeyEvent", type="keyUp", key=name, code=name,
                         windowsVirtualKeyCode=code)  # fmt: skip
 
+    async def tap(self, selector_js: str) -> None:
+        """A real mouse click in the middle of the element (scrolled into view first)."""
+        centre = "[r.left + r.width / 2, r.top + r.height / 2]"
+        box = await self.js(f"(() => {{ const e = {selector_js}; e.scrollIntoView({{block: "
+                            f"'center'}}); const r = e.getBoundingClientRect(); return {centre};"
+                            " })()")  # fmt: skip
+        for kind in ("mousePressed", "mouseReleased"):
+            await self.send("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1],
+                            button="left", clickCount=1)  # fmt: skip
+
     async def overflow_px(self) -> int:
         """How far the page is wider than the window (0: no sideways scrolling)."""
         width = await self.js("document.documentElement.scrollWidth - window.innerWidth")

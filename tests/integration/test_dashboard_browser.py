@@ -334,7 +334,8 @@ async def live_updates(browser: Chromium, s: Seeded) -> None:
 
 async def layout_fits(browser: Chromium, s: Seeded) -> None:
     """No sideways scrolling at 1366x768 or on a 390x844 phone, where Acknowledge and
-    Resolve stay inside the screen; the filter narrows everything to one camera."""
+    Resolve stay inside the screen and a tap resolves; the filter narrows the grid to one
+    camera."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     assert await browser.overflow_px() <= 0
     await browser.screenshot(SCREENSHOTS / "dashboard.png")
@@ -344,6 +345,10 @@ async def layout_fits(browser: Chromium, s: Seeded) -> None:
     right = await browser.js(f"{resolve}.getBoundingClientRect().right")
     assert 0 < right <= 390
     await browser.screenshot(SCREENSHOTS / "dashboard-phone.png")
+    await browser.tap(resolve)  # a tap on the phone resolves it
+    card = q(f'[data-incident-id="old-{s.run}"]')
+    await browser.wait_js(f"{card}?.dataset.action === 'resolve'", 10, "the resolution")
+    assert "resolved by dashboard" in await browser.js(f"{card}.innerText")
     await browser.viewport(1366, 768)
     await browser.js(f"{q('#filter')}.focus()")
     await browser.send("Input.insertText", text=s.camera)
