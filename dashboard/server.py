@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import os
-import time
 import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from aiohttp.typedefs import Handler
 
 from contract import redis_keys
 from contract.endpoints import Endpoints
-from dashboard import actions, history, incidents, units, views
+from dashboard import actions, history, incidents, reads, units, views
 
 log = logging.getLogger("dashboard")
 STATIC = Path(__file__).parent / "static"
@@ -46,67 +45,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-async def camera_ids(client: aioredis.Redis) -> list[str]:
-    """The MAX_CAMERAS cameras with the newest windows, by id: with thousands of cameras the
-    page shows those still reporting, not the first ids of the alphabet."""
-    newest = await client.zrevrange(redis_keys.CAMERAS_ACTIVE, 0, views.MAX_CAMERAS - 1)
-    return sorted(c.decode() for c in newest)
-
-
-async def read_view(client: aioredis.Redis) -> views.RedisView:
-    """Every Redis key the snapshot needs, in four round trips."""
-    cameras = await camera_ids(client)
-    pipe = client.pipeline(transaction=False)
-    for camera in cameras:
-        pipe.get(redis_keys.stats_latest(camera))
-        pipe.zrange(redis_keys.stats_series(camera), -views.SERIES_POINTS, -1)
-        pipe.zrevrange(redis_keys.risk_latest(camera), 0, views.PICTURE_CANDIDATES - 1)
-    pipe.zrevrange(redis_keys.ALERTS_RECENT, 0, incidents.ALERT_GROUP_SOURCE - 1)
-    pipe.zrevrange(redis_keys.RISK_RECENT, 0, views.RECENT_ITEMS - 1)
-    pipe.hgetall(redis_keys.KEYPOOL_HEALTH)
-    pipe.zrevrange(redis_keys.INCIDENTS_OPEN, 0, incidents.MAX_OPEN_INCIDENTS - 1)
-    pipe.exists(redis_keys.INCIDENTS_OPEN, redis_keys.INCIDENTS_RECENT)
-    found = await pipe.execute()
-    n = 3 * len(cameras)
-    view = views.RedisView(
-        latest=dict(zip(cameras, found[0:n:3], strict=True)),
-        series=dict(zip(cameras, found[1:n:3], strict=True)),
-        verdicts=dict(zip(cameras, found[2:n:3], strict=True)),
-        alerts=found[n], risks=found[n + 1], keypool=found[n + 2], incident_keys=found[n + 4] > 0,
-    )  # fmt: skip
-    view.incidents, view.actions = await read_incidents(client, [i.decode() for i in found[n + 3]])
-    view.crops_stored = await stored_crops(client, view.crop_candidates())
-    return view
-
-
-async def read_incidents(
-    client: aioredis.Redis, ids: list[str]
-) -> tuple[list[bytes | None], list[bytes | None]]:
-    """The incidents' newest revisions and the operator's actions on them, in one trip."""
-    if not ids:
-        return [], []
-    pipe = client.pipeline(transaction=False)
-    for incident_id in ids:
-        pipe.get(redis_keys.incident(incident_id))
-        pipe.get(redis_keys.incident_action(incident_id))
-    found = await pipe.execute()
-    return found[0::2], found[1::2]
-
-
-async def stored_crops(client: aioredis.Redis, shas: list[str]) -> set[str]:
-    valid = [s for s in dict.fromkeys(shas) if views.SHA256_RE.match(s)]
-    if not valid:
-        return set()
-    pipe = client.pipeline(transaction=False)
-    for sha in valid:
-        pipe.exists(redis_keys.crop(sha))
-    return {sha for sha, n in zip(valid, await pipe.execute(), strict=True) if n}
 
 
 class Hub:
@@ -140,8 +78,8 @@ class Hub:
                     queue.put_nowait(None)
 
     async def snapshot(self) -> dict[str, Any]:
-        view = await read_view(self.client)
-        return views.build_snapshot(view, now_ms(), self.rates.all_per_minute())
+        view = await reads.read_view(self.client)
+        return views.build_snapshot(view, reads.now_ms(), self.rates.all_per_minute())
 
     async def run_pubsub(self) -> None:
         """Forward live channels; after a Redis outage, push everyone a fresh snapshot."""
@@ -168,7 +106,8 @@ class Hub:
         async for item in pubsub.listen():
             if item.get("type") != "message":
                 continue
-            message = views.live_message(item["channel"].decode(), item["data"], now_ms())
+            channel = item["channel"].decode()
+            message = views.live_message(channel, item["data"], reads.now_ms())
             if message is not None:
                 message = await self._complete(message, item["data"])
             if message is not None:
@@ -178,20 +117,21 @@ class Hub:
         """Add what the page needs beyond the published JSON (crop flags, groups, actions)."""
         if message["type"] == "risk":
             sha = message["data"].get("crop_sha256")
-            stored = await stored_crops(self.client, [sha] if isinstance(sha, str) else [])
+            shas = [sha] if isinstance(sha, str) else []
+            stored = await reads.stored_crops(self.client, shas)
             message["data"] = views.with_crop_flag(message["data"], sha in stored)
         elif message["type"] == "alert":
             alert = self.recent.add_raw(raw)
             group = alert and self.recent.group(alert.camera_id, alert.pattern)
             if not group:
                 return None
-            stored = await stored_crops(self.client, [group["crop_sha256"] or ""])
+            stored = await reads.stored_crops(self.client, [group["crop_sha256"] or ""])
             return {**message, "type": "alert_group",
                     "data": incidents.with_crop_flags([group], stored)[0]}  # fmt: skip
         elif message["type"] == "incident":
             incident_id = str(message["data"].get("incident_id", ""))
             action = await self.client.get(redis_keys.incident_action(incident_id))
-            stored = await stored_crops(self.client, incidents.incident_crops([raw]))
+            stored = await reads.stored_crops(self.client, incidents.incident_crops([raw]))
             view = incidents.incident_view(raw, action, stored)
             return {**message, "data": view} if view else None
         return message
@@ -203,23 +143,9 @@ class Hub:
             if not self.queues:
                 continue
             try:
-                self.broadcast(await read_health(self.client, self.rates))
+                self.broadcast(await reads.read_health(self.client, self.rates))
             except (aioredis.RedisError, OSError) as err:
                 log.warning("redis unavailable for health: %s", err)
-
-
-async def read_health(client: aioredis.Redis, rates: units.RateMeter) -> dict[str, Any]:
-    cameras = await camera_ids(client)
-    pipe = client.pipeline(transaction=False)
-    pipe.hgetall(redis_keys.KEYPOOL_HEALTH)
-    for camera in cameras:
-        pipe.get(redis_keys.stats_latest(camera))
-    keypool, *latest = await pipe.execute()
-    at = now_ms()
-    for entry in views.public_keypool(keypool):
-        if isinstance(entry.get("requests"), int):
-            rates.observe(str(entry["key_id"]), at, entry["requests"])
-    return views.health_message(keypool, latest, at, rates.all_per_minute())
 
 
 HUB_KEY: web.AppKey[Hub] = web.AppKey("hub")
@@ -293,7 +219,8 @@ async def incident_action(request: web.Request) -> web.Response:
         return _json_error(400, "the body must be a JSON object ({} is fine)")
     incident_id = request.match_info["incident_id"]
     try:
-        action = actions.make_action(incident_id, request.match_info["action"], body, now_ms())
+        what = request.match_info["action"]
+        action = actions.make_action(incident_id, what, body, reads.now_ms())
     except actions.ActionRefused as err:
         return _json_error(400, str(err))
     client = request.app[REDIS_KEY]
@@ -313,7 +240,7 @@ async def incident_action(request: web.Request) -> web.Response:
     view = incidents.action_view(action.to_json(), incident_id)
     data = {"incident_id": incident_id, "action": view}
     request.app[HUB_KEY].broadcast(
-        {"type": "incident_action", "server_time_ms": now_ms(), "data": data}
+        {"type": "incident_action", "server_time_ms": reads.now_ms(), "data": data}
     )
     return web.json_response({"action": view, "published": publisher is not None})
 
@@ -324,27 +251,10 @@ async def camera(request: web.Request) -> web.Response:
     if not 0 < len(camera_id) <= 128:
         return _json_error(400, "id: a camera id of 1 to 128 characters")
     try:
-        read = await read_camera(request.app[REDIS_KEY], camera_id)
+        read = await reads.read_camera(request.app[REDIS_KEY], camera_id)
     except (aioredis.RedisError, OSError) as err:
         return _json_error(503, f"redis unavailable: {err}")
     return web.json_response(history.camera_page(read))
-
-
-async def read_camera(client: aioredis.Redis, camera_id: str) -> history.CameraRead:
-    newest = await client.zrevrange(redis_keys.stats_series(camera_id), 0, 0)
-    newest_doc = views.decode_json(newest[0]) if newest else None
-    end = newest_doc.get("window_end_ms") if newest_doc else None
-    from_ms, to_ms = history.window_of_interest(end if isinstance(end, int) else None, now_ms())
-    pipe = client.pipeline(transaction=False)
-    pipe.zrangebyscore(redis_keys.stats_series(camera_id), from_ms, "+inf")
-    pipe.zrevrangebyscore(redis_keys.risk_latest(camera_id), "+inf", from_ms)
-    pipe.zrevrange(redis_keys.incidents_of_camera(camera_id), 0,
-                   history.MAX_CAMERA_INCIDENTS - 1)  # fmt: skip
-    windows, verdicts, ids = await pipe.execute()
-    found, acted = await read_incidents(client, [i.decode() for i in ids])
-    read = history.CameraRead(camera_id, from_ms, to_ms, windows, verdicts, found, acted)
-    read.crops_stored = await stored_crops(client, read.crop_candidates())
-    return read
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
