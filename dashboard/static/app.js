@@ -6,127 +6,11 @@ const MAX_VERDICTS = 50;
 const SERIES_POINTS = 30;
 const MAX_CAMERAS = 1000; // as the server's snapshot: the cameras with the newest windows
 const PAGE_SIZE = 24; // camera cards per page: 1,000 cameras never means 1,000 cards
-const SEVERITY_RANK = { info: 0, warning: 1, critical: 2 };
-const SVG_NS = "http://www.w3.org/2000/svg";
-const token = new URLSearchParams(location.search).get("token");
 const state = {
   incidents: new Map(), groups: new Map(), risks: new Map(), cameras: new Map(), keypool: [],
-  source: "alerts", offsetMs: 0, serverLagMs: null, snapshots: 0, page: 0, renders: 0,
+  source: "alerts", serverLagMs: null, snapshots: 0, page: 0, renders: 0,
   lastRenderMs: null,
 };
-
-// ---- formatting: the same rules as dashboard/units.py (the browser test holds them equal)
-const fmt = {
-  duration(ms) {
-    if (ms === null || ms === undefined) return "-";
-    const seconds = Math.max(0, Math.round(ms / 1000));
-    if (seconds < 60) return `${seconds} s`;
-    for (const [unit, size, sub, subSize] of
-      [["d", 86400, "h", 3600], ["h", 3600, "min", 60], ["min", 60, "s", 1]]) {
-      if (seconds >= size) {
-        const whole = Math.floor(seconds / size);
-        const part = Math.floor((seconds % size) / subSize);
-        return part && whole < 10 ? `${whole} ${unit} ${part} ${sub}` : `${whole} ${unit}`;
-      }
-    }
-    return "-";
-  },
-  rate(perMinute) {
-    if (perMinute === null || perMinute === undefined) return "-";
-    const tenths = Math.round(perMinute * 10);
-    return tenths < 100 ? `${(tenths / 10).toFixed(1)}/min` : `${Math.round(perMinute)}/min`;
-  },
-  // Local time of day with the zone (e.g. "14:59:09 CET"); the date too when not today.
-  time(ms) {
-    if (typeof ms !== "number") return "-";
-    const date = new Date(ms);
-    const today = new Date().toDateString() === date.toDateString();
-    return new Intl.DateTimeFormat(undefined, {
-      month: today ? undefined : "short", day: today ? undefined : "numeric",
-      hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
-      timeZoneName: "short",
-    }).format(date);
-  },
-  ago(ms) { return typeof ms === "number" ? `${fmt.duration(now() - ms)} ago` : "-"; },
-  perWindow(count, startMs, endMs) {
-    const span = Number(endMs) - Number(startMs);
-    return span > 0 ? fmt.rate((Number(count) || 0) * 60000 / span) : "-";
-  },
-};
-
-function now() { return Date.now() + state.offsetMs; }
-
-function withToken(path) {
-  return token ? `${path}?token=${encodeURIComponent(token)}` : path;
-}
-
-function el(tag, text, className) {
-  const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  if (className) node.className = className;
-  return node;
-}
-
-// Severity is colour AND text: the badge always says what it means.
-function severityBadge(severity) {
-  const known = Object.hasOwn(SEVERITY_RANK, severity) ? severity : "info";
-  return el("span", String(severity).toUpperCase(), `badge sev-${known}`);
-}
-
-function picture(sha, available, what) {
-  if (available && /^[0-9a-f]{64}$/.test(String(sha))) {
-    const img = el("img", null, "thumb");
-    img.alt = what;
-    img.loading = "lazy";
-    img.src = withToken(`crop/${sha}`);
-    img.onerror = () => img.replaceWith(placeholder("picture expired"));
-    return img;
-  }
-  return placeholder(sha ? "picture expired" : "no picture");
-}
-
-function placeholder(text) {
-  const box = el("div", text, "thumb placeholder");
-  box.setAttribute("role", "img");
-  box.setAttribute("aria-label", text);
-  return box;
-}
-
-// "10 min ago", kept current by renderAgo without redrawing the card (focus stays put).
-function ago(ms) {
-  const span = el("span", fmt.ago(ms), "ago");
-  span.dataset.since = String(ms);
-  return span;
-}
-
-function renderAgo() {
-  for (const span of document.querySelectorAll("span.ago")) {
-    span.textContent = fmt.ago(Number(span.dataset.since));
-  }
-}
-
-// Redraw a list, then give focus back to the same control of the same card: live updates
-// must not throw a keyboard user out of the list.
-function replaceKeepingFocus(container, children) {
-  const active = document.activeElement;
-  const card = container.contains(active)
-    ? active.closest("[data-incident-id], [data-group-id], [data-camera-id]") : null;
-  container.replaceChildren(...children);
-  if (!card || container.contains(active)) return;
-  const attr = ["incidentId", "groupId", "cameraId"].find((k) => card.dataset[k] !== undefined);
-  const name = attr.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-  const inner = active.dataset.action ? `button[data-action="${active.dataset.action}"]`
-    : active.tagName.toLowerCase();
-  const again = container.querySelector(
-    `[data-${name}="${CSS.escape(card.dataset[attr])}"] ${inner}`);
-  if (again) again.focus({ preventScroll: true });
-}
-
-function cameraLink(cameraId) {
-  const link = el("a", cameraId, "camera-id");
-  link.href = `#camera/${encodeURIComponent(cameraId)}`;
-  return link;
-}
 
 // ---- state
 const riskId = (r) => `${r.camera_id}/${r.frame_id}/${r.group_id}`;
@@ -367,31 +251,6 @@ function renderKeypool() {
   document.querySelector("#keypool tbody").replaceChildren(...rows);
   document.getElementById("keypool-empty").hidden = rows.length > 0;
 }
-
-function chart(points, height) {
-  const svg = document.createElementNS(SVG_NS, "svg");
-  svg.setAttribute("viewBox", `0 0 100 ${height}`);
-  svg.setAttribute("preserveAspectRatio", "none");
-  svg.setAttribute("aria-hidden", "true");
-  const n = points.length;
-  const peak = Math.max(1, ...points.map((p) => Number(p[2]) || 0));
-  points.forEach((p, i) => {
-    const bar = document.createElementNS(SVG_NS, "rect");
-    const h = height * Math.min(1, Math.max(0, Number(p[3]) || 0));
-    bar.setAttribute("x", String((100 * i) / n));
-    bar.setAttribute("width", String(Math.max(0.5, 100 / n - 0.5)));
-    bar.setAttribute("y", String(height - h));
-    bar.setAttribute("height", String(h));
-    svg.append(bar);
-  });
-  const line = document.createElementNS(SVG_NS, "polyline");
-  const step = n > 1 ? 100 / (n - 1) : 0;
-  line.setAttribute("points", points.map((p, i) => `${(i * step).toFixed(2)},`
-    + `${(height - 2 - ((height - 4) * (Number(p[2]) || 0)) / peak).toFixed(2)}`).join(" "));
-  svg.append(line);
-  return svg;
-}
-
 function cameraCard(name) {
   const cam = state.cameras.get(name);
   const last = cam.latest || {};
@@ -555,7 +414,7 @@ function connect() {
   socket.onmessage = (event) => {
     const message = JSON.parse(event.data);
     if (typeof message.server_time_ms === "number") {
-      state.offsetMs = message.server_time_ms - Date.now();
+      clock.offsetMs = message.server_time_ms - Date.now();
     }
     const handle = handlers[message.type];
     if (handle) handle(message);
