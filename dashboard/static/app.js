@@ -6,6 +6,8 @@ const MAX_VERDICTS = 50;
 const SERIES_POINTS = 30;
 const MAX_CAMERAS = 1000; // as the server's snapshot: the cameras with the newest windows
 const PAGE_SIZE = 24; // camera cards per page: 1,000 cameras never means 1,000 cards
+// Risk levels under the severity filter: "warning and critical" hides low and no risk.
+const RISK_SEVERITY = { none: "info", low: "info", medium: "warning", high: "critical" };
 const state = {
   incidents: new Map(), groups: new Map(), risks: new Map(), cameras: new Map(), keypool: [],
   source: "alerts", serverLagMs: null, snapshots: 0, page: 0, renders: 0,
@@ -221,8 +223,9 @@ function verdictItem(r) {
   li.dataset.riskId = riskId(r);
   const body = el("div", null, "card-body");
   const title = el("div", null, "card-title");
-  title.append(el("span", `${String(r.risk_level).toUpperCase()} RISK`,
-    `badge lvl-${String(r.risk_level)}`), cameraLink(r.camera_id),
+  const level = r.risk_level === "none" ? "NO" : String(r.risk_level).toUpperCase();
+  title.append(el("span", `${level} RISK`, `badge lvl-${String(r.risk_level)}`),
+    cameraLink(r.camera_id),
   el("span", fmt.time(r.captured_at_ms), "time"));
   body.append(title, el("div", r.reason, "reason"),
     el("div", [r.source, r.key_id].filter(Boolean).join(" / "), "meta"));
@@ -232,7 +235,8 @@ function verdictItem(r) {
 
 function renderRisks() {
   const f = filters();
-  const items = [...state.risks.values()].filter((r) => matches(f, r.camera_id))
+  const items = [...state.risks.values()]
+    .filter((r) => matches(f, r.camera_id, RISK_SEVERITY[r.risk_level]))
     .sort((a, b) => (b.captured_at_ms || 0) - (a.captured_at_ms || 0));
   document.getElementById("risks").replaceChildren(...items.map(verdictItem));
   document.getElementById("risks-empty").hidden = items.length > 0;

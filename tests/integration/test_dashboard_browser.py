@@ -60,13 +60,17 @@ def alert_json(alert_id: str, camera: str, at_ms: int, description: str) -> str:
     })  # fmt: skip
 
 
-def incident_json(incident_id: str, camera: str, at_ms: int, sha: str, severity: str) -> str:
+DESCRIPTION = "people and turning cars within 1 m at the crosswalk"
+
+
+def incident_json(incident_id: str, camera: str, at_ms: int, sha: str, severity: str,
+                  description: str = DESCRIPTION) -> str:  # fmt: skip
     evidence = {"camera_id": camera, "frame_id": 7, "captured_at_ms": at_ms, "crop_sha256": sha}
     return json.dumps({
         "schema_version": 1, "incident_id": incident_id, "revision": 1, "camera_id": camera,
         "place": "crosswalk", "kind": "conflict", "severity": severity, "status": "open",
         "opened_at_ms": at_ms - 600_000, "updated_at_ms": at_ms, "alert_count": 6,
-        "patterns": ["near_miss"], "evidence": [evidence], "description": f"{XSS} near miss",
+        "patterns": ["near_miss"], "evidence": [evidence], "description": description,
     })  # fmt: skip
 
 
@@ -88,8 +92,9 @@ class Seeded:
         self.client.set(key, value, ex=ex)
         self.keys.append(key)
 
-    def incident(self, incident_id: str, sha: str, severity: str, at_ms: int) -> str:
-        doc = incident_json(incident_id, self.camera, at_ms, sha, severity)
+    def incident(self, incident_id: str, sha: str, severity: str, at_ms: int,
+                 description: str = DESCRIPTION) -> str:  # fmt: skip
+        doc = incident_json(incident_id, self.camera, at_ms, sha, severity, description)
         self.set(redis_keys.incident(incident_id), doc)
         self.keys.append(redis_keys.incident_action(incident_id))
         for key in (redis_keys.INCIDENTS_OPEN, redis_keys.INCIDENTS_RECENT,
@@ -193,8 +198,8 @@ async def drive(browser: Chromium, s: Seeded, servers: list[Any], port: int, red
         await incidents_first(browser, s)
         await human_units(browser, s)
         await keyboard_acknowledge(browser, s, kafka)
+        await layout_fits(browser, s)  # screenshots before the hostile texts below
         await live_updates(browser, s)
-        await layout_fits(browser, s)
         await camera_page(browser, s)
         await reconnects(browser, s, servers, port, redis_url, kafka)
 
@@ -210,7 +215,7 @@ async def incidents_first(browser: Chromium, s: Seeded) -> None:
     assert badge[0] == "CRITICAL" and badge[1] == "rgb(198, 40, 40)"
     old = f"[data-incident-id=\"old-{s.run}\"]"
     assert await browser.js(f"{q(old + ' .placeholder')}.textContent") == "picture expired"
-    assert await browser.js(f"{q(card + ' .description')}.textContent") == f"{XSS} near miss"
+    assert await browser.js(f"{q(card + ' .description')}.textContent") == DESCRIPTION
     order = await browser.js("[...document.querySelectorAll('[data-incident-id]')]"
                              ".map(e => e.dataset.incidentId)")  # fmt: skip
     assert order.index(f"inc-{s.run}") < order.index(f"old-{s.run}")  # critical first
@@ -310,7 +315,8 @@ async def acknowledge_with_keyboard(browser: Chromium, s: Seeded) -> IncidentAct
 
 async def live_updates(browser: Chromium, s: Seeded) -> None:
     """A published alert shows within 2 s as its camera/pattern group, escaped; the second
-    of the same camera and pattern adds to the count instead of a new line."""
+    of the same camera and pattern adds to the count instead of a new line; a live window
+    extends the sparkline; a live incident appears, escaped."""
     for n in (1, 2):
         doc = alert_json(f"alert-{s.run}-{n}", s.camera, s.now + n, XSS)
         s.zadd(redis_keys.ALERTS_RECENT, doc, s.now + n)
@@ -330,6 +336,15 @@ async def live_updates(browser: Chromium, s: Seeded) -> None:
     s.client.publish(redis_keys.CHANNEL_STATS, stats_json(s.camera, s.now - 60_000, 40))
     await browser.wait_js(f"{cam}.querySelectorAll('svg rect').length === 4", 2, "new window")
     assert "vehicles 40/min" in await browser.js(f"{cam}.innerText")  # 40 in a 60 s window
+    # A live incident shows within 2 s, its description as text.
+    doc = s.incident(f"xss-{s.run}", "f" * 64, "critical", s.now + 3, XSS)
+    s.client.publish(redis_keys.CHANNEL_INCIDENTS, doc)
+    card = q(f'[data-incident-id="xss-{s.run}"]')
+    assert await browser.wait_js(f"!!{card}", 2.0, "the published incident") < 2.0
+    assert await browser.js(f"{card}.querySelector('.description').textContent") == XSS
+    assert await browser.js(f"{card}.querySelectorAll('script, .description *').length") == 0
+    await asyncio.sleep(0.3)
+    assert await browser.js("window.__xss === undefined")
 
 
 async def layout_fits(browser: Chromium, s: Seeded) -> None:
@@ -367,7 +382,7 @@ async def camera_page(browser: Chromium, s: Seeded) -> None:
     assert await browser.js(f"{q('#camera-picture img')}.naturalWidth") == 64  # newest crop
     ids = await browser.js("[...document.querySelectorAll('#camera-incidents [data-incident-id]')]"
                            ".map(e => e.dataset.incidentId)")  # fmt: skip
-    assert set(ids) == {f"inc-{s.run}", f"old-{s.run}"}
+    assert set(ids) == {f"inc-{s.run}", f"old-{s.run}", f"xss-{s.run}"}
     assert await browser.overflow_px() <= 0
     await browser.screenshot(SCREENSHOTS / "dashboard-camera.png")
     await browser.js("location.hash = ''")
