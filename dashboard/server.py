@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import os
-import time
 import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +24,8 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
 from contract import redis_keys
-from dashboard import views
+from contract.endpoints import Endpoints
+from dashboard import actions, history, incidents, reads, units, views
 
 log = logging.getLogger("dashboard")
 STATIC = Path(__file__).parent / "static"
@@ -36,6 +36,7 @@ PUBLIC_ROUTES = {"static", "healthz", "readyz"}  # served without the token (see
 READY_TIMEOUT_S = 2.0
 REDIS_KEY = web.AppKey("redis", aioredis.Redis)
 TOKEN_KEY = web.AppKey("token", str)
+PUBLISHER_KEY: web.AppKey[actions.ActionPublisher | None] = web.AppKey("publisher")
 SOCKETS_KEY: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self'; object-src 'none'; "
@@ -46,54 +47,17 @@ SECURITY_HEADERS = {
 }
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-async def camera_ids(client: aioredis.Redis) -> list[str]:
-    """The MAX_CAMERAS cameras with the newest windows, by id: with thousands of cameras the
-    page shows those still reporting, not the first ids of the alphabet."""
-    newest = await client.zrevrange(redis_keys.CAMERAS_ACTIVE, 0, views.MAX_CAMERAS - 1)
-    return sorted(c.decode() for c in newest)
-
-
-async def read_view(client: aioredis.Redis) -> views.RedisView:
-    """Every Redis key the snapshot needs, in three round trips."""
-    cameras = await camera_ids(client)
-    pipe = client.pipeline(transaction=False)
-    for camera in cameras:
-        pipe.get(redis_keys.stats_latest(camera))
-        pipe.zrange(redis_keys.stats_series(camera), -views.SERIES_POINTS, -1)
-    pipe.zrevrange(redis_keys.ALERTS_RECENT, 0, views.RECENT_ITEMS - 1)
-    pipe.zrevrange(redis_keys.RISK_RECENT, 0, views.RECENT_ITEMS - 1)
-    pipe.hgetall(redis_keys.KEYPOOL_HEALTH)
-    found = await pipe.execute()
-    view = views.RedisView(
-        latest=dict(zip(cameras, found[0 : 2 * len(cameras) : 2], strict=True)),
-        series=dict(zip(cameras, found[1 : 2 * len(cameras) : 2], strict=True)),
-        alerts=found[-3], risks=found[-2], keypool=found[-1],
-    )  # fmt: skip
-    shas = [d.get("crop_sha256") for d in map(views.decode_json, view.risks) if d]
-    view.crops_stored = await stored_crops(client, [s for s in shas if isinstance(s, str)])
-    return view
-
-
-async def stored_crops(client: aioredis.Redis, shas: list[str]) -> set[str]:
-    valid = [s for s in dict.fromkeys(shas) if views.SHA256_RE.match(s)]
-    if not valid:
-        return set()
-    pipe = client.pipeline(transaction=False)
-    for sha in valid:
-        pipe.exists(redis_keys.crop(sha))
-    return {sha for sha, n in zip(valid, await pipe.execute(), strict=True) if n}
-
-
 class Hub:
-    """One Redis subscription fanned out to every connected client's queue."""
+    """One Redis subscription fanned out to every connected client's queue.
+
+    It also keeps the newest alerts (to send a live alert's whole group, counted by the
+    snapshot's rule) and the key pool's request counters (for per-minute rates)."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self.queues: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self.recent = incidents.RecentAlerts()
+        self.rates = units.RateMeter()
 
     def register(self) -> asyncio.Queue[dict[str, Any] | None]:
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(CLIENT_QUEUE_MAX)
@@ -113,6 +77,10 @@ class Hub:
                     queue.get_nowait()
                     queue.put_nowait(None)
 
+    async def snapshot(self) -> dict[str, Any]:
+        view = await reads.read_view(self.client)
+        return views.build_snapshot(view, reads.now_ms(), self.rates.all_per_minute())
+
     async def run_pubsub(self) -> None:
         """Forward live channels; after a Redis outage, push everyone a fresh snapshot."""
         backoff = 0.5
@@ -121,8 +89,12 @@ class Hub:
             try:
                 async with self.client.pubsub() as pubsub:
                     await pubsub.subscribe(*views.CHANNEL_TYPES)
+                    alerts = await self.client.zrevrange(
+                        redis_keys.ALERTS_RECENT, 0, incidents.ALERT_GROUP_SOURCE - 1
+                    )
+                    self.recent = incidents.RecentAlerts.from_raw(alerts)
                     if not first:
-                        self.broadcast(views.build_snapshot(await read_view(self.client), now_ms()))
+                        self.broadcast(await self.snapshot())
                     first, backoff = False, 0.5
                     await self._forward(pubsub)
             except (aioredis.RedisError, OSError) as err:
@@ -134,14 +106,35 @@ class Hub:
         async for item in pubsub.listen():
             if item.get("type") != "message":
                 continue
-            message = views.live_message(item["channel"].decode(), item["data"], now_ms())
-            if message is None:
-                continue
-            if message["type"] == "risk":
-                sha = message["data"].get("crop_sha256")
-                stored = await stored_crops(self.client, [sha] if isinstance(sha, str) else [])
-                message["data"] = views.with_crop_flag(message["data"], sha in stored)
-            self.broadcast(message)
+            channel = item["channel"].decode()
+            message = views.live_message(channel, item["data"], reads.now_ms())
+            if message is not None:
+                message = await self._complete(message, item["data"])
+            if message is not None:
+                self.broadcast(message)
+
+    async def _complete(self, message: dict[str, Any], raw: bytes) -> dict[str, Any] | None:
+        """Add what the page needs beyond the published JSON (crop flags, groups, actions)."""
+        if message["type"] == "risk":
+            sha = message["data"].get("crop_sha256")
+            shas = [sha] if isinstance(sha, str) else []
+            stored = await reads.stored_crops(self.client, shas)
+            message["data"] = views.with_crop_flag(message["data"], sha in stored)
+        elif message["type"] == "alert":
+            alert = self.recent.add_raw(raw)
+            group = alert and self.recent.group(alert.camera_id, alert.pattern)
+            if not group:
+                return None
+            stored = await reads.stored_crops(self.client, [group["crop_sha256"] or ""])
+            return {**message, "type": "alert_group",
+                    "data": incidents.with_crop_flags([group], stored)[0]}  # fmt: skip
+        elif message["type"] == "incident":
+            incident_id = str(message["data"].get("incident_id", ""))
+            action = await self.client.get(redis_keys.incident_action(incident_id))
+            stored = await reads.stored_crops(self.client, incidents.incident_crops([raw]))
+            view = incidents.incident_view(raw, action, stored)
+            return {**message, "data": view} if view else None
+        return message
 
     async def run_health(self) -> None:
         """Key-pool health and lag have no channel: poll them while anyone watches."""
@@ -150,19 +143,9 @@ class Hub:
             if not self.queues:
                 continue
             try:
-                self.broadcast(await read_health(self.client))
+                self.broadcast(await reads.read_health(self.client, self.rates))
             except (aioredis.RedisError, OSError) as err:
                 log.warning("redis unavailable for health: %s", err)
-
-
-async def read_health(client: aioredis.Redis) -> dict[str, Any]:
-    cameras = await camera_ids(client)
-    pipe = client.pipeline(transaction=False)
-    pipe.hgetall(redis_keys.KEYPOOL_HEALTH)
-    for camera in cameras:
-        pipe.get(redis_keys.stats_latest(camera))
-    keypool, *latest = await pipe.execute()
-    return views.health_message(keypool, latest, now_ms())
 
 
 HUB_KEY: web.AppKey[Hub] = web.AppKey("hub")
@@ -215,13 +198,72 @@ async def crop(request: web.Request) -> web.Response:
     return web.Response(body=data, content_type="image/jpeg")
 
 
+def _json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def incident_action(request: web.Request) -> web.Response:
+    """POST /api/incidents/{id}/{acknowledge|resolve}: publish to Kafka, then store in Redis.
+
+    JSON only, and never from another origin: a page elsewhere cannot submit a form here
+    (it would be a "simple" request a browser sends without asking)."""
+    if request.content_type != "application/json":
+        return _json_error(415, "send the action as application/json")
+    if not views.same_origin(request.headers.get("Origin"), request.host):
+        return _json_error(403, "cross-origin requests are refused")
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return _json_error(400, "the body must be a JSON object ({} is fine)")
+    incident_id = request.match_info["incident_id"]
+    try:
+        what = request.match_info["action"]
+        action = actions.make_action(incident_id, what, body, reads.now_ms())
+    except actions.ActionRefused as err:
+        return _json_error(400, str(err))
+    client = request.app[REDIS_KEY]
+    try:
+        if not await client.exists(redis_keys.incident(incident_id)):
+            return _json_error(404, f"no incident {incident_id!r} in Redis (never, or expired)")
+        publisher = request.app[PUBLISHER_KEY]
+        if publisher is not None:
+            await publisher.publish(action)
+        await client.set(redis_keys.incident_action(incident_id), action.to_json(),
+                         ex=redis_keys.INCIDENT_TTL_S)  # fmt: skip
+    except actions.ActionNotPublished as err:
+        log.warning("incident action not published: %s", err)
+        return _json_error(503, f"not published, nothing stored: {err}")
+    except (aioredis.RedisError, OSError) as err:
+        return _json_error(503, f"redis unavailable: {err}")
+    view = incidents.action_view(action.to_json(), incident_id)
+    data = {"incident_id": incident_id, "action": view}
+    request.app[HUB_KEY].broadcast(
+        {"type": "incident_action", "server_time_ms": reads.now_ms(), "data": data}
+    )
+    return web.json_response({"action": view, "published": publisher is not None})
+
+
+async def camera(request: web.Request) -> web.Response:
+    """GET /api/camera?id=<camera>: the camera page's hour of windows, verdicts, incidents."""
+    camera_id = request.query.get("id", "")
+    if not 0 < len(camera_id) <= 128:
+        return _json_error(400, "id: a camera id of 1 to 128 characters")
+    try:
+        read = await reads.read_camera(request.app[REDIS_KEY], camera_id)
+    except (aioredis.RedisError, OSError) as err:
+        return _json_error(503, f"redis unavailable: {err}")
+    return web.json_response(history.camera_page(read))
+
+
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     request.app[SOCKETS_KEY].add(ws)
     hub = request.app[HUB_KEY]
     queue = hub.register()  # before the snapshot: nothing published meanwhile is lost
-    sender = asyncio.create_task(_send_loop(ws, queue, request.app[REDIS_KEY]))
+    sender = asyncio.create_task(_send_loop(ws, queue, hub))
     try:
         async for message in ws:
             if message.type == WSMsgType.ERROR:
@@ -235,10 +277,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _send_loop(
-    ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any] | None], client: aioredis.Redis
+    ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any] | None], hub: Hub
 ) -> None:
     try:
-        await ws.send_str(json.dumps(views.build_snapshot(await read_view(client), now_ms())))
+        await ws.send_str(json.dumps(await hub.snapshot()))
         while (message := await queue.get()) is not None:
             await ws.send_str(json.dumps(message))
     except (aioredis.RedisError, OSError) as err:
@@ -255,14 +297,21 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
         self.logger.info("%s %s %s %.3fs", request.method, request.path, response.status, time)
 
 
-def make_app(redis_url: str, token: str | None) -> web.Application:
+def make_app(
+    redis_url: str, token: str | None, publisher: actions.ActionPublisher | None = None
+) -> web.Application:
+    """The dashboard; `publisher` (Kafka, or None to store actions in Redis only) is closed
+    with the app."""
     app = web.Application(middlewares=[guard])
     app[TOKEN_KEY] = token or ""
+    app[PUBLISHER_KEY] = publisher
     app[SOCKETS_KEY] = weakref.WeakSet()
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/", index)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/crop/{sha}", crop)
+    app.router.add_get("/api/camera", camera)
+    app.router.add_post("/api/incidents/{incident_id}/{action}", incident_action)
     app.router.add_static("/static/", STATIC, name="static")
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
@@ -287,6 +336,9 @@ async def _lifecycle(app: web.Application, redis_url: str) -> AsyncIterator[None
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await client.aclose()
+    publisher = app[PUBLISHER_KEY]
+    if publisher is not None:
+        await asyncio.to_thread(publisher.close)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -312,6 +364,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=env("TRAFFIC_REDIS_URL", "redis://127.0.0.1:6390/0"),
         help="Redis with the job's live views (env TRAFFIC_REDIS_URL)",
     )
+    parser.add_argument(
+        "--kafka-bootstrap",
+        default=Endpoints.from_env().kafka_bootstrap,
+        help="Kafka for operator actions, topic incident-actions (env TRAFFIC_KAFKA_BOOTSTRAP; "
+        "default 127.0.0.1:9092); 'none': store actions in Redis only",
+    )
     return parser.parse_args(argv)  # fmt: skip
 
 
@@ -324,7 +382,11 @@ def main(argv: list[str] | None = None) -> None:
                     TOKEN_ENV)  # fmt: skip
     log.info("dashboard on http://%s:%d/ (token %s)", args.host, args.port,
              "required" if token else "off")  # fmt: skip
-    web.run_app(make_app(args.redis_url, token), host=args.host, port=args.port,
+    publisher = (actions.KafkaActionPublisher(args.kafka_bootstrap)
+                 if actions.kafka_enabled(args.kafka_bootstrap) else None)  # fmt: skip
+    log.info("incident actions: %s", f"Kafka at {args.kafka_bootstrap} and Redis"
+             if publisher else "Redis only (Kafka off)")  # fmt: skip
+    web.run_app(make_app(args.redis_url, token, publisher), host=args.host, port=args.port,
                 access_log_class=PathOnlyAccessLogger, print=None)  # fmt: skip
 
 

@@ -11,7 +11,7 @@ import redis
 import redis.asyncio as aioredis
 
 from contract import redis_keys
-from dashboard import server, views
+from dashboard import reads, views
 from tests.integration.test_redis_outage import free_port, start_redis, stats
 from udfs.views.redis import StatsViewWriter
 
@@ -51,6 +51,6 @@ def test_snapshot_holds_the_most_recently_active_cameras(tmp_path, monkeypatch):
 async def snapshot_of(url: str) -> dict[str, Any]:
     client = aioredis.Redis.from_url(url)
     try:
-        return views.build_snapshot(await server.read_view(client), now_ms=3_700_000)
+        return views.build_snapshot(await reads.read_view(client), now_ms=3_700_000)
     finally:
         await client.aclose()

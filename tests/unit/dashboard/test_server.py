@@ -66,7 +66,7 @@ def test_access_log_drops_the_query_string(caplog):
 
 
 def test_page_script_never_parses_data_as_html():
-    script = (STATIC / "app.js").read_text()
+    script = "\n".join(p.read_text() for p in sorted(STATIC.glob("*.js")))
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
                  "new Function", "srcdoc"):  # fmt: skip
         assert sink not in script, sink
@@ -74,11 +74,15 @@ def test_page_script_never_parses_data_as_html():
 
 
 def test_page_loads_nothing_from_outside():
-    for name in ("index.html", "app.js", "style.css"):
+    assert {p.name for p in STATIC.iterdir()} == {"index.html", "style.css", "format.js",
+                                                   "dom.js", "app.js"}  # fmt: skip
+    for name in ("index.html", "format.js", "dom.js", "app.js", "style.css"):
         text = (STATIC / name).read_text().replace('"http://www.w3.org/2000/svg"', "")  # a name
         assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, re.I), name
     html = (STATIC / "index.html").read_text()
     assert "<script>" not in html  # no inline script: the CSP forbids it
+    for name in ("format.js", "dom.js", "app.js"):  # every script is loaded by the page
+        assert f'<script src="static/{name}" defer></script>' in html
 
 
 def test_cli_binds_to_loopback_by_default(monkeypatch):

@@ -8,6 +8,7 @@ import pytest
 
 from contract import redis_keys
 from dashboard import views
+from tests.unit.dashboard.factories import action, alert, evidence, incident
 
 SHA = "a" * 64
 NOW = 1_700_000_100_000
@@ -39,36 +40,62 @@ def test_token_check(expected, authorization, query, ok):
     assert views.token_ok(expected, authorization, query) is ok
 
 
-def test_snapshot_holds_cameras_series_alerts_risks_keypool_and_lag():
+def verdict(camera: str, at_ms: int, sha: str | None) -> bytes:
+    return json.dumps({"camera_id": camera, "captured_at_ms": at_ms, "crop_sha256": sha}).encode()
+
+
+def test_snapshot_holds_cameras_groups_risks_keypool_and_lag():
     view = views.RedisView(
         latest={"cam-b": stats("cam-b", 1_700_000_000), "cam-a": stats("cam-a", 1_700_000_050)},
         series={"cam-a": [stats("cam-a", 1_700_000_000 + 10 * i, i) for i in range(40)]},
-        alerts=[json.dumps({"alert_id": "a2"}).encode(), b"{broken", b"[1]"],
-        risks=[
-            json.dumps({"camera_id": "cam-a", "crop_sha256": SHA}).encode(),
-            json.dumps({"camera_id": "cam-a", "crop_sha256": "b" * 64}).encode(),
-            json.dumps({"camera_id": "cam-a"}).encode(),
-        ],
+        verdicts={"cam-a": [verdict("cam-a", 9, "b" * 64), verdict("cam-a", 8, SHA)]},
+        alerts=[alert("a2", "cam-a", "p", 5_000), b"{broken", b"[1]", b'{"alert_id": "a3"}'],
+        risks=[verdict("cam-a", 3, SHA), verdict("cam-a", 2, "b" * 64), verdict("cam-a", 1, None)],
         crops_stored={SHA},
-        keypool={b"k2": b'{"healthy": true}', b"k1": b'{"errors": 3}'},
+        keypool={b"k2": b'{"requests": 4}', b"k1": b'{"errors": 3, "consecutive_errors": 3}'},
     )
-    snap = views.build_snapshot(view, NOW)
+    snap = views.build_snapshot(view, NOW, {"k2": 2.0})
     assert snap["type"] == "snapshot" and snap["server_time_ms"] == NOW
     assert [c["camera_id"] for c in snap["cameras"]] == ["cam-a", "cam-b"]
     series = snap["cameras"][0]["series"]
-    assert len(series) == views.SERIES_POINTS and series[-1]["vehicles"] == 39  # newest kept
+    assert len(series) == views.SERIES_POINTS
+    newest = 1_700_000_390_000
+    assert series[-1] == [newest, newest + 10_000, 39, None]  # [start, end, vehicles, congestion]
+    # the picture: the newest verdict whose crop Redis still holds (b... has expired)
+    assert (snap["cameras"][0]["picture"], snap["cameras"][1]["picture"]) == (SHA, None)
     assert snap["cameras"][1]["series"] == []
-    assert snap["alerts"] == [{"alert_id": "a2"}]  # garbage never reaches the page
+    assert [g["newest_alert_id"] for g in snap["alert_groups"]] == ["a2"]  # garbage dropped
+    assert snap["incidents_source"] == "alerts" and snap["incidents"] == []
     assert [r["crop_available"] for r in snap["risks"]] == [True, False, False]
-    assert snap["keypool"] == [{"errors": 3, "key_id": "k1"}, {"healthy": True, "key_id": "k2"}]
+    assert [(k["key_id"], k["health"], k["requests_per_min"]) for k in snap["keypool"]] == [
+        ("k1", "failing", "-"), ("k2", "ok", "2.0/min")]  # fmt: skip
     # newest window end: cam-a at 1_700_000_060 s; now is 40 s later
     assert snap["lag_ms"] == 40_000
 
 
+def test_snapshot_shows_open_incidents_with_counts_per_camera():
+    crop_of = [evidence("cam-a", 5, SHA)]
+    ids: list[bytes | None] = [
+        incident("i1", "cam-a", 10, evidence=crop_of), incident("i2", "cam-a", 20),
+        incident("i3", "cam-b", 30, status="closed", closed_at_ms=31), b"junk"]  # fmt: skip
+    view = views.RedisView(
+        latest={"cam-a": stats("cam-a", 1), "cam-b": stats("cam-b", 1)},
+        incidents=ids, actions=[action("i1"), None, None, None], incident_keys=True,
+        crops_stored=set(views.RedisView(incidents=ids).crop_candidates()),
+    )  # fmt: skip
+    snap = views.build_snapshot(view, NOW)
+    assert snap["incidents_source"] == "incidents"
+    assert [i["incident_id"] for i in snap["incidents"]] == ["i2", "i1"]  # acknowledged last
+    assert snap["incidents"][1]["action"]["action"] == "acknowledge"
+    assert snap["incidents"][1]["crop_available"] is True
+    assert [(c["camera_id"], c["open_incidents"], c["picture"]) for c in snap["cameras"]] == [
+        ("cam-a", 2, SHA), ("cam-b", 0, None)]  # fmt: skip
+
+
 def test_snapshot_of_an_empty_redis():
     snap = views.build_snapshot(views.RedisView(), NOW)
-    assert (snap["cameras"], snap["alerts"], snap["risks"], snap["keypool"]) == ([], [], [], [])
-    assert snap["lag_ms"] is None
+    assert (snap["cameras"], snap["alert_groups"], snap["risks"], snap["keypool"]) == ([],) * 4
+    assert snap["lag_ms"] is None and snap["incidents_source"] == "alerts"
 
 
 def test_keypool_never_shows_secret_looking_fields():
@@ -80,6 +107,7 @@ def test_keypool_never_shows_secret_looking_fields():
     }  # fmt: skip
     entries = views.public_keypool(raw)
     assert entries == [{"in_flight": 2, "cooldown_until_ms": 5, "key_id": "openai-1"}]
+    assert "LEAK" not in json.dumps(views.health_message(raw, [], NOW))
     snapshot = views.build_snapshot(views.RedisView(keypool=raw), NOW)
     assert "LEAK" not in json.dumps(snapshot)
 
@@ -91,6 +119,8 @@ def test_live_messages_by_channel():
     stats_message = views.live_message(redis_keys.CHANNEL_STATS, stats("c", 0), NOW)
     risk_message = views.live_message(redis_keys.CHANNEL_RISK, b"{}", NOW)
     assert stats_message is not None and stats_message["type"] == "stats"
+    incident_message = views.live_message(redis_keys.CHANNEL_INCIDENTS, b"{}", NOW)
+    assert incident_message is not None and incident_message["type"] == "incident"
     assert risk_message is not None and risk_message["type"] == "risk"
     assert views.live_message("other", b"{}", NOW) is None
     assert views.live_message(redis_keys.CHANNEL_RISK, b"not json", NOW) is None
@@ -105,7 +135,8 @@ def test_crop_flag_needs_a_stored_well_formed_hash():
 
 def test_health_message_and_lag():
     message = views.health_message({"k": "{}"}, [stats("c", 1_700_000_000), None, b"x"], NOW)
-    assert message["keypool"] == [{"key_id": "k"}]
+    assert message["keypool"] == [{"key_id": "k", "health": "ok", "status": "ok", "spend": "-",
+                                   "requests_per_min": "-"}]  # fmt: skip
     assert message["lag_ms"] == 90_000
     assert views.pipeline_lag_ms([{"window_end_ms": NOW + 5}], NOW) == 0  # clock skew: no minus
     assert views.pipeline_lag_ms([{"window_end_ms": "soon"}], NOW) is None
