@@ -261,5 +261,9 @@ class KeyPool:
         return None
 
     def health(self) -> dict[str, dict[str, object]]:
-        """Per key id: counters for metrics and the Redis health hash."""
-        return {k: asdict(s) for k, s in self.keys.items()}
+        """Per key id: counters for metrics and the Redis health hash, with this pool's share
+        of the key's daily spend cap (the dashboard tells an exhausted key by it)."""
+        return {
+            k: {**asdict(s), "daily_spend_cap_usd": self.specs[k].daily_spend_cap_usd * self.share}
+            for k, s in self.keys.items()
+        }

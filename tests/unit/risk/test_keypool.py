@@ -163,3 +163,11 @@ def test_keys_from_env_and_file_with_names_and_hashed_ids(tmp_path) -> None:
     assert read_secret_strings(cfg, {}) == []
     with pytest.raises(ValueError, match="duplicate"):
         load_keys(cfg, {"TRAFFIC_LLM_API_KEYS": "sk-x,sk-y,sk-y"})
+
+
+def test_health_names_each_keys_share_of_its_spend_cap() -> None:
+    """The dashboard shows a key as exhausted once spend reaches the cap it is given here."""
+    specs = {"ka": KeySpec(daily_spend_cap_usd=10.0), "kb": KeySpec(daily_spend_cap_usd=4.0)}
+    health = KeyPool(specs, KeyPoolConfig(), share=0.5).health()
+    assert {k: v["daily_spend_cap_usd"] for k, v in health.items()} == {"ka": 5.0, "kb": 2.0}
+    assert health["ka"]["spend_usd"] == 0.0 and "secret" not in str(health)
