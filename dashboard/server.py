@@ -277,8 +277,15 @@ async def _close_sockets(app: web.Application) -> None:
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
+def redis_client(redis_url: str) -> aioredis.Redis:
+    """The dashboard's Redis: the URL may carry a password (redis://:pw@host) and ask for
+    TLS (rediss://, with ?ssl_ca_certs=<file>), as on Kubernetes (docs/deployment.md)."""
+    client: aioredis.Redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2)
+    return client
+
+
 async def _lifecycle(app: web.Application, redis_url: str) -> AsyncIterator[None]:
-    client = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2)
+    client = redis_client(redis_url)
     hub = Hub(client)
     app[REDIS_KEY], app[HUB_KEY] = client, hub
     tasks = [asyncio.create_task(hub.run_pubsub()), asyncio.create_task(hub.run_health())]

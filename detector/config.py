@@ -317,6 +317,12 @@ class Output(_Strict):
         description="Kafka bootstrap servers [TRAFFIC_KAFKA_BOOTSTRAP].",
     )
     topic: str = Field(default=topics.DETECTION_RESULTS, description="Output topic.")
+    kafka_properties: dict[str, str] = Field(
+        default_factory=dict,
+        description="Further librdkafka producer properties, e.g. for TLS: security.protocol: "
+        "ssl, ssl.ca.location / ssl.certificate.location / ssl.key.location (files, so no "
+        "credential sits in this file); the publisher's own settings cannot be overridden.",
+    )
     crops: Literal["inline", "redis", "none"] = Field(
         default="inline", description="Group crops inline, in Redis by reference, or none."
     )
@@ -332,6 +338,25 @@ class Output(_Strict):
         "oldest are dropped beyond it.",
     )
     flush_timeout_s: float = Field(default=30.0, ge=0, description="Flush wait at shutdown.")
+
+    @field_validator("kafka_properties", mode="before")
+    @classmethod
+    def _kafka_values_as_text(cls, given: object) -> object:
+        """YAML scalars as librdkafka reads them (`true`, not Python's `True`)."""
+        if isinstance(given, dict):
+            return {str(k): str(v).lower() if isinstance(v, bool) else str(v)
+                    for k, v in given.items()}  # fmt: skip
+        return given
+
+    @field_validator("kafka_properties")
+    @classmethod
+    def _not_the_publishers_own(cls, given: dict[str, str]) -> dict[str, str]:
+        from detector.publisher import OWN_PROPERTIES
+
+        taken = sorted(set(given) & OWN_PROPERTIES)
+        if taken:
+            raise ValueError(f"set by the publisher, not here: {', '.join(taken)}")
+        return given
 
 
 class Health(_Strict):

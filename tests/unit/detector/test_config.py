@@ -98,3 +98,19 @@ def test_per_class_thresholds_accept_only_road_user_classes():
                 "model": {"type": "ssd", "class_thresholds": {"giraffe": 0.3}},
             }
         )
+
+
+def test_kafka_properties_add_client_settings_but_never_replace_the_publishers():
+    from detector.publisher import OWN_PROPERTIES, producer_config
+
+    cam = [{"id": "c", "source": "clip.mp4"}]
+    given = {"security.protocol": "ssl", "ssl.key.location": "/k/user.key",
+             "enable.ssl.certificate.verification": True}  # fmt: skip
+    output = parse_config({"cameras": cam, "output": {"kafka_properties": given}}).output
+    assert output.kafka_properties["enable.ssl.certificate.verification"] == "true"
+    merged = producer_config("h:1", client_properties=output.kafka_properties)
+    assert {k: merged[k] for k in given} == {**given, "enable.ssl.certificate.verification": "true"}
+    for own in sorted(OWN_PROPERTIES):
+        assert own in producer_config("h:1")  # the list is what producer_config sets
+        with pytest.raises(ConfigError, match=f"kafka_properties: .*{own}"):
+            parse_config({"cameras": cam, "output": {"kafka_properties": {own: "1"}}})

@@ -1,0 +1,272 @@
+"""Kafka and Redis as deployed are authenticated and least-privilege, and every client is
+wired to its own credentials through the options the code reads (docs/deployment.md,
+"Security").
+
+The ACLs are derived here from contract/topics.py and the job's settings (jobs/config.py),
+never copied from the manifest, so a new topic or sink fails this test until users.yaml
+grants it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+import yaml
+from confluent_kafka import Producer
+
+from contract import topics
+from detector.config import parse_config
+from detector.publisher import producer_config
+from jobs.config import JobConfig, from_args
+from k8s.tools.fetch_schemas import REPO
+from tests.unit.k8s.conftest import named, one, only
+
+Acl = tuple[str, str, str, str]  # resource type, name, pattern type, operation
+PRODUCE = ("Write", "Describe")
+CONSUME = ("Read", "Describe")
+CONNECTOR_JAR = REPO / ".jvm" / "flink" / "flink-sql-connector-kafka.jar"
+# Written from outside the deployment (a traffic-controller feed), so no user here writes it.
+EXTERNAL_INPUTS = {topics.SIGNAL_STATES}
+CONFIG_REF = re.compile(r"\$\{(\w+):([^:}]+):([^}]+)\}")  # Kafka's ${provider:path:key}
+
+
+def topic_acls(names: set[str], operations: tuple[str, ...]) -> set[Acl]:
+    return {("topic", name, "literal", op) for name in names for op in operations}
+
+
+def expected_acls() -> dict[str, set[Acl]]:
+    """Each component's grants, from the contract's topics and the job's defaults."""
+    job = JobConfig.model_validate({})
+    # The job's exactly-once sinks, plus the incidents topic the incident stage writes.
+    job_outputs = set(job.sink_topics().values()) | {topics.TRAFFIC_INCIDENTS}
+    job_inputs = {job.source_topic, job.signal_topic}
+    return {
+        "traffic-risk-detector": topic_acls({topics.DETECTION_RESULTS}, PRODUCE),
+        "traffic-risk-job": topic_acls(job_inputs, CONSUME) | topic_acls(job_outputs, PRODUCE)
+        | {("group", job.group_id, "prefix", "Read")}
+        | {("transactionalId", job.transactional_id_prefix, "prefix", op) for op in PRODUCE},
+        "traffic-risk-dashboard": topic_acls({topics.INCIDENT_ACTIONS}, PRODUCE),
+    }
+
+
+def granted(user: dict[str, Any]) -> set[Acl]:
+    out: set[Acl] = set()
+    for acl in user["spec"]["authorization"]["acls"]:
+        assert acl.get("type", "allow") == "allow" and acl.get("host", "*") == "*"
+        resource = acl["resource"]
+        for op in acl["operations"]:
+            out.add((resource["type"], resource.get("name", ""),
+                     resource.get("patternType", "literal"), op))  # fmt: skip
+    return out
+
+
+def test_each_component_gets_exactly_its_topics(docs):
+    users = {u["metadata"]["name"]: u for u in only(docs, "KafkaUser")}
+    kafka = one(docs, "Kafka")["metadata"]["name"]
+    assert {u["metadata"]["labels"]["strimzi.io/cluster"] for u in users.values()} == {kafka}
+    assert {name: granted(user) for name, user in users.items()} == expected_acls()
+
+
+def test_every_contract_topic_has_one_writer_and_no_grant_names_another_topic():
+    writes: dict[str, list[str]] = {}
+    for user, acls in expected_acls().items():
+        for kind, name, _, op in acls:
+            if kind == "topic" and op == "Write":
+                writes.setdefault(name, []).append(user)
+    assert set(writes) == set(topics.ALL_TOPICS) - EXTERNAL_INPUTS
+    assert all(len(users) == 1 for users in writes.values()), writes
+    read = {name for acls in expected_acls().values() for kind, name, _, op in acls
+            if kind == "topic" and op == "Read"}  # fmt: skip
+    assert read <= set(topics.ALL_TOPICS)
+
+
+def test_the_only_listener_is_tls_with_client_certificates_and_acls(docs):
+    spec = one(docs, "Kafka")["spec"]
+    (listener,) = spec["kafka"]["listeners"]
+    assert listener["tls"] is True
+    assert listener["authentication"] == {"type": "tls"}
+    assert spec["kafka"]["authorization"]["type"] == "simple"
+    assert "userOperator" in spec["entityOperator"]  # turns KafkaUsers into certificates
+    for user in only(docs, "KafkaUser"):
+        assert user["spec"]["authentication"] == {"type": "tls"}
+
+
+def user_secret(docs, user: str) -> str:
+    operator = one(docs, "Kafka")["spec"]["entityOperator"]["userOperator"]
+    return str(operator.get("secretPrefix", "")) + user
+
+
+def ca_secret(docs) -> str:
+    return f"{one(docs, 'Kafka')['metadata']['name']}-cluster-ca-cert"
+
+
+def secret_files(
+    pod: dict[str, Any], container: dict[str, Any]
+) -> dict[PurePosixPath, tuple[str, str]]:
+    """Mounted file path -> (Secret name, key) for every Secret volume of the container."""
+    volumes = {v["name"]: v["secret"] for v in pod.get("volumes", []) if "secret" in v}
+    out: dict[PurePosixPath, tuple[str, str]] = {}
+    for mount in container.get("volumeMounts", []):
+        secret = volumes.get(mount["name"])
+        if secret is None:
+            continue
+        assert mount.get("readOnly") is True
+        for item in secret.get("items") or [{"key": "*", "path": "*"}]:  # "*": every key
+            path = PurePosixPath(mount["mountPath"]) / item["path"]
+            out[path] = (secret["secretName"], item["key"])
+    return out
+
+
+def job_pod(docs) -> tuple[dict[str, Any], dict[str, Any]]:
+    spec = one(docs, "FlinkDeployment")["spec"]["podTemplate"]["spec"]
+    return spec, spec["containers"][0]
+
+
+def workload_pod(docs, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    spec = named(docs, "Deployment", name)["spec"]["template"]["spec"]
+    return spec, spec["containers"][0]
+
+
+def job_program_args(docs) -> list[str]:
+    """The arguments PythonDriver hands to risk_job.py: everything after its -py* options."""
+    args: list[str] = one(docs, "FlinkDeployment")["spec"]["job"]["args"]
+    i = 0
+    while i < len(args) and args[i].startswith("-py"):
+        i += 2
+    return args[i:]
+
+
+def test_job_reads_its_certificate_through_kafka_properties_from_mounted_files(docs):
+    cfg = from_args(job_program_args(docs))
+    props = dict(cfg.kafka_properties)
+    files = secret_files(*job_pod(docs))
+    own, ca = user_secret(docs, "traffic-risk-job"), ca_secret(docs)
+    assert props["security.protocol"] == "SSL"
+    assert props["ssl.keystore.type"] == props["ssl.truststore.type"] == "PEM"
+    assert files[PurePosixPath(props["ssl.truststore.location"])] == (ca, "ca.crt")
+    for key, want in (("ssl.keystore.certificate.chain", "user.crt"),
+                      ("ssl.keystore.key", "user.key")):  # fmt: skip
+        provider, folder, name = CONFIG_REF.fullmatch(props[key]).groups()  # type: ignore[union-attr]
+        assert provider in props["config.providers"].split(",")
+        assert files[PurePosixPath(folder) / name] == (own, want)
+        assert folder in props[f"config.providers.{provider}.param.allowed.paths"].split(",")
+    # The connector shades the Kafka client: the provider class must be the shaded one.
+    provider_class = props["config.providers.dir.class"]
+    with zipfile.ZipFile(CONNECTOR_JAR) as jar:
+        assert provider_class.replace(".", "/") + ".class" in jar.namelist()
+    assert not any("password" in key for key in props)  # nothing secret passes as a value
+
+
+def detector_kafka_properties(docs) -> dict[str, str]:
+    maps = {m["metadata"]["name"]: m for m in only(docs, "ConfigMap")}
+    cameras = yaml.safe_load(maps["traffic-risk-cameras"]["data"]["cameras.yaml"])
+    return dict(parse_config(cameras).output.kafka_properties)
+
+
+def test_detector_reads_its_certificate_from_mounted_files(docs):
+    props = detector_kafka_properties(docs)
+    files = secret_files(*workload_pod(docs, "traffic-risk-detector"))
+    own, ca = user_secret(docs, "traffic-risk-detector"), ca_secret(docs)
+    assert props["security.protocol"] == "ssl"
+    assert files[PurePosixPath(props["ssl.ca.location"])] == (ca, "ca.crt")
+    assert files[PurePosixPath(props["ssl.certificate.location"])] == (own, "user.crt")
+    assert files[PurePosixPath(props["ssl.key.location"])] == (own, "user.key")
+
+
+def test_dashboard_mounts_its_own_certificate_at_the_detectors_paths(docs):
+    detector = secret_files(*workload_pod(docs, "traffic-risk-detector"))
+    dashboard = secret_files(*workload_pod(docs, "traffic-risk-dashboard"))
+    own = user_secret(docs, "traffic-risk-dashboard")
+    assert set(dashboard) >= set(detector)
+    for path, (secret, key) in detector.items():
+        mine = dashboard[path]
+        assert mine == ((own, key) if secret.startswith("kafka-user-") else (secret, key))
+
+
+def test_each_kafka_user_secret_is_mounted_only_by_its_own_component(docs):
+    mounted = {
+        "traffic-risk-job": secret_files(*job_pod(docs)),
+        "traffic-risk-detector": secret_files(*workload_pod(docs, "traffic-risk-detector")),
+        "traffic-risk-dashboard": secret_files(*workload_pod(docs, "traffic-risk-dashboard")),
+    }
+    for user in only(docs, "KafkaUser"):
+        name = user["metadata"]["name"]
+        holders = {c for c, files in mounted.items()
+                   if user_secret(docs, name) in {s for s, _ in files.values()}}  # fmt: skip
+        assert holders == {name}
+
+
+def openssl_client_files(folder: Path) -> dict[str, Path]:
+    """A CA and a client certificate and key in PEM, as Strimzi writes them."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    run = [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    subprocess.run([*run, "-keyout", folder / "ca.key", "-out", folder / "ca.crt",
+                    "-subj", "/CN=test-ca"], check=True, capture_output=True)  # fmt: skip
+    subprocess.run([openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    folder / "user.key", "-out", folder / "user.csr", "-subj",
+                    "/CN=traffic-risk-detector"], check=True, capture_output=True)  # fmt: skip
+    subprocess.run([openssl, "x509", "-req", "-in", folder / "user.csr", "-CA", folder / "ca.crt",
+                    "-CAkey", folder / "ca.key", "-CAcreateserial", "-days", "1", "-out",
+                    folder / "user.crt"], check=True, capture_output=True)  # fmt: skip
+    return {name: folder / name for name in ("ca.crt", "user.crt", "user.key")}
+
+
+def test_detector_producer_loads_the_deployed_tls_settings(rendered, tmp_path):
+    """librdkafka builds its TLS context at construction: a wrong property or unreadable key
+    fails here, offline (the files are stand-ins at the same names)."""
+    files = openssl_client_files(tmp_path)
+    props = {k: str(files[PurePosixPath(v).name]) if k.endswith(".location") else v
+             for k, v in detector_kafka_properties(rendered["prod"]).items()}  # fmt: skip
+    Producer(producer_config("127.0.0.1:1", client_properties=props)).flush(0)
+    files["user.key"].write_text("not a key\n")
+    with pytest.raises(Exception, match=r"ssl\.key"):
+        Producer(producer_config("127.0.0.1:1", client_properties=props))
+
+
+def env_entries(container: dict[str, Any]) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = container.get("env", [])
+    return env
+
+
+def test_redis_clients_authenticate_with_the_secret_and_no_manifest_holds_a_password(docs):
+    service = named(docs, "Service", "traffic-risk-redis")
+    address = f"{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
+    clients = [job_pod(docs)[1], workload_pod(docs, "traffic-risk-detector")[1],
+               workload_pod(docs, "traffic-risk-dashboard")[1]]  # fmt: skip
+    secret = {"name": "traffic-risk-redis", "key": "password"}
+    for container in clients:
+        env = env_entries(container)
+        names = [e["name"] for e in env]
+        # $(VAR) expands only variables defined before it in the list.
+        assert names.index("TRAFFIC_REDIS_PASSWORD") < names.index("TRAFFIC_REDIS_URL")
+        by_name = {e["name"]: e for e in env}
+        assert by_name["TRAFFIC_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == secret
+        assert by_name["TRAFFIC_REDIS_URL"]["value"] == \
+            f"redis://:$(TRAFFIC_REDIS_PASSWORD)@{address}/0"
+    (server,) = named(docs, "StatefulSet", "traffic-risk-redis")["spec"]["template"]["spec"][
+        "containers"]
+    by_name = {e["name"]: e for e in env_entries(server)}
+    assert by_name["REDISCLI_AUTH"]["valueFrom"]["secretKeyRef"] == secret
+    args = server["args"]
+    assert args[args.index("--requirepass") + 1] == "$(REDISCLI_AUTH)"
+    assert server["readinessProbe"]["exec"]["command"] == ["redis-cli", "ping"]  # REDISCLI_AUTH
+
+
+def test_no_container_gets_a_literal_credential(docs):
+    secretish = re.compile(r"PASSWORD|TOKEN|SECRET|API_KEYS?$|_AUTH$")
+    for doc in docs:
+        text = yaml.safe_dump(doc)
+        assert "BEGIN PRIVATE KEY" not in text
+        for match in re.finditer(r"name: (\w+)\n\s*value: (.*)", text):
+            name, value = match.groups()
+            if secretish.search(name) and not name.endswith("_FILE"):
+                pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {name}={value}")
+    assert only(docs, "Secret") == []
