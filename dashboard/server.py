@@ -15,7 +15,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -322,13 +322,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)  # fmt: skip
 
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def token_from_env(host: str, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The token, or None (no token: loopback only). Fails closed: bound beyond loopback, an
+    unset or blank token (e.g. an empty key in the Kubernetes Secret) is an error, never an
+    open dashboard."""
+    token = environ.get(TOKEN_ENV, "").strip() or None
+    if token is None and host not in LOOPBACK:
+        raise SystemExit(f"traffic-dashboard: refusing to listen on {host} without a token: set "
+                         f"{TOKEN_ENV} (or bind 127.0.0.1)")  # fmt: skip
+    return token
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    token = os.environ.get(TOKEN_ENV) or None
-    if args.host not in {"127.0.0.1", "localhost", "::1"} and not token:
-        log.warning("listening on %s without %s: anyone who reaches it can watch", args.host,
-                    TOKEN_ENV)  # fmt: skip
+    token = token_from_env(args.host)
     log.info("dashboard on http://%s:%d/ (token %s)", args.host, args.port,
              "required" if token else "off")  # fmt: skip
     web.run_app(make_app(args.redis_url, token), host=args.host, port=args.port,

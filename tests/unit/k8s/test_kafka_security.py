@@ -239,25 +239,49 @@ def env_entries(container: dict[str, Any]) -> list[dict[str, Any]]:
 def test_redis_clients_authenticate_with_the_secret_and_no_manifest_holds_a_password(docs):
     service = named(docs, "Service", "traffic-risk-redis")
     address = f"{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
-    clients = [job_pod(docs)[1], workload_pod(docs, "traffic-risk-detector")[1],
-               workload_pod(docs, "traffic-risk-dashboard")[1]]  # fmt: skip
+    clients = [job_pod(docs), workload_pod(docs, "traffic-risk-detector"),
+               workload_pod(docs, "traffic-risk-dashboard")]  # fmt: skip
     secret = {"name": "traffic-risk-redis", "key": "password"}
-    for container in clients:
+    pod = named(docs, "StatefulSet", "traffic-risk-redis")["spec"]["template"]["spec"]
+    (server,) = pod["containers"]
+    by_name = {e["name"]: e for e in env_entries(server)}
+    assert by_name["REDISCLI_AUTH"]["valueFrom"]["secretKeyRef"] == secret
+    args = server["args"]
+    assert args[args.index("--requirepass") + 1] == "$(REDISCLI_AUTH)"
+    probe = server["readinessProbe"]["exec"]["command"]  # redis-cli reads REDISCLI_AUTH
+    tls = "--tls-port" in args
+    if tls:  # TLS only, with the certificate of the Secret the clients take their CA from
+        assert args[args.index("--port") + 1] == "0"
+        assert args[args.index("--tls-port") + 1] == str(service["spec"]["ports"][0]["port"])
+        server_files = {str(p): s for p, s in secret_files(pod, server).items()}
+        for flag, key in (("--tls-cert-file", "tls.crt"), ("--tls-key-file", "tls.key"),
+                          ("--tls-ca-cert-file", "ca.crt")):  # fmt: skip
+            path = PurePosixPath(args[args.index(flag) + 1])
+            assert server_files[str(path.parent / "*")] == ("traffic-risk-redis-tls", "*")
+            assert path.name == key
+        assert probe[:2] == ["redis-cli", "--tls"] and probe[-1] == "ping"
+    else:
+        assert probe == ["redis-cli", "ping"]
+    for pod, container in clients:
         env = env_entries(container)
         names = [e["name"] for e in env]
         # $(VAR) expands only variables defined before it in the list.
         assert names.index("TRAFFIC_REDIS_PASSWORD") < names.index("TRAFFIC_REDIS_URL")
         by_name = {e["name"]: e for e in env}
         assert by_name["TRAFFIC_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == secret
-        assert by_name["TRAFFIC_REDIS_URL"]["value"] == \
-            f"redis://:$(TRAFFIC_REDIS_PASSWORD)@{address}/0"
-    (server,) = named(docs, "StatefulSet", "traffic-risk-redis")["spec"]["template"]["spec"][
-        "containers"]
-    by_name = {e["name"]: e for e in env_entries(server)}
-    assert by_name["REDISCLI_AUTH"]["valueFrom"]["secretKeyRef"] == secret
-    args = server["args"]
-    assert args[args.index("--requirepass") + 1] == "$(REDISCLI_AUTH)"
-    assert server["readinessProbe"]["exec"]["command"] == ["redis-cli", "ping"]  # REDISCLI_AUTH
+        url = by_name["TRAFFIC_REDIS_URL"]["value"]
+        if not tls:
+            assert url == f"redis://:$(TRAFFIC_REDIS_PASSWORD)@{address}/0"
+            continue
+        ca = PurePosixPath(url.partition("?ssl_ca_certs=")[2])
+        assert url == f"rediss://:$(TRAFFIC_REDIS_PASSWORD)@{address}/0?ssl_ca_certs={ca}"
+        assert secret_files(pod, container)[ca] == ("traffic-risk-redis-tls", "ca.crt")
+
+
+def test_production_redis_speaks_tls(rendered):
+    args = named(rendered["prod"], "StatefulSet", "traffic-risk-redis")["spec"]["template"][
+        "spec"]["containers"][0]["args"]
+    assert "--tls-port" in args
 
 
 def test_no_container_gets_a_literal_credential(docs):
