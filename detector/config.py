@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from contract import topics
+from contract import redis_keys, topics
 from contract.endpoints import Endpoints
 from contract.models import ObjectClass
 
@@ -330,7 +330,11 @@ class Output(_Strict):
         default_factory=lambda: Endpoints.from_env().redis_url,
         description="Redis for stored crops [TRAFFIC_REDIS_URL].",
     )
-    crop_ttl_s: int = Field(default=3600, ge=1, description="TTL of crops stored in Redis.")
+    crop_ttl_s: int = Field(
+        default=redis_keys.CROP_TTL_S, ge=1, le=redis_keys.CROP_TTL_MAX_S,
+        description="Seconds a crop stored in Redis is kept (its key's TTL); crops show "
+        "people, so at most a day.",
+    )  # fmt: skip
     buffer_max_bytes: int = Field(
         default=64 * 1024 * 1024,
         ge=1024,

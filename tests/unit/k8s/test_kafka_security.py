@@ -10,21 +10,21 @@ grants it.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
 import yaml
 from confluent_kafka import Producer
 
-from contract import topics
+from contract import redis_keys, topics
 from detector.config import parse_config
 from detector.publisher import producer_config
 from jobs.config import JobConfig, from_args
+from k8s.tools import manifests
 from k8s.tools.fetch_schemas import REPO
+from tests.tls_certs import issue, make_ca
 from tests.unit.k8s.conftest import named, one, only
 
 Acl = tuple[str, str, str, str]  # resource type, name, pattern type, operation
@@ -133,17 +133,8 @@ def workload_pod(docs, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return spec, spec["containers"][0]
 
 
-def job_program_args(docs) -> list[str]:
-    """The arguments PythonDriver hands to risk_job.py: everything after its -py* options."""
-    args: list[str] = one(docs, "FlinkDeployment")["spec"]["job"]["args"]
-    i = 0
-    while i < len(args) and args[i].startswith("-py"):
-        i += 2
-    return args[i:]
-
-
 def test_job_reads_its_certificate_through_kafka_properties_from_mounted_files(docs):
-    cfg = from_args(job_program_args(docs))
+    cfg = from_args(manifests.job_program_args(one(docs, "FlinkDeployment")))
     props = dict(cfg.kafka_properties)
     files = secret_files(*job_pod(docs))
     own, ca = user_secret(docs, "traffic-risk-job"), ca_secret(docs)
@@ -202,27 +193,12 @@ def test_each_kafka_user_secret_is_mounted_only_by_its_own_component(docs):
         assert holders == {name}
 
 
-def openssl_client_files(folder: Path) -> dict[str, Path]:
-    """A CA and a client certificate and key in PEM, as Strimzi writes them."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is not installed")
-    run = [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-    subprocess.run([*run, "-keyout", folder / "ca.key", "-out", folder / "ca.crt",
-                    "-subj", "/CN=test-ca"], check=True, capture_output=True)  # fmt: skip
-    subprocess.run([openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                    folder / "user.key", "-out", folder / "user.csr", "-subj",
-                    "/CN=traffic-risk-detector"], check=True, capture_output=True)  # fmt: skip
-    subprocess.run([openssl, "x509", "-req", "-in", folder / "user.csr", "-CA", folder / "ca.crt",
-                    "-CAkey", folder / "ca.key", "-CAcreateserial", "-days", "1", "-out",
-                    folder / "user.crt"], check=True, capture_output=True)  # fmt: skip
-    return {name: folder / name for name in ("ca.crt", "user.crt", "user.key")}
-
-
 def test_detector_producer_loads_the_deployed_tls_settings(rendered, tmp_path):
     """librdkafka builds its TLS context at construction: a wrong property or unreadable key
     fails here, offline (the files are stand-ins at the same names)."""
-    files = openssl_client_files(tmp_path)
+    make_ca(tmp_path)
+    issue(tmp_path, tmp_path, "traffic-risk-detector")
+    files = {name: tmp_path / name for name in ("ca.crt", "user.crt", "user.key")}
     props = {k: str(files[PurePosixPath(v).name]) if k.endswith(".location") else v
              for k, v in detector_kafka_properties(rendered["prod"]).items()}  # fmt: skip
     Producer(producer_config("127.0.0.1:1", client_properties=props)).flush(0)
@@ -294,3 +270,15 @@ def test_no_container_gets_a_literal_credential(docs):
             if secretish.search(name) and not name.endswith("_FILE"):
                 pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {name}={value}")
     assert only(docs, "Secret") == []
+
+
+def test_deployed_crops_live_only_in_redis_for_a_bounded_time(docs):
+    maps = {m["metadata"]["name"]: m for m in only(docs, "ConfigMap")}
+    output = parse_config(yaml.safe_load(maps["traffic-risk-cameras"]["data"]["cameras.yaml"])
+                          ).output  # fmt: skip
+    assert output.crops == "redis"  # not inline in detection-results for its retention
+    assert output.crop_ttl_s <= redis_keys.CROP_TTL_MAX_S
+    args = named(docs, "StatefulSet", "traffic-risk-redis")["spec"]["template"]["spec"][
+        "containers"][0]["args"]
+    # Under memory pressure Redis evicts keys with a TTL (crops) first, never the views.
+    assert args[args.index("--maxmemory-policy") + 1] == "volatile-lru"
