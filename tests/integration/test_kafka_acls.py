@@ -134,10 +134,11 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Pa
         users = [d for d in docs if d["kind"] == "KafkaUser"]
         for future in admin.create_acls(acl_bindings(users)).values():
             future.result(30)
-        seed = Producer({"bootstrap.servers": broker.bootstrap})
+        seed = Producer({"bootstrap.servers": broker.bootstrap, "log_level": 0})
         for topic in (topics.DETECTION_RESULTS, topics.SIGNAL_STATES):  # for the job to read
             seed.produce(topic, key=b"cam", value=b"{}")
         assert seed.flush(30) == 0
+        del seed
         yield docs, certs, broker
     finally:
         broker.stop()
@@ -154,6 +155,7 @@ def librdkafka_outcome(props: dict[str, str], bootstrap: str, topic: str) -> str
     producer = Producer(config)
     producer.produce(topic, key=b"cam", value=b"{}", on_delivery=report)
     producer.flush(30)
+    del producer  # closed now, not after the broker has gone
     return outcome[0] if outcome else "no delivery report"
 
 

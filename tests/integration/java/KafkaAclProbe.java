@@ -3,6 +3,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Properties;
+import java.util.concurrent.ExecutionException;
 
 import org.apache.flink.kafka.shaded.org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.flink.kafka.shaded.org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -38,7 +39,10 @@ public class KafkaAclProbe {
                 }
                 System.out.println(nameAndWhat[0] + " ok");
             } catch (Exception e) {
-                System.out.println(nameAndWhat[0] + " denied " + e.getClass().getSimpleName());
+                // send().get() wraps the broker's answer in an ExecutionException.
+                Throwable cause = e instanceof ExecutionException && e.getCause() != null
+                        ? e.getCause() : e;
+                System.out.println(nameAndWhat[0] + " denied " + cause.getClass().getSimpleName());
             }
         }
     }
