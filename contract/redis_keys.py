@@ -65,9 +65,15 @@ def incident_action(incident_id: str) -> str:
 KEYPOOL_HEALTH = "keypool:health"
 
 
-# Stored crops (claim check): STRING of JPEG bytes with a TTL.
+# Stored crops (claim check): STRING of JPEG bytes with a TTL. Crops show people: they are
+# kept CROP_TTL_S by default (the detector's output.crop_ttl_s) and never longer than
+# CROP_TTL_MAX_S (docs/deployment.md, "Retention of images").
 def crop(sha256: str) -> str:
     return f"crop:{sha256}"
+
+
+CROP_TTL_S = 3600
+CROP_TTL_MAX_S = 24 * 3600
 
 
 # Cached LLM verdicts: STRING RiskAssessment JSON with a TTL; `context` = what else the

@@ -65,19 +65,44 @@ def kafka_enabled(bootstrap: str | None) -> bool:
     return bootstrap is not None and bootstrap.strip().lower() not in DISABLED
 
 
+def producer_config(
+    bootstrap: str, timeout_s: float, properties: Mapping[str, str]
+) -> dict[str, Any]:
+    """librdkafka settings: ``properties`` (e.g. mutual TLS: security.protocol and the
+    ssl.*.location files, as the detector's output.kafka_properties) beside the publisher's
+    own, which they may not change."""
+    own: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "enable.idempotence": True,
+        "message.timeout.ms": int(timeout_s * 1000),  # a down broker fails, not hangs
+        "log_level": 3,
+    }
+    clash = sorted(set(properties) & set(own))
+    if clash:
+        raise ValueError(f"Kafka properties may not set {clash}: the dashboard sets them")
+    return {**properties, **own}
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """`key=value` pairs separated by `;` or new lines (env TRAFFIC_DASHBOARD_KAFKA_PROPERTIES)."""
+    pairs = [item.strip() for item in text.replace("\n", ";").split(";") if item.strip()]
+    bad = [item for item in pairs if "=" not in item]
+    if bad:
+        raise ValueError(f"not key=value: {bad}")
+    return {key.strip(): value.strip() for key, value in (i.split("=", 1) for i in pairs)}
+
+
 class KafkaActionPublisher:
     """Publishes one action at a time and waits for the broker's acknowledgement."""
 
     def __init__(self, bootstrap: str, topic: str = topics.INCIDENT_ACTIONS,
-                 timeout_s: float = PUBLISH_TIMEOUT_S) -> None:  # fmt: skip
+                 timeout_s: float = PUBLISH_TIMEOUT_S,
+                 properties: Mapping[str, str] | None = None) -> None:  # fmt: skip
         self.bootstrap, self.topic, self.timeout_s = bootstrap, topic, timeout_s
-        self._producer = Producer({
-            "bootstrap.servers": bootstrap,
-            "enable.idempotence": True,
-            "message.timeout.ms": int(timeout_s * 1000),  # a down broker fails, not hangs
-            "log_level": 3,
-            "logger": logging.getLogger("dashboard.kafka"),
-        })  # fmt: skip
+        self.config = producer_config(bootstrap, timeout_s, properties or {})
+        self._producer = Producer(
+            {**self.config, "logger": logging.getLogger("dashboard.kafka")}
+        )
 
     async def publish(self, action: IncidentAction) -> None:
         await asyncio.to_thread(self._publish, action)

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -326,8 +326,15 @@ async def _close_sockets(app: web.Application) -> None:
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
+def redis_client(redis_url: str) -> aioredis.Redis:
+    """The dashboard's Redis: the URL may carry a password (redis://:pw@host) and ask for
+    TLS (rediss://, with ?ssl_ca_certs=<file>), as on Kubernetes (docs/deployment.md)."""
+    client: aioredis.Redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2)
+    return client
+
+
 async def _lifecycle(app: web.Application, redis_url: str) -> AsyncIterator[None]:
-    client = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2)
+    client = redis_client(redis_url)
     hub = Hub(client)
     app[REDIS_KEY], app[HUB_KEY] = client, hub
     tasks = [asyncio.create_task(hub.run_pubsub()), asyncio.create_task(hub.run_health())]
@@ -370,19 +377,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Kafka for operator actions, topic incident-actions (env TRAFFIC_KAFKA_BOOTSTRAP; "
         "default 127.0.0.1:9092); 'none': store actions in Redis only",
     )
+    parser.add_argument(
+        "--kafka-property",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="librdkafka setting for the actions producer, repeatable, e.g. "
+        "security.protocol=ssl and the ssl.*.location files (env "
+        "TRAFFIC_DASHBOARD_KAFKA_PROPERTIES: KEY=VALUE pairs separated by ';')",
+    )
     return parser.parse_args(argv)  # fmt: skip
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def token_from_env(host: str, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The token, or None (no token: loopback only). Fails closed: bound beyond loopback, an
+    unset or blank token (e.g. an empty key in the Kubernetes Secret) is an error, never an
+    open dashboard."""
+    token = environ.get(TOKEN_ENV, "").strip() or None
+    if token is None and host not in LOOPBACK:
+        raise SystemExit(f"traffic-dashboard: refusing to listen on {host} without a token: set "
+                         f"{TOKEN_ENV} (or bind 127.0.0.1)")  # fmt: skip
+    return token
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    token = os.environ.get(TOKEN_ENV) or None
-    if args.host not in {"127.0.0.1", "localhost", "::1"} and not token:
-        log.warning("listening on %s without %s: anyone who reaches it can watch", args.host,
-                    TOKEN_ENV)  # fmt: skip
+    token = token_from_env(args.host)
     log.info("dashboard on http://%s:%d/ (token %s)", args.host, args.port,
              "required" if token else "off")  # fmt: skip
-    publisher = (actions.KafkaActionPublisher(args.kafka_bootstrap)
+    properties = actions.parse_properties(
+        ";".join([os.environ.get("TRAFFIC_DASHBOARD_KAFKA_PROPERTIES", ""), *args.kafka_property])
+    )
+    publisher = (actions.KafkaActionPublisher(args.kafka_bootstrap, properties=properties)
                  if actions.kafka_enabled(args.kafka_bootstrap) else None)  # fmt: skip
     log.info("incident actions: %s", f"Kafka at {args.kafka_bootstrap} and Redis"
              if publisher else "Redis only (Kafka off)")  # fmt: skip

@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from contract import topics
+from contract import redis_keys, topics
 from contract.endpoints import Endpoints
 from contract.models import ObjectClass
 
@@ -317,6 +317,12 @@ class Output(_Strict):
         description="Kafka bootstrap servers [TRAFFIC_KAFKA_BOOTSTRAP].",
     )
     topic: str = Field(default=topics.DETECTION_RESULTS, description="Output topic.")
+    kafka_properties: dict[str, str] = Field(
+        default_factory=dict,
+        description="Further librdkafka producer properties, e.g. for TLS: security.protocol: "
+        "ssl, ssl.ca.location / ssl.certificate.location / ssl.key.location (files, so no "
+        "credential sits in this file); the publisher's own settings cannot be overridden.",
+    )
     crops: Literal["inline", "redis", "none"] = Field(
         default="inline", description="Group crops inline, in Redis by reference, or none."
     )
@@ -324,7 +330,11 @@ class Output(_Strict):
         default_factory=lambda: Endpoints.from_env().redis_url,
         description="Redis for stored crops [TRAFFIC_REDIS_URL].",
     )
-    crop_ttl_s: int = Field(default=3600, ge=1, description="TTL of crops stored in Redis.")
+    crop_ttl_s: int = Field(
+        default=redis_keys.CROP_TTL_S, ge=1, le=redis_keys.CROP_TTL_MAX_S,
+        description="Seconds a crop stored in Redis is kept (its key's TTL); crops show "
+        "people, so at most a day.",
+    )  # fmt: skip
     buffer_max_bytes: int = Field(
         default=64 * 1024 * 1024,
         ge=1024,
@@ -332,6 +342,25 @@ class Output(_Strict):
         "oldest are dropped beyond it.",
     )
     flush_timeout_s: float = Field(default=30.0, ge=0, description="Flush wait at shutdown.")
+
+    @field_validator("kafka_properties", mode="before")
+    @classmethod
+    def _kafka_values_as_text(cls, given: object) -> object:
+        """YAML scalars as librdkafka reads them (`true`, not Python's `True`)."""
+        if isinstance(given, dict):
+            return {str(k): str(v).lower() if isinstance(v, bool) else str(v)
+                    for k, v in given.items()}  # fmt: skip
+        return given
+
+    @field_validator("kafka_properties")
+    @classmethod
+    def _not_the_publishers_own(cls, given: dict[str, str]) -> dict[str, str]:
+        from detector.publisher import OWN_PROPERTIES
+
+        taken = sorted(set(given) & OWN_PROPERTIES)
+        if taken:
+            raise ValueError(f"set by the publisher, not here: {', '.join(taken)}")
+        return given
 
 
 class Health(_Strict):

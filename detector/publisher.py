@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -39,11 +40,25 @@ class EventSink(Protocol):
     def close(self, timeout_s: float = 30.0) -> int: ...
 
 
-def producer_config(bootstrap: str, queue_kbytes: int = LIBRDKAFKA_QUEUE_KBYTES) -> dict[str, Any]:
+# What `producer_config` decides; `output.kafka_properties` may add to it, never change it.
+OWN_PROPERTIES = frozenset({
+    "bootstrap.servers", "enable.idempotence", "compression.type", "linger.ms",
+    "message.max.bytes", "queue.buffering.max.kbytes", "message.timeout.ms", "log_level",
+    "logger",
+})  # fmt: skip
+
+
+def producer_config(
+    bootstrap: str,
+    queue_kbytes: int = LIBRDKAFKA_QUEUE_KBYTES,
+    client_properties: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """Idempotent, compressed; per-camera order survives retries and broker restarts.
     librdkafka's own messages (e.g. "connection refused" while the broker is down) go to the
-    service's JSON log, served on poll, instead of raw lines on stderr."""
+    service's JSON log, served on poll, instead of raw lines on stderr. `client_properties`
+    (security: TLS files, SASL) are added; the settings above always win."""
     return {
+        **(client_properties or {}),
         "bootstrap.servers": bootstrap,
         "enable.idempotence": True,
         "compression.type": "lz4",
@@ -66,8 +81,9 @@ class Publisher:
         metrics: Metrics,
         budget_bytes: int = 64 * 1024 * 1024,
         queue_kbytes: int = LIBRDKAFKA_QUEUE_KBYTES,
+        client_properties: Mapping[str, str] | None = None,
     ) -> None:
-        self._producer = Producer(producer_config(bootstrap, queue_kbytes))
+        self._producer = Producer(producer_config(bootstrap, queue_kbytes, client_properties))
         self._topic = topic
         self._metrics = metrics
         self._budget = budget_bytes

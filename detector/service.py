@@ -115,6 +115,7 @@ class DetectorService:
         self.publisher: EventSink = publisher or Publisher(
             config.output.bootstrap, config.output.topic, self.metrics,
             config.output.buffer_max_bytes,
+            client_properties=config.output.kafka_properties,
         )  # fmt: skip
         self.results = {cam.id: CameraResult() for cam in config.cameras}
 

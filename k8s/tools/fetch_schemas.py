@@ -37,6 +37,7 @@ STRIMZI_CRDS = {
     "io.strimzi.api.kafka.model.kafka.Kafka": "kafkas.kafka.strimzi.io.yaml",
     "io.strimzi.api.kafka.model.nodepool.KafkaNodePool": "kafkanodepools.kafka.strimzi.io.yaml",
     "io.strimzi.api.kafka.model.topic.KafkaTopic": "kafkatopics.kafka.strimzi.io.yaml",
+    "io.strimzi.api.kafka.model.user.KafkaUser": "kafkausers.kafka.strimzi.io.yaml",
 }
 
 

@@ -239,3 +239,13 @@ def validate(doc: dict[str, Any]) -> list[str]:
 def load_yaml(path: Path) -> list[dict[str, Any]]:
     """All documents of a YAML file (test helper for unrendered sources)."""
     return [doc for doc in yaml.load_all(path.read_text(), Loader=_Loader) if doc]
+
+
+def job_program_args(flink_deployment: dict[str, Any]) -> list[str]:
+    """The arguments PythonDriver hands to risk_job.py: everything after its own options
+    (`-py`, `-pyexec`, ... each with a value), as Flink's parser passes them on."""
+    args: list[str] = flink_deployment["spec"]["job"]["args"]
+    i = 0
+    while i < len(args) and args[i].startswith("-py"):
+        i += 2
+    return args[i:]

@@ -6,10 +6,12 @@ import asyncio
 import json
 
 import pytest
+import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 from contract import IncidentAction
 from dashboard import actions, server, views
+from stack.paths import REPO
 
 
 def test_make_action_from_url_and_body():
@@ -77,3 +79,25 @@ def test_the_endpoint_needs_the_token():
             return response.status
 
     assert asyncio.run(anonymous()) == 401
+
+
+def test_kafka_properties_reach_the_producer_but_not_over_its_own() -> None:
+    """The deployed TLS settings (k8s/base/dashboard/dashboard.yaml) parse into the producer's
+    configuration; a property that would change the publisher's own settings is refused."""
+    docs = yaml.safe_load_all((REPO / "k8s/base/dashboard/dashboard.yaml").read_text())
+    deployment = next(d for d in docs if d and d["kind"] == "Deployment")
+    env = {e["name"]: e.get("value") for e in
+           deployment["spec"]["template"]["spec"]["containers"][0]["env"]}  # fmt: skip
+    properties = actions.parse_properties(env["TRAFFIC_DASHBOARD_KAFKA_PROPERTIES"])
+    assert properties == {
+        "security.protocol": "ssl",
+        "ssl.ca.location": "/etc/traffic-risk-kafka/ca/ca.crt",
+        "ssl.certificate.location": "/etc/traffic-risk-kafka/user/user.crt",
+        "ssl.key.location": "/etc/traffic-risk-kafka/user/user.key",
+    }
+    config = actions.producer_config("kafka:9093", 5.0, properties)
+    assert config["security.protocol"] == "ssl" and config["bootstrap.servers"] == "kafka:9093"
+    with pytest.raises(ValueError, match=r"enable\.idempotence"):
+        actions.producer_config("k:1", 5.0, {"enable.idempotence": "false"})
+    with pytest.raises(ValueError, match="not key=value"):
+        actions.parse_properties("security.protocol")

@@ -111,3 +111,12 @@ def test_probes_answer_over_http_and_readiness_follows_redis(monkeypatch):
 
     monkeypatch.setattr(aioredis.Redis, "ping", pong)
     assert asyncio.run(probe("/readyz")) == (200, {"ready": True, "redis": "ok"})
+
+
+@pytest.mark.parametrize("given", [None, "", "  \n"])
+def test_an_exposed_dashboard_without_a_token_refuses_to_start(given):
+    env = {} if given is None else {server.TOKEN_ENV: given}
+    with pytest.raises(SystemExit, match=server.TOKEN_ENV):
+        server.token_from_env("0.0.0.0", env)
+    assert server.token_from_env("127.0.0.1", env) is None  # local use needs none
+    assert server.token_from_env("0.0.0.0", {server.TOKEN_ENV: " t0k\n"}) == "t0k"

@@ -98,3 +98,31 @@ def test_per_class_thresholds_accept_only_road_user_classes():
                 "model": {"type": "ssd", "class_thresholds": {"giraffe": 0.3}},
             }
         )
+
+
+def test_kafka_properties_add_client_settings_but_never_replace_the_publishers():
+    from detector.publisher import OWN_PROPERTIES, producer_config
+
+    cam = [{"id": "c", "source": "clip.mp4"}]
+    given = {"security.protocol": "ssl", "ssl.key.location": "/k/user.key",
+             "enable.ssl.certificate.verification": True}  # fmt: skip
+    output = parse_config({"cameras": cam, "output": {"kafka_properties": given}}).output
+    assert output.kafka_properties["enable.ssl.certificate.verification"] == "true"
+    merged = producer_config("h:1", client_properties=output.kafka_properties)
+    assert {k: merged[k] for k in given} == {**given, "enable.ssl.certificate.verification": "true"}
+    for own in sorted(OWN_PROPERTIES):
+        assert own in producer_config("h:1")  # the list is what producer_config sets
+        with pytest.raises(ConfigError, match=f"kafka_properties: .*{own}"):
+            parse_config({"cameras": cam, "output": {"kafka_properties": {own: "1"}}})
+
+
+def test_crop_retention_is_bounded_to_a_day():
+    from contract import redis_keys
+
+    cam = [{"id": "c", "source": "clip.mp4"}]
+    assert parse_config({"cameras": cam}).output.crop_ttl_s == redis_keys.CROP_TTL_S == 3600
+    limit = redis_keys.CROP_TTL_MAX_S
+    assert parse_config({"cameras": cam, "output": {"crop_ttl_s": limit}}).output.crop_ttl_s
+    for bad in (0, limit + 1):
+        with pytest.raises(ConfigError, match=r"output\.crop_ttl_s"):
+            parse_config({"cameras": cam, "output": {"crop_ttl_s": bad}})

@@ -31,8 +31,9 @@ def pod_specs(docs) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
             [container],
         )
     operator = one(docs, "Kafka")["spec"]["entityOperator"].get("template", {})
-    container = {"name": "topic-operator", **operator.get("topicOperatorContainer", {})}
-    out["entity-operator"] = (operator.get("pod", {}).get("securityContext", {}), [container])
+    containers = [{"name": f"{role}-operator", **operator.get(f"{role}OperatorContainer", {})}
+                  for role in ("topic", "user")]  # fmt: skip
+    out["entity-operator"] = (operator.get("pod", {}).get("securityContext", {}), containers)
     return out
 
 
@@ -70,8 +71,7 @@ def test_the_dashboard_runs_as_its_server_expects(docs):
     token = env[server.TOKEN_ENV]["valueFrom"]["secretKeyRef"]
     assert token == {"name": "traffic-risk-dashboard", "key": server.TOKEN_ENV}
     assert only(docs, "Secret") == []  # created by the cluster's operator, never committed
-    redis = env["TRAFFIC_REDIS_URL"]["valueFrom"]["configMapKeyRef"]
-    assert redis["name"] in {m["metadata"]["name"] for m in only(docs, "ConfigMap")}
+    assert "$(TRAFFIC_REDIS_PASSWORD)@" in env["TRAFFIC_REDIS_URL"]["value"]  # AUTH
     assert env["TRAFFIC_DASHBOARD_HOST"]["value"] == "0.0.0.0"
     (port,) = container["ports"]
     assert int(env["TRAFFIC_DASHBOARD_PORT"]["value"]) == port["containerPort"]

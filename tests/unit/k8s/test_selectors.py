@@ -89,10 +89,12 @@ def test_only_the_pipeline_reaches_kafka_and_redis(docs):
                         if p["metadata"]["name"] == "redis-clients")
     redis_clients = {n for peer in redis_policy["spec"]["ingress"][0]["from"]
                      for n in selected(peer["podSelector"], docs)}
+    # Each a KafkaUser of its own (test_kafka_security.py); the dashboard writes operators'
+    # actions to Kafka and reads the views from Redis.
     expected = {"flink-jobmanager", "flink-taskmanager", "traffic-risk-detector",
-                "traffic-risk-dashboard"}  # the dashboard produces operator actions  # fmt: skip
+                "traffic-risk-dashboard"}
     assert kafka_clients == expected
-    assert redis_clients == expected  # the dashboard reads views and writes actions
+    assert redis_clients == expected
 
 
 def test_disruption_budgets_cover_each_workload_and_select_real_pods(docs):
