@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 
 from detector.config import ConfigError, Service, YoloModel, load_config, parse_config
+from detector.models import build_detector
 
 EXAMPLE = Path(__file__).parents[3] / "detector" / "cameras.example.yaml"
 
@@ -98,3 +100,12 @@ def test_per_class_thresholds_accept_only_road_user_classes():
                 "model": {"type": "ssd", "class_thresholds": {"giraffe": 0.3}},
             }
         )
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("ultralytics") is not None,
+    reason="ultralytics is installed: the YOLO path itself runs (test_yolo_backend.py)",
+)
+def test_yolo_without_its_extra_says_how_to_install_it():
+    with pytest.raises(RuntimeError, match=r"\./dev setup --yolo"):
+        build_detector(YoloModel(type="yolo", weights="yolo11n.yaml"))
