@@ -209,21 +209,23 @@ def gpu_extras() -> str:
     return extras.group(1)
 
 
-def locked_closure(extras: str) -> dict[str, str]:
-    """Package -> marker of what `uv export` (as the wheel stage runs it) gives for extras."""
+def locked_closure(extras: str, dev_group: bool = False) -> dict[str, str]:
+    """Package -> markers of what `uv export` (as the wheel stage runs it) gives for extras
+    (and the dev group, as `./dev setup` installs it)."""
     try:
         from uv import find_uv_bin
     except ImportError:
         pytest.skip("uv is not installed (./dev setup installs it into .venv)")
-    argv = [find_uv_bin(), "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes",
+    argv = [find_uv_bin(), "export", "--frozen", "--no-emit-project", "--no-hashes",
+            *([] if dev_group else ["--no-dev"]),
             "--project", str(REPO), *(f"--extra={e}" for e in extras.split(","))]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
     out: dict[str, str] = {}
     for line in done.stdout.splitlines():
         if line and not line.startswith((" ", "#")):
             requirement, _, marker = line.partition(";")
-            out.setdefault(requirement.split("==")[0].strip(), "")
-            out[requirement.split("==")[0].strip()] += marker.strip() + "|"
+            name = requirement.split("==")[0].strip()
+            out[name] = out.get(name, "") + marker.strip() + "|"
     return out
 
 
