@@ -23,6 +23,7 @@ Writes benchmarks/results/detector_fps.json.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -237,7 +238,11 @@ def main() -> None:
     workers = resolve_workers(args.workers)
     machine, load_before = machine_cpu(), os.getloadavg()
     rows = [measure("ssd", SsdModel(type="ssd"), args.frames, workers)]
-    if args.yolo_frames:
+    yolo_skipped = None
+    if args.yolo_frames and importlib.util.find_spec("ultralytics") is None:
+        yolo_skipped = "ultralytics is not installed (the yolo extra: `./dev setup --yolo`)"
+        print(f"detector_fps: YOLO row skipped: {yolo_skipped}", flush=True)
+    if args.yolo_frames and yolo_skipped is None:
         yolo = YoloModel(type="yolo", weights="yolo11n.yaml", min_confidence=0.0,
                          max_detections=10)  # fmt: skip
         rows.append(measure("yolo", yolo, args.yolo_frames, workers))
@@ -246,6 +251,7 @@ def main() -> None:
         "benchmark": "detector_fps",
         "frames": args.frames,
         "yolo_frames": args.yolo_frames,
+        "yolo_skipped": yolo_skipped,
         "paced_s": args.paced_s,
         "cameras": CAMERAS,
         "workers": workers,

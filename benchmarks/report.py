@@ -198,6 +198,8 @@ def detector_fps(r: dict[str, Any]) -> list[str]:
             f"all cores (this process included), load average before "
             f"{r['rows_load_avg_before']}."
         )
+    if r.get("yolo_skipped"):
+        lines.append(f"YOLO row skipped: {r['yolo_skipped']}.")
     lines += [
         "",
         "| backend (model) | workers x threads | frames | bare fps | bare fps/core | "

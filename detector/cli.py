@@ -78,7 +78,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=["ssd", "yolo"], help="backend (default ssd, offline)")
     p.add_argument("--weights", help="YOLO weights path or model name (e.g. yolo11n.pt)")
     p.add_argument("--device", help="YOLO torch device: cpu, cuda, cuda:0")
-    p.add_argument("--tracker", choices=["bytetrack", "iou"], help="tracker (default bytetrack)")
+    p.add_argument("--tracker", choices=["bytetrack"], help="tracker (bytetrack)")
     p.add_argument("--workers", type=int, help="inference workers (default: one per CPU)")
     p.add_argument("--bootstrap", help="Kafka bootstrap servers [TRAFFIC_KAFKA_BOOTSTRAP]")
     p.add_argument("--topic", help=f"output topic (default {topics.DETECTION_RESULTS})")

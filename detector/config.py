@@ -287,9 +287,9 @@ ModelConfig = Annotated[SsdModel | YoloModel, Field(discriminator="type")]
 
 
 class Tracker(_Strict):
-    """ByteTrack from ultralytics; the IoU tracker when ultralytics is absent or chosen."""
+    """ByteTrack (supervision's, no torch needed) on any model's boxes."""
 
-    type: Literal["bytetrack", "iou"] = Field(default="bytetrack", description="Tracker.")
+    type: Literal["bytetrack"] = Field(default="bytetrack", description="Tracker.")
     track_buffer: int = Field(default=30, ge=1, description="Frames a lost track is kept.")
     match_thresh: float = Field(default=0.8, gt=0, le=1, description="ByteTrack match cost.")
 

@@ -172,7 +172,13 @@ class YoloDetector(Detector):
         max_detections: int = 100,
     ) -> None:
         yolo_environment()
-        from ultralytics.models import YOLO  # heavy: torch; only when this backend is chosen
+        try:
+            from ultralytics.models import YOLO  # heavy: torch; only when this backend is chosen
+        except ImportError as err:
+            raise RuntimeError(
+                "model.type yolo needs ultralytics and torch: pip install 'traffic-risk[yolo]' "
+                "(in a checkout: ./dev setup --yolo), or the GPU detector image"
+            ) from err
 
         self._model = YOLO(weights)
         self._device = device

@@ -16,7 +16,7 @@ from detector.grouping import build_groups
 from detector.models import Detector, RawDetection
 from detector.scene import SceneGeometry, ground_point
 from detector.signal import signal_state
-from detector.tracking import IouTracker, TrackedDetection, Tracker
+from detector.tracking import ByteTracker, TrackedDetection, Tracker
 
 if TYPE_CHECKING:
     from cv2.typing import MatLike
@@ -42,7 +42,7 @@ class CameraPipeline:
     camera_id: str
     model: Detector
     proximity: float = 1.0
-    tracker: Tracker = field(default_factory=IouTracker)
+    tracker: Tracker = field(default_factory=ByteTracker)
     scene: Scene = field(default_factory=Scene)
     crops: CropStore | None = None
     model_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -101,7 +101,7 @@ class DetectorService:
         for m in self.models:
             m.set_threads(self.threads)
         crops = crop_store(config.output, self.metrics)
-        # Every tracker before any frame: BYTETracker's constructor resets a global counter.
+        # One tracker per camera: track ids are numbered per camera.
         self.pipelines = {
             cam.id: CameraPipeline(
                 cam.id, self.model, config.proximity,

@@ -5,7 +5,9 @@
 #       --build-arg BASE_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04 \
 #       --build-arg DETECTOR_EXTRAS=detector,yolo -t traffic-risk/detector:0.1.0-gpu .
 # The GPU variant differs only in its base (CUDA runtime) and the extras it installs
-# (DETECTOR_EXTRAS, comma-separated); pods request nvidia.com/gpu (k8s/overlays/prod).
+# (DETECTOR_EXTRAS, comma-separated): the CPU image has no torch (SSD through OpenCV,
+# ByteTrack from supervision); the GPU image adds the `yolo` extra, ultralytics with PyPI's
+# torch 2.5.1 for Linux, which is the CUDA build. Pods request nvidia.com/gpu (k8s/overlays/prod).
 ARG BASE_IMAGE=debian:bookworm-slim
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.8
 ARG WHEEL_IMAGE=debian:bookworm-slim
@@ -53,12 +55,18 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 # The wheel with its extras at the locked versions; `traffic-detector` reads --config from TRAFFIC_DETECTOR_CONFIG.
-# The build checks the installed config loader on the example the wheel ships.
+# --no-deps: the export is the whole closure, so nothing is resolved afresh; it also keeps out
+# `opencv-python`, which supervision and ultralytics ask for and the lock resolves away
+# (pyproject.toml [tool.uv]): the image has one OpenCV, the headless build.
+# The build checks the installed config loader on the example the wheel ships, and that the
+# GPU variant's torch is a CUDA build.
 RUN --mount=type=bind,from=wheel,source=/dist,target=/dist \
     uv python install ${PYTHON_VERSION} \
  && uv venv --python ${PYTHON_VERSION} /opt/venv \
- && uv pip install --python /opt/venv/bin/python -r /dist/requirements.txt \
+ && uv pip install --no-deps --python /opt/venv/bin/python -r /dist/requirements.txt \
         "$(echo /dist/traffic_risk-*.whl)[${DETECTOR_EXTRAS}]" \
+ && case ",${DETECTOR_EXTRAS}," in *,yolo,*) /opt/venv/bin/python -c \
+        "import torch, ultralytics; assert torch.version.cuda, 'torch is not a CUDA build'" ;; esac \
  && /opt/venv/bin/traffic-detector --check-config --config \
         "$(/opt/venv/bin/python -c 'import detector, pathlib; print(pathlib.Path(detector.__file__).with_name("cameras.example.yaml"))')" \
  && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin detector

@@ -55,12 +55,12 @@ ENV UV_PYTHON_INSTALL_DIR=/opt/python \
     TRAFFIC_HOME=/opt/traffic-risk
 
 # A self-contained CPython (the distribution's Python is not 3.11) with the wheel and the
-# `job` extra at the locked versions: the client (-pyclientexec) and the Python workers
-# (-pyexec) import from it.
+# `job` extra at the locked versions (--no-deps: the export is the whole closure, nothing is
+# resolved afresh): the client (-pyclientexec) and the Python workers (-pyexec) import from it.
 RUN --mount=type=bind,from=wheel,source=/dist,target=/dist \
     uv python install ${PYTHON_VERSION} \
  && uv venv --python ${PYTHON_VERSION} /opt/venv \
- && uv pip install --python /opt/venv/bin/python -r /dist/requirements.txt \
+ && uv pip install --no-deps --python /opt/venv/bin/python -r /dist/requirements.txt \
         "$(echo /dist/traffic_risk-*.whl)[job]" \
  && /opt/venv/bin/python -c "import pyflink.version as v; assert v.__version__ == '${FLINK_VERSION}', v.__version__"
 

@@ -73,7 +73,7 @@ def test_crops_go_to_redis_by_reference(kafka_bootstrap, redis_url, fresh_topic,
         "cameras": [{"id": "cam-ref", "source": str(tmp_path)}],
         "output": {"bootstrap": kafka_bootstrap, "topic": topic, "crops": "redis",
                    "redis_url": redis_url, "crop_ttl_s": 120},
-        "tracker": {"type": "iou"}, "metrics_port": None,
+        "tracker": {"type": "bytetrack"}, "metrics_port": None,
     })  # fmt: skip
     result = DetectorService(config, quiet=True, model=Pair()).run()
     assert result.delivered == 2 and result.undelivered == 0
@@ -170,7 +170,7 @@ def test_metrics_endpoint_during_a_real_run(kafka_bootstrap, fresh_topic, tmp_pa
     config = parse_config({
         "cameras": [{"id": "cam-metrics", "source": str(tmp_path)}],
         "output": {"bootstrap": kafka_bootstrap, "topic": topic},
-        "tracker": {"type": "iou"}, "metrics_port": None,
+        "tracker": {"type": "bytetrack"}, "metrics_port": None,
     })  # fmt: skip
     metrics, port = Metrics(), free_port()
     metrics.serve(port)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 
 from detector.config import ConfigError, Service, YoloModel, load_config, parse_config
+from detector.models import build_detector
 
 EXAMPLE = Path(__file__).parents[3] / "detector" / "cameras.example.yaml"
 
@@ -126,3 +128,12 @@ def test_crop_retention_is_bounded_to_a_day():
     for bad in (0, limit + 1):
         with pytest.raises(ConfigError, match=r"output\.crop_ttl_s"):
             parse_config({"cameras": cam, "output": {"crop_ttl_s": bad}})
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("ultralytics") is not None,
+    reason="ultralytics is installed: the YOLO path itself runs (test_yolo_backend.py)",
+)
+def test_yolo_without_its_extra_says_how_to_install_it():
+    with pytest.raises(RuntimeError, match=r"\./dev setup --yolo"):
+        build_detector(YoloModel(type="yolo", weights="yolo11n.yaml"))

@@ -9,7 +9,7 @@ from contract import Box, DetectedObject, InlineCrop
 from contract.models import ObjectClass
 from detector.grouping import box_gap, build_groups, features, group_indices
 from detector.models import RawDetection, merge_cross_class
-from detector.tracking import IouTracker
+from detector.tracking import make_tracker
 
 
 def o(
@@ -94,8 +94,8 @@ def test_cross_class_merge_keeps_best_vehicle_box_but_not_people():
     assert [b.class_name for b in kept] == ["car", "person"]
 
 
-def test_iou_tracker_keeps_ids_and_measures_velocity():
-    tracker = IouTracker()
+def test_tracker_keeps_ids_and_measures_velocity():
+    tracker = make_tracker("bytetrack")
     first = tracker.update([r("car", 0.9, 0, 100), r("person", 0.9, 300, 330)], 0)
     second = tracker.update([r("car", 0.9, 10, 110), r("person", 0.9, 300, 330)], 1000)
     ids_first = {t.detection.class_name: t.track_id for t in first}
@@ -103,5 +103,7 @@ def test_iou_tracker_keeps_ids_and_measures_velocity():
     assert ids_first == ids_second
     car = next(t for t in second if t.detection.class_name == "car")
     assert car.velocity_px_s == (10.0, 0.0)
-    third = tracker.update([r("car", 0.9, 500, 600)], 2000)  # jumped: a new track
-    assert third[0].track_id not in ids_first.values()
+    third = tracker.update([r("car", 0.9, 500, 600)], 2000)  # jumped: a new, unconfirmed track
+    assert third[0].track_id is None
+    fourth = tracker.update([r("car", 0.9, 505, 605)], 3000)
+    assert fourth[0].track_id not in (None, *ids_first.values())

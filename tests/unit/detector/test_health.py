@@ -119,7 +119,7 @@ def test_the_service_makes_itself_ready_by_publishing(tmp_path):
     for i in range(3):
         cv2.imwrite(str(folder / f"f{i}.png"), np.full((120, 160, 3), 40, np.uint8))
     camera = {"id": "cam-1", "source": str(folder)}
-    config = parse_config({"cameras": [camera], "tracker": {"type": "iou"}, "start_ms": 0})
+    config = parse_config({"cameras": [camera], "tracker": {"type": "bytetrack"}, "start_ms": 0})
     service = DetectorService(config, quiet=True, model=Scripted(), publisher=Acking())
     server = HealthServer(service.health, port=0, host="127.0.0.1").start()
     try:

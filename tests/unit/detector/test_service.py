@@ -57,7 +57,7 @@ def config(tmp_path, folder):
                 "traffic_light": {"x1": 285, "y1": 5, "x2": 315, "y2": 45}}},
             {"id": "missing", "source": str(tmp_path / "nope.mp4")},
         ],
-        "tracker": {"type": "iou"},
+        "tracker": {"type": "bytetrack"},
         "metrics_port": None,
         "start_ms": 1_000,
         "annotate_dir": str(tmp_path / "out"),

@@ -57,7 +57,7 @@ def service_config(tmp_path, cameras: int, frames: int, **extra) -> dict[str, An
     return {
         "cameras": [{"id": f"cam{c}", "source": str(tmp_path / f"cam{c}"), **extra}
                     for c in range(cameras)],
-        "tracker": {"type": "iou"}, "metrics_port": None, "start_ms": 1_000,
+        "tracker": {"type": "bytetrack"}, "metrics_port": None, "start_ms": 1_000,
     }  # fmt: skip
 
 

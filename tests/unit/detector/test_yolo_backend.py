@@ -13,7 +13,9 @@ from detector.models import ROAD_USER_CLASSES, build_detector
 from detector.pipeline import CameraPipeline
 from detector.tracking import make_tracker
 
-pytest.importorskip("ultralytics", reason="the yolo extra is not installed")
+pytest.importorskip(
+    "ultralytics", reason="ultralytics absent: the yolo extra is opt-in (`./dev setup --yolo`)"
+)
 
 
 @pytest.fixture(scope="module")

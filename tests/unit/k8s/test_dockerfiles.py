@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 import shlex
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -194,7 +195,56 @@ def test_the_image_installs_the_locked_versions(name):
     export = runs(stage(DOCKER / name, "wheel"))
     assert re.search(r"uv export --frozen .*--no-dev .*--output-file /dist/requirements.txt",
                      export)  # fmt: skip
-    assert "-r /dist/requirements.txt" in runs(stages(DOCKER / name)[-1])
+    install = runs(stages(DOCKER / name)[-1])
+    assert "-r /dist/requirements.txt" in install
+    # The export is the whole closure: nothing resolved afresh, nothing the lock overrode away.
+    assert re.search(r"uv pip install --no-deps .*-r /dist/requirements.txt", install)
+
+
+def gpu_extras() -> str:
+    extras = re.search(
+        r"--build-arg DETECTOR_EXTRAS=(\S+)", (DOCKER / "detector.Dockerfile").read_text()
+    )
+    assert extras
+    return extras.group(1)
+
+
+def locked_closure(extras: str, dev_group: bool = False) -> dict[str, str]:
+    """Package -> markers of what `uv export` (as the wheel stage runs it) gives for extras
+    (and the dev group, as `./dev setup` installs it)."""
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        pytest.skip("uv is not installed (./dev setup installs it into .venv)")
+    argv = [find_uv_bin(), "export", "--frozen", "--no-emit-project", "--no-hashes",
+            *([] if dev_group else ["--no-dev"]),
+            "--project", str(REPO), *(f"--extra={e}" for e in extras.split(","))]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    out: dict[str, str] = {}
+    for line in done.stdout.splitlines():
+        if line and not line.startswith((" ", "#")):
+            requirement, _, marker = line.partition(";")
+            name = requirement.split("==")[0].strip()
+            out[name] = out.get(name, "") + marker.strip() + "|"
+    return out
+
+
+@pytest.mark.parametrize(
+    ("image", "extras", "torch"),
+    [("job", "job", False), ("detector (cpu)", "detector", False), ("detector (gpu)", None, True)],
+)
+def test_each_image_installs_one_opencv_and_torch_only_on_gpu(image, extras, torch):
+    """The images' locked closures: the headless OpenCV alone (the GUI build that
+    supervision and ultralytics ask for resolves to a never-true marker), torch only in the
+    GPU variant."""
+    closure = locked_closure(extras or gpu_extras())
+    assert set(closure.get("opencv-python", "sys_platform == 'never'|").split("|")) <= {
+        "sys_platform == 'never'", ""
+    }, image
+    if "detector" in (extras or gpu_extras()):
+        assert "opencv-python-headless" in closure
+    assert ("torch" in closure) is torch, image
+    assert ("ultralytics" in closure) is torch, image
 
 
 def test_job_image_installs_the_job_extra():
@@ -271,6 +321,7 @@ def test_detector_variants_share_one_file():
     assert args["DETECTOR_EXTRAS"] == "detector"
     text = (DOCKER / "detector.Dockerfile").read_text()
     assert "--build-arg VARIANT=gpu" in text and "nvidia/cuda:" in text
-    extras = re.search(r"--build-arg DETECTOR_EXTRAS=(\S+)", text)
     optional = pins.pyproject()["project"]["optional-dependencies"]
-    assert extras and set(extras.group(1).split(",")) <= set(optional)
+    assert set(gpu_extras().split(",")) <= set(optional) and "yolo" in gpu_extras()
+    # The GPU build fails unless its torch is a CUDA build.
+    assert "assert torch.version.cuda" in runs(stages(DOCKER / "detector.Dockerfile")[-1])
