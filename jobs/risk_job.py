@@ -12,10 +12,11 @@
                 |-> frames with groups -> [Py] risk stage: filter + tier -> heuristic verdicts
                 |        '-> key_by(slot) key pool + async vision-LLM calls (keyed state:
                 |            pool and calls in flight; cache, tiers, retries, failover)
-                |            -> `risk-assessment-results` + Redis; high -> `traffic-alerts`
+                |            -> `risk-assessment-results` + Redis
                 '-> [Py] facts (crossings, wrong way, conflicts, close approaches)
                        + window facts + verdict facts + Kafka `signal-states` facts
-                       -> key_by(camera) CEP patterns (keyed state, event time)
+                       -> key_by(camera) CEP patterns (keyed state, event time; high
+                          verdicts are the `risk_verdict` pattern) -> alerts with evidence
                        -> `traffic-alerts` + Redis alerts views
     Every Kafka sink is exactly-once (transactions commit with checkpoints), behind a size
     guard that names the sink if a record could not be produced.
@@ -80,9 +81,10 @@ def build(
         if has_signals
         else None
     )
+    # High verdicts alert through the catalogue's `risk_verdict` pattern (cooldown, evidence).
     alerts = patterns.detect(
         cfg.cep(), ingest.accepted(t_env, "fact_candidate"), stats, verdicts, signals
-    ).union(risk.high_risk_alerts(verdicts))
+    )
     io.view(alerts, "alerts", "alerts")
 
     dead_letters = ingest.dead_letters_of(

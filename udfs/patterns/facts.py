@@ -1,6 +1,8 @@
 """Traffic facts: the small records the patterns consume, derived from contract messages by
 pure functions. Facts are what the watermark buffer and the matcher state hold, so they stay
-small (no crops, no boxes) and JSON-friendly (`as_event`).
+small (no crops, no boxes: a crop is referenced by its SHA-256) and JSON-friendly
+(`as_event`). A fact read from a frame names it (`frame_id`, and `group_id`/`crop_sha256`
+for a group's facts), so an alert can list its evidence (`evidence` below).
 
 Kinds (see docs/cep.md):
 - `signal`: a controller signal change (label = state).
@@ -29,6 +31,7 @@ from contract import (
     parse,
 )
 from udfs.patterns.config import FactRules
+from udfs.patterns.evidence import is_sha256
 from udfs.patterns.signals import SignalChange, effective_signal
 
 FactKind = Literal[
@@ -60,6 +63,14 @@ class Fact(BaseModel):
     label: str | None = Field(default=None, description="Signal state or risk level.")
     value: float | None = Field(default=None, description="ttc, speed or congestion index.")
     ref: str | None = Field(default=None, description="frame/group, or window bounds.")
+    frame_id: int | None = Field(default=None, ge=0, description="Frame it was read from.")
+    group_id: str | None = Field(default=None, description="Group of that frame, if any.")
+    crop_sha256: str | None = Field(
+        default=None, description="SHA-256 of the group's crop (Redis `crop:<sha256>`)."
+    )
+    detail: str | None = Field(
+        default=None, max_length=200, description="Verdicts: risk types and reason, for humans."
+    )
 
     def as_event(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
@@ -94,6 +105,11 @@ def from_risk(verdict: RiskAssessment) -> Fact:
         ts_ms=verdict.captured_at_ms,
         label=verdict.risk_level,
         ref=f"{verdict.frame_id}/{verdict.group_id}",
+        frame_id=verdict.frame_id,
+        group_id=verdict.group_id,
+        crop_sha256=verdict.crop_sha256 if is_sha256(verdict.crop_sha256) else None,
+        detail=f"{', '.join(verdict.risk_types) or 'unspecified'} by {verdict.source}: "
+        f"{verdict.reason}"[:200],
     )
 
 
@@ -110,6 +126,7 @@ def _crossings(event: DetectionEvent, rules: FactRules) -> list[Fact]:
             ts_ms=event.captured_at_ms,
             track_ids=(obj.track_id,) if obj.track_id is not None else (),
             label=event.signal_state,
+            frame_id=event.frame_id,
         )
         for obj in event.objects
         if obj.class_name in SIGNAL_BOUND_CLASSES and rules.stop_line in obj.crossed_lines
@@ -147,6 +164,7 @@ def _wrong_way(event: DetectionEvent, rules: FactRules) -> list[Fact]:
                         track_ids=(obj.track_id,),
                         lane=lane,
                         value=round(speed, 3),
+                        frame_id=event.frame_id,
                     )
                 )
                 break
@@ -166,6 +184,9 @@ def _groups(event: DetectionEvent, rules: FactRules) -> list[Fact]:
             track_ids=tracks,
             value=ttc,
             ref=f"{event.frame_id}/{group.group_id}",
+            frame_id=event.frame_id,
+            group_id=group.group_id,
+            crop_sha256=group.crop_sha256,
         )
         if _is_conflict(members, group.features, rules):
             out.append(base)

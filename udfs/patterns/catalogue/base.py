@@ -21,6 +21,7 @@ from contract import TrafficAlert
 from contract.models import RiskLevel
 from udfs.cep.nfa import Match
 from udfs.cep.pattern import Event, MatchedSoFar, Pattern
+from udfs.patterns.evidence import evidence
 
 Severity = Literal["info", "warning", "critical"]
 # Risk levels from lowest to highest, as the contract declares them.
@@ -153,4 +154,5 @@ def to_alert(traffic: TrafficPattern, camera_id: str, match: Match) -> TrafficAl
         end_ms=match.end_ms,
         track_ids=tuple(tracks(match)),
         description=traffic.describe(match)[:500],
+        evidence=evidence(camera_id, (e for events in match.events.values() for e in events)),
     )
