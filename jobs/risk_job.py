@@ -18,6 +18,9 @@
                        -> key_by(camera) CEP patterns (keyed state, event time; high
                           verdicts are the `risk_verdict` pattern) -> alerts with evidence
                        -> `traffic-alerts` + Redis alerts views
+                       -> key_by(camera) incidents: alerts of one place and situation
+                          grouped, closed after a quiet period (keyed state, event time)
+                          -> `traffic-incidents` + Redis incident views
     Every Kafka sink is exactly-once (transactions commit with checkpoints), behind a size
     guard that names the sink if a record could not be produced.
 
@@ -43,6 +46,7 @@ from contract import workspace
 from jobs.config import JobConfig, from_args
 from jobs.config_check import check_config, check_requested
 from jobs.io import JobIO, KafkaRedisIO
+from udfs.incidents import flink as incidents
 from udfs.ingest import flink as ingest
 from udfs.patterns import flink as patterns
 from udfs.risk import flink as risk
@@ -86,6 +90,9 @@ def build(
         cfg.cep(), ingest.accepted(t_env, "fact_candidate"), stats, verdicts, signals
     )
     io.view(alerts, "alerts", "alerts")
+    # Incidents: the alerts of one camera, place and situation grouped, in event time.
+    incident_revisions = incidents.build_incidents(alerts, cfg.incidents())
+    io.view(incident_revisions, "incidents", "incidents")
 
     dead_letters = ingest.dead_letters_of(
         t_env, cfg.source_topic, cfg.dead_letter_max_original_bytes
@@ -96,6 +103,7 @@ def build(
             "window_stats_out": stats,
             "risk_out": keyed_verdicts,
             "alerts_out": alerts,
+            "incidents_out": incident_revisions,
             "dead_letter_out": dead_letters,
         },
         cfg.sink_topics(),

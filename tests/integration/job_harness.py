@@ -125,6 +125,7 @@ OUTPUT_FLAGS = {
     "--window-stats-topic": topics.TRAFFIC_WINDOW_STATS,
     "--risk-topic": topics.RISK_ASSESSMENT_RESULTS,
     "--alerts-topic": topics.TRAFFIC_ALERTS,
+    "--incidents-topic": topics.TRAFFIC_INCIDENTS,
     "--dead-letter-topic": topics.DEAD_LETTER,
 }
 

@@ -149,6 +149,7 @@ def test_output_topics_default_to_the_contract_and_can_be_moved(monkeypatch):
         "window_stats_out": "traffic-window-stats",
         "risk_out": "risk-assessment-results",
         "alerts_out": "traffic-alerts",
+        "incidents_out": "traffic-incidents",
         "dead_letter_out": "dead-letter",
     }
     monkeypatch.setenv("TRAFFIC_DEAD_LETTER_TOPIC", "staging-dlq")
@@ -157,6 +158,7 @@ def test_output_topics_default_to_the_contract_and_can_be_moved(monkeypatch):
         "window_stats_out": "traffic-window-stats",
         "risk_out": "staging-verdicts",
         "alerts_out": "staging-alerts",
+        "incidents_out": "traffic-incidents",
         "dead_letter_out": "staging-dlq",
     }
 
