@@ -39,6 +39,7 @@ FULL = {
     "risk_llm": [],
     "cep_throughput": ["--cameras", "1000", "--duration-s", "60"],
     "detector_fps": ["--frames", "200", "--yolo-frames", "100"],
+    "incidents": ["--cameras", "10", "--duration-s", "1800"],
 }
 SMOKE = {
     "scale": ["--cameras", "50", "--rounds", "1", "--warmup-s", "5", "--measure-s", "20"],
@@ -47,6 +48,7 @@ SMOKE = {
     "risk_llm": ["--smoke", "--paths", "asyncio"],
     "cep_throughput": ["--smoke"],
     "detector_fps": ["--frames", "5", "--yolo-frames", "0", "--paced-s", "3"],
+    "incidents": ["--smoke"],
 }
 
 

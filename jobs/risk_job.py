@@ -12,12 +12,12 @@
                 |-> frames with groups -> [Py] risk stage: filter + tier -> heuristic verdicts
                 |        '-> key_by(slot) key pool + async vision-LLM calls (keyed state:
                 |            pool and calls in flight; cache, tiers, retries, failover)
-                |            -> `risk-assessment-results` + Redis
+                |            -> `risk-assessment-results` + Redis; high -> alerts with the
+                |               verdict's evidence, key_by(camera) cooldown -> `traffic-alerts`
                 '-> [Py] facts (crossings, wrong way, conflicts, close approaches)
                        + window facts + verdict facts + Kafka `signal-states` facts
-                       -> key_by(camera) CEP patterns (keyed state, event time; high
-                          verdicts are the `risk_verdict` pattern) -> alerts with evidence
-                       -> `traffic-alerts` + Redis alerts views
+                       -> key_by(camera) CEP patterns (keyed state, event time)
+                          -> alerts with evidence -> `traffic-alerts` + Redis alerts views
                        -> key_by(camera) incidents: alerts of one place and situation
                           grouped, closed after a quiet period (keyed state, event time)
                           -> `traffic-incidents` + Redis incident views
@@ -85,10 +85,11 @@ def build(
         if has_signals
         else None
     )
-    # High verdicts alert through the catalogue's `risk_verdict` pattern (cooldown, evidence).
+    cep = cfg.cep()
+    high_risk = patterns.throttle_verdict_alerts(risk.high_risk_alerts(verdicts), cep)
     alerts = patterns.detect(
-        cfg.cep(), ingest.accepted(t_env, "fact_candidate"), stats, verdicts, signals
-    )
+        cep, ingest.accepted(t_env, "fact_candidate"), stats, verdicts, signals
+    ).union(high_risk)
     io.view(alerts, "alerts", "alerts")
     # Incidents: the alerts of one camera, place and situation grouped, in event time.
     incident_revisions = incidents.build_incidents(alerts, cfg.incidents())

@@ -52,6 +52,13 @@ class IncidentConfig(_Config):
     quiet_s: float = Field(
         default=30.0, gt=0, description="Default quiet period before an incident closes (s)."
     )
+    lateness_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="An incident's close is decided this long (event time) after its quiet "
+        "period ends, so an alert up to this late (a verdict from a slow LLM call) still "
+        "joins it; the close is stamped at the end of the quiet period all the same.",
+    )
     kinds: dict[str, SituationKind] = Field(
         default_factory=dict,
         description="Situation kind (the incident's `kind`, at most 64 characters) -> its "

@@ -1,13 +1,15 @@
 """Group alerts into incidents per camera, in event time. Plain Python; state is JSON.
 
 An alert is taken in event-time order once the watermark passes its `end_ms` (its time,
-below): it joins the open incident of its camera, place and kind (with `same_tracks`, one
+below): it joins an incident of its camera, place and kind whose quiet period has not ended
+by then (its deadline: last alert's time + the kind's quiet period; with `same_tracks`, one
 that shares a track or names none; the most recently updated if several), or opens one. An
-incident closes when the watermark passes its last alert's time plus the kind's quiet
-period; the close is stamped with that deadline, not with the watermark that happened to
-reach it, and every change is a new revision: so a replay of the same alerts gives the same
-incidents, revisions included, however the watermark advanced. An alert that arrives
-behind the watermark (a match completed late) is taken at once.
+incident closes when the watermark passes its deadline plus `lateness_s`; the close is
+stamped with the deadline, not with the watermark that happened to reach it, and every
+change is a new revision: so a replay of the same alerts gives the same incidents,
+revisions included, however the watermark advanced. An alert that arrives behind the
+watermark (a high-verdict alert from a slow LLM call, a match completed late) is taken at
+once; up to `lateness_s` late, it still finds the incident it belongs to.
 
 State per camera: {"watermark": int | None, "pending": [alert JSON], "open": [Incident JSON]}.
 """
@@ -56,7 +58,7 @@ class IncidentEngine:
 
     def advance(self, state: dict[str, Any], watermark: int) -> list[Incident]:
         """Take every buffered alert and close every quiet incident up to `watermark`, in
-        event-time order (a close at the same instant as an alert comes first)."""
+        event-time order (a close due at the same instant as an alert comes first)."""
         changes: list[Incident] = []
         state["pending"].sort(key=_order)
         while True:
@@ -86,21 +88,27 @@ class IncidentEngine:
             times.append(close_at)
         return min(times, default=None)
 
+    def _deadline(self, doc: dict[str, Any]) -> int:
+        """When an incident's quiet period ends: no alert at or after it joins."""
+        return int(doc["updated_at_ms"]) + self.cfg.quiet_ms(doc["kind"])
+
     def _next_close(self, state: dict[str, Any]) -> tuple[int | None, int]:
-        deadlines = [
-            (int(doc["updated_at_ms"]) + self.cfg.quiet_ms(doc["kind"]), doc["incident_id"], i)
+        """When the next close is decided (deadline + lateness), and which incident."""
+        lateness = int(self.cfg.lateness_s * 1000)
+        due = [
+            (self._deadline(doc) + lateness, doc["incident_id"], i)
             for i, doc in enumerate(state["open"])
         ]
-        if not deadlines:
+        if not due:
             return None, -1
-        at, _id, index = min(deadlines)
+        at, _id, index = min(due)
         return at, index
 
-    def _close(self, state: dict[str, Any], index: int, at: int) -> Incident:
-        current = Incident.model_validate(state["open"].pop(index))
-        return current.model_copy(
-            update={"revision": current.revision + 1, "status": "closed", "closed_at_ms": at}
-        )
+    def _close(self, state: dict[str, Any], index: int, _decided_at: int) -> Incident:
+        doc = state["open"].pop(index)
+        current = Incident.model_validate(doc)
+        update = {"revision": current.revision + 1, "status": "closed"}
+        return current.model_copy(update={**update, "closed_at_ms": self._deadline(doc)})
 
     def _take(self, state: dict[str, Any], alert: TrafficAlert) -> Incident:
         kind, rule = self.cfg.kind_of(alert.pattern)
@@ -113,14 +121,15 @@ class IncidentEngine:
         state["open"][index] = incident.model_dump(mode="json", exclude_none=True)
         return incident
 
-    @staticmethod
     def _joins(
-        state: dict[str, Any], alert: TrafficAlert, kind: str, rule: SituationKind
+        self, state: dict[str, Any], alert: TrafficAlert, kind: str, rule: SituationKind
     ) -> int | None:
         """Index of the open incident the alert belongs to, or None."""
         found: list[tuple[int, str, int]] = []
         for i, doc in enumerate(state["open"]):
             if (doc["camera_id"], doc["kind"], doc["place"]) != (alert.camera_id, kind, rule.place):
+                continue
+            if alert.end_ms >= self._deadline(doc):
                 continue
             tracks = set(doc.get("track_ids") or ())
             if rule.same_tracks and tracks and alert.track_ids and not tracks & {*alert.track_ids}:

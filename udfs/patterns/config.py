@@ -59,10 +59,24 @@ else:
     PatternConfig = Annotated[reduce(operator.or_, KINDS.values()), Field(discriminator="type")]
 
 
+class VerdictAlerts(_Config):
+    """High-risk verdicts are alerts of their own (`high_risk_verdict`, from the risk stage)."""
+
+    cooldown_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Let a camera's high-verdict alert through only if no other one let "
+        "through starts less than this away (0: every high verdict alerts).",
+    )
+
+
 class CepConfig(_Config):
     """The `cep:` section of flink-conf/patterns.yaml."""
 
     facts: FactRules = Field(default_factory=FactRules, description="Fact derivation rules.")
+    verdict_alerts: VerdictAlerts = Field(
+        default_factory=VerdictAlerts, description="The `high_risk_verdict` alerts' cooldown."
+    )
     patterns: tuple[PatternConfig, ...] = Field(description="Active traffic patterns.")
 
     def verdict_levels(self) -> frozenset[str]:

@@ -68,9 +68,6 @@ class Fact(BaseModel):
     crop_sha256: str | None = Field(
         default=None, description="SHA-256 of the group's crop (Redis `crop:<sha256>`)."
     )
-    detail: str | None = Field(
-        default=None, max_length=200, description="Verdicts: risk types and reason, for humans."
-    )
 
     def as_event(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
@@ -108,8 +105,6 @@ def from_risk(verdict: RiskAssessment) -> Fact:
         frame_id=verdict.frame_id,
         group_id=verdict.group_id,
         crop_sha256=verdict.crop_sha256 if is_sha256(verdict.crop_sha256) else None,
-        detail=f"{', '.join(verdict.risk_types) or 'unspecified'} by {verdict.source}: "
-        f"{verdict.reason}"[:200],
     )
 
 

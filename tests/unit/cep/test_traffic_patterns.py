@@ -25,7 +25,6 @@ CONFLICT = "conflict_then_high_verdict_30s"
 JAM = "sustained_congestion_3_windows"
 WRONG = "wrong_way_driving"
 NEAR = "near_miss_ttc_1s"
-HIGH = "high_risk_verdict"
 
 
 def test_three_red_light_runs_within_60s_alert_once() -> None:
@@ -140,19 +139,6 @@ def test_near_miss_with_cooldown() -> None:
     assert [a.start_ms for a in alerts] == [T0, T0 + 20_000]
 
 
-def test_high_verdicts_alert_with_a_cooldown_and_their_evidence() -> None:
-    crop = "ab" * 32
-    verdicts = [verdict(0, "high", crop=crop), verdict(4, "high", frame_id=40)]
-    verdicts += [verdict(11, "high", frame_id=110), verdict(12, "medium", frame_id=120)]
-    h = Harness().feed(verdicts).flush()
-    alerts = [a for a in h.alerts if a.pattern == HIGH]
-    assert [a.start_ms for a in alerts] == [T0, T0 + 11_000]  # 4 s: inside the 10 s cooldown
-    assert [(e.frame_id, e.group_id, e.crop_sha256) for e in alerts[0].evidence] == [
-        (1, "g0", crop)
-    ]
-    assert alerts[0].severity == "critical" and "llm" in alerts[0].description
-
-
 def test_alerts_list_the_frames_groups_and_crops_they_matched() -> None:
     crop = "cd" * 32
     h = Harness().feed([group_frame(0, ttc=2.0, crop=crop), verdict(0, "high", frame_id=0)])
@@ -178,7 +164,7 @@ def test_all_patterns_survive_shuffle_and_state_round_trip() -> None:
     messages += [wrong_way_frame(8 + i * 0.2, 9, -30.0) for i in range(6)]
     messages.sort(key=lambda m: _ts(m))
     expected = Harness().feed(messages).flush()
-    assert set(expected.patterns()) == {RED, CONFLICT, JAM, WRONG, NEAR, HIGH}
+    assert set(expected.patterns()) == {RED, CONFLICT, JAM, WRONG, NEAR}
 
     rng = random.Random(3)
     arrivals = sorted(messages, key=lambda m: _ts(m) + rng.uniform(0, 4000))
@@ -224,8 +210,7 @@ def test_verdict_levels_are_those_a_pattern_waits_for() -> None:
 
     assert config().verdict_levels() == frozenset({"high"})
     doc = config().model_dump()
-    verdict_kinds = ("conflict_then_verdict", "risk_verdict")
-    doc["patterns"] = [p for p in doc["patterns"] if p["type"] not in verdict_kinds]
+    doc["patterns"] = [p for p in doc["patterns"] if p["type"] != "conflict_then_verdict"]
     assert CepConfig.model_validate(doc).verdict_levels() == frozenset()
 
 

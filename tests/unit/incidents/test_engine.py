@@ -99,10 +99,34 @@ def test_quiet_period_closes_and_a_later_alert_opens_a_new_incident() -> None:
     ]  # fmt: skip
 
 
-def test_close_at_the_same_instant_as_an_alert_comes_first() -> None:
+def test_an_alert_at_the_end_of_the_quiet_period_opens_a_new_incident() -> None:
     out = run([alert("high_risk_verdict", 0), alert("high_risk_verdict", 30)])
-    assert [(i.revision, i.status) for i in out] == [(1, "open"), (2, "closed"), (1, "open"),
-                                                     (2, "closed")]  # fmt: skip
+    first, second = list(dict.fromkeys(i.incident_id for i in out))
+    closed = {i.incident_id: i.closed_at_ms for i in out if i.status == "closed"}
+    assert closed == {first: T0 + 30_000, second: T0 + 60_000}
+
+
+def test_a_late_alert_within_the_lateness_joins_and_the_close_waits_for_it() -> None:
+    """A high-verdict alert from a slow LLM call: the watermark already passed the quiet
+    period, not yet the lateness after it."""
+    engine, state = IncidentEngine(CFG), new_state()
+    engine.add(state, alert("high_risk_verdict", 0))
+    assert [i.revision for i in engine.advance(state, T0 + 89_999)] == [1]  # 30 s + 60 s
+    [joined] = engine.add(state, alert("high_risk_verdict", 29))
+    assert (joined.revision, joined.alert_count, joined.status) == (2, 2, "open")
+    [closed] = engine.advance(state, T0 + 119_000)  # 29 s + 30 s quiet + 60 s lateness
+    assert (closed.status, closed.closed_at_ms) == ("closed", T0 + 59_000)
+    [alone] = engine.add(state, alert("high_risk_verdict", 59))  # its incident is gone
+    assert alone.incident_id != closed.incident_id and alone.revision == 1
+
+
+def test_an_alert_at_or_after_the_deadline_never_joins_even_before_the_close() -> None:
+    engine, state = IncidentEngine(CFG), new_state()
+    engine.add(state, alert("high_risk_verdict", 0))
+    engine.add(state, alert("high_risk_verdict", 45))
+    out = engine.advance(state, T0 + 50_000)  # the first is past its quiet period, not closed
+    assert [(i.revision, i.status) for i in out] == [(1, "open"), (1, "open")]
+    assert len({i.incident_id for i in out}) == 2
 
 
 def test_same_tracks_keeps_road_users_apart_and_trackless_alerts_join() -> None:
@@ -161,7 +185,7 @@ def test_an_alert_behind_the_watermark_is_taken_at_once() -> None:
     [joined] = engine.add(state, alert("high_risk_verdict", 5))  # a match completed late
     assert (joined.incident_id, joined.revision, joined.alert_count) == (opened.incident_id, 2, 2)
     assert joined.updated_at_ms == T0 + 10_000  # never moves back
-    assert engine.next_timer(state) == T0 + 40_000
+    assert engine.next_timer(state) == T0 + 100_000  # 30 s quiet + 60 s lateness
 
 
 def test_bounded_lists_keep_the_newest() -> None:
