@@ -50,6 +50,10 @@ class FactRules(_Config):
     max_ttc_s: float = Field(
         default=3.0, gt=0, description="Groups with a time to collision under this become facts."
     )
+    crosswalk_zone: str = Field(
+        default="crosswalk",
+        description="Zone of the crosswalk: tracked vehicles in it become `crosswalk_vehicle`.",
+    )
 
 
 # The `type`-keyed union of every kind in the catalogue (one module each).
@@ -95,9 +99,10 @@ class CepConfig(_Config):
     @model_validator(mode="after")
     def _unique_names(self) -> CepConfig:
         names = [p.name for p in self.patterns]
+        names += [p.on_timeout.name for p in self.patterns if p.on_timeout is not None]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"pattern names used twice: {dupes}")
+            raise ValueError(f"pattern names used twice (on_timeout names included): {dupes}")
         return self
 
 

@@ -11,6 +11,7 @@ Kinds (see docs/cep.md):
 - `wrong_way`: a tracked vehicle moving against its lane's allowed direction (lane, value = speed).
 - `conflict`: a pedestrian-vehicle group under the conflict rule (value = ttc, ref = frame/group).
 - `close_approach`: a group whose time to collision is under `facts.max_ttc_s` (value = ttc).
+- `crosswalk_vehicle`: a tracked vehicle in the crosswalk zone with a velocity (value = speed).
 - `risk_verdict`: an LLM/heuristic verdict (label = risk level, ref = frame/group).
 - `window`: one window's statistics (value = congestion index, ref = "start-end").
 """
@@ -41,6 +42,7 @@ FactKind = Literal[
     "wrong_way",
     "conflict",
     "close_approach",
+    "crosswalk_vehicle",
     "risk_verdict",
     "window",
 ]
@@ -110,7 +112,12 @@ def from_risk(verdict: RiskAssessment) -> Fact:
 
 def from_detection(event: DetectionEvent, rules: FactRules) -> list[Fact]:
     """All facts of one frame: crossings, wrong-way observations, conflicts, close approaches."""
-    return [*_crossings(event, rules), *_wrong_way(event, rules), *_groups(event, rules)]
+    return [
+        *_crossings(event, rules),
+        *_wrong_way(event, rules),
+        *_in_crosswalk(event, rules),
+        *_groups(event, rules),
+    ]
 
 
 def _crossings(event: DetectionEvent, rules: FactRules) -> list[Fact]:
@@ -164,6 +171,27 @@ def _wrong_way(event: DetectionEvent, rules: FactRules) -> list[Fact]:
                 )
                 break
     return out
+
+
+def _in_crosswalk(event: DetectionEvent, rules: FactRules) -> list[Fact]:
+    """Tracked vehicles in the crosswalk, with their speed (stopped or moving: the pattern
+    decides). Without a velocity a track's speed is unknown: no fact."""
+    return [
+        Fact(
+            kind="crosswalk_vehicle",
+            camera_id=event.camera_id,
+            ts_ms=event.captured_at_ms,
+            track_ids=(obj.track_id,),
+            lane=rules.crosswalk_zone,
+            value=round(math.hypot(*obj.velocity_px_s), 3),
+            frame_id=event.frame_id,
+        )
+        for obj in event.objects
+        if obj.class_name in VEHICLE_CLASSES
+        and obj.track_id is not None
+        and obj.velocity_px_s is not None
+        and rules.crosswalk_zone in obj.zones
+    ]
 
 
 def _groups(event: DetectionEvent, rules: FactRules) -> list[Fact]:

@@ -150,3 +150,9 @@ class Harness:
 
     def patterns(self) -> list[str]:
         return [a.pattern for a in self.alerts]
+
+
+def crosswalk_frame(at_s: float, track: int, speed: float) -> tuple[str, str]:
+    """A tracked car in the crosswalk moving at `speed` px/s."""
+    obj = vehicle(track, velocity_px_s=[0.0, -speed], zones=["crosswalk"])
+    return "detection", frame(at_s, [obj], groups=[])
