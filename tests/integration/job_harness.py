@@ -47,6 +47,16 @@ def simulator_patterns(folder: Path) -> Path:
     return path
 
 
+def cooled_down(times: list[int], cooldown_ms: int) -> list[int]:
+    """The times that alert under a cooldown: each at least `cooldown_ms` after the last
+    one let through (`udfs.patterns.cooldown`, in time order)."""
+    kept: list[int] = []
+    for t in sorted(times):
+        if not kept or t >= kept[-1] + cooldown_ms:
+            kept.append(t)
+    return kept
+
+
 def frames(camera: str, first_s: int, last_s: int) -> list[tuple[bytes, bytes]]:
     """One frame per second; second s carries (s % 3) + 1 cars with stable track ids."""
     out = []

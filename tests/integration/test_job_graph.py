@@ -23,6 +23,7 @@ from tests.graph_io import read_output
 from tests.integration.job_harness import (
     BASE_MS,
     WINDOW_S,
+    cooled_down,
     expected_windows,
     frames,
     llm_worthy,
@@ -38,15 +39,6 @@ BAD = [
     (b'{"schema_version": 1}', "contract"),
     (b"\xff\xfe\x00", "parse"),
 ]
-
-
-def cooled_down(times: list[int], cooldown_ms: int) -> list[int]:
-    """The times that alert under a cooldown: each at least `cooldown_ms` after the last."""
-    kept: list[int] = []
-    for t in times:
-        if not kept or t >= kept[-1] + cooldown_ms:
-            kept.append(t)
-    return kept
 
 
 def test_whole_graph_runs_on_file_io(tmp_path: Path) -> None:

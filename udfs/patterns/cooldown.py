@@ -12,9 +12,10 @@ list, so the keyed operator stores it as is.
 
 from __future__ import annotations
 
-# Alerts this much older than the newest one let through can no longer suppress anything
-# that matters: kept times older than it are dropped (bounded state).
-LATENESS_MS = 60_000
+# Alerts this much older (10 min) than the newest one let through can no longer suppress
+# anything that matters: kept times older than it are dropped (bounded state: at most one
+# per cooldown in the horizon). A replay can run minutes ahead of slow LLM calls.
+LATENESS_MS = 600_000
 
 
 def admit(kept: list[int], start_ms: int, cooldown_ms: int) -> bool:
