@@ -227,3 +227,28 @@ def test_shipped_config_names_a_kind_for_every_shipped_pattern() -> None:
     names += ["high_risk_verdict"]
     assert all(any(n in k.patterns for k in cfg.kinds.values()) for n in names), names
     assert cfg.kind_of("high_risk_verdict")[0] == cfg.kind_of("conflict_then_high_verdict_30s")[0]
+
+
+def test_state_saved_under_one_config_restores_under_a_changed_one() -> None:
+    """What a savepoint carries is this JSON: after a restore with other kinds and quiet
+    periods, an open incident goes on (same id, next revision) and closes by the new rules."""
+    engine, state = IncidentEngine(CFG), new_state()
+    engine.add(state, alert("high_risk_verdict", 0))
+    [opened] = engine.advance(state, T0 + 1_000)
+    saved = json.dumps(state)
+    changed = IncidentConfig.model_validate(
+        {
+            "quiet_s": 10,
+            "lateness_s": 0,
+            "kinds": {
+                "conflict": {"patterns": ["high_risk_verdict"], "quiet_s": 20},
+                "blocked_crosswalk": {"patterns": ["crosswalk_blocked_20s"], "place": "crosswalk"},
+            },
+        }
+    )
+    restored, state = IncidentEngine(changed), json.loads(saved)
+    assert restored.add(state, alert("high_risk_verdict", 15)) == []
+    [joined] = restored.advance(state, T0 + 34_999)
+    assert (joined.incident_id, joined.revision) == (opened.incident_id, 2)
+    [closed] = restored.advance(state, T0 + 35_000)  # 15 s + the new 20 s, no lateness
+    assert closed.revision == 3 and closed.closed_at_ms == T0 + 35_000
