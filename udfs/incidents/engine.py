@@ -70,7 +70,7 @@ class IncidentEngine:
                 and close_at <= watermark
                 and (due_at is None or close_at <= due_at)
             ):
-                changes.append(self._close(state, index, close_at))
+                changes.append(self._close(state, index))
             elif due is not None and due_at is not None and due_at <= watermark:
                 state["pending"].pop(0)
                 changes.append(self._take(state, TrafficAlert.model_validate(due)))
@@ -104,7 +104,7 @@ class IncidentEngine:
         at, _id, index = min(due)
         return at, index
 
-    def _close(self, state: dict[str, Any], index: int, _decided_at: int) -> Incident:
+    def _close(self, state: dict[str, Any], index: int) -> Incident:
         doc = state["open"].pop(index)
         current = Incident.model_validate(doc)
         update = {"revision": current.revision + 1, "status": "closed"}
