@@ -9,8 +9,8 @@ simulator's scene (`tuned_patterns`), then through the incident engine
 (`udfs.incidents.engine`, fed in the order alerts leave the pattern stage). Each incident's
 newest revision is scored against the labels of its kind (`simulator.scoring`): recall,
 precision, labels found by more than one incident (split), incidents covering more than one
-label (merged), and alerts per incident. Verdict-driven `conflict` incidents have no label
-in the simulator: they are counted, not scored.
+label (merged), and alerts per incident. A `conflict` incident (near miss, high verdicts,
+conflict-then-verdict of one pair of road users) is scored against the near-miss labels.
 
 The same input runs twice: with the shipped cooldowns, and with every cooldown at 0 (each
 match an alert, as high verdicts were before they had one), to show that incidents stay one
@@ -62,7 +62,7 @@ PATTERNS = REPO / "flink-conf" / "patterns.yaml"
 # Incident kind -> the simulator's label kind it reports.
 LABEL_OF_KIND = {
     "red_light": "red_light_run",
-    "near_miss": "near_miss",
+    "conflict": "near_miss",
     "wrong_way": "wrong_way",
     "congestion": "congestion",
 }

@@ -344,10 +344,10 @@ def incidents(r: dict[str, Any]) -> list[str]:
         f"All kinds: {r['alerts']:,} alerts -> {r['incidents']:,} incidents "
         f"({r['alerts_per_incident']} alerts per incident; {r['incidents_per_kind']}); without "
         f"cooldowns {bare['alerts']:,} alerts -> {bare['incidents']:,} incidents "
-        f"({bare['alerts_per_incident']}). `conflict` incidents (high verdicts and "
-        f"conflict-then-verdict: {r['conflict_alerts']:,} alerts, "
-        f"{bare['conflict_alerts']:,} without cooldowns) have no simulator label and are not "
-        "scored. "
+        f"({bare['alerts_per_incident']}). A `conflict` incident groups a pair of road users' "
+        "near miss, high verdicts and conflict-then-verdict alerts "
+        f"({r['conflict_alerts']:,} alerts, {bare['conflict_alerts']:,} without cooldowns) and "
+        "is scored against the near-miss labels. "
         "Every labelled situation the alerts found is one incident (nothing lost, split or "
         f"merged apart; the benchmark's assertion): {r['ok'] and bare['ok']}.",
         "",
