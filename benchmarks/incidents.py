@@ -10,7 +10,8 @@ simulator's scene (`tuned_patterns`), then through the incident engine
 newest revision is scored against the labels of its kind (`simulator.scoring`): recall,
 precision, labels found by more than one incident (split), incidents covering more than one
 label (merged), and alerts per incident. A `conflict` incident (near miss, high verdicts,
-conflict-then-verdict of one pair of road users) is scored against the near-miss labels.
+conflict-then-verdict of one pair of road users) that holds a near-miss alert is scored
+against the near-miss labels; one opened by verdicts alone is counted, not scored.
 
 The same input runs twice: with the shipped cooldowns, and with every cooldown at 0 (each
 match an alert, as high verdicts were before they had one), to show that incidents stay one
@@ -66,6 +67,16 @@ LABEL_OF_KIND = {
     "wrong_way": "wrong_way",
     "congestion": "congestion",
 }
+# A `conflict` incident is a labelled near miss when a near-miss alert is in it; one opened
+# by risk verdicts alone is the assessor's judgement, which the simulator does not label.
+NEAR_MISS_PATTERN = "near_miss_ttc_1s"
+
+
+def scored(incidents: list[Incident]) -> list[Incident]:
+    """The incidents the simulator's labels can judge (see NEAR_MISS_PATTERN)."""
+    return [i for i in incidents if i.kind != "conflict" or NEAR_MISS_PATTERN in i.patterns]
+
+
 # Alert pattern -> label kind (the alert-level score beside the incidents').
 KIND_OF_PATTERN = {
     "red_light_run": "red_light_run",
@@ -201,7 +212,7 @@ def run(
     grouping_s = time.perf_counter() - started
     incidents = newest_revisions(revisions)
     alerts = [a for _, a in collected]
-    scores = score_incidents(incidents, labels, LABEL_OF_KIND)
+    scores = score_incidents(scored(incidents), labels, LABEL_OF_KIND)
     alert_scores = score(alerts, labels, KIND_OF_PATTERN)
     per_kind = {
         kind: {

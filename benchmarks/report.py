@@ -347,7 +347,8 @@ def incidents(r: dict[str, Any]) -> list[str]:
         f"({bare['alerts_per_incident']}). A `conflict` incident groups a pair of road users' "
         "near miss, high verdicts and conflict-then-verdict alerts "
         f"({r['conflict_alerts']:,} alerts, {bare['conflict_alerts']:,} without cooldowns) and "
-        "is scored against the near-miss labels. "
+        "is scored against the near-miss labels when a near-miss alert is in it (one opened "
+        "by verdicts alone is counted, not scored). "
         "Every labelled situation the alerts found is one incident (nothing lost, split or "
         f"merged apart; the benchmark's assertion): {r['ok'] and bare['ok']}.",
         "",

@@ -30,7 +30,7 @@ import pytest
 import redis
 import yaml
 
-from benchmarks.incidents import LABEL_OF_KIND, judge
+from benchmarks.incidents import LABEL_OF_KIND, judge, scored
 from contract import Incident, RiskAssessment, TrafficAlert, parse, redis_keys, topics
 from simulator.scoring import newest_revisions, read_labels, score, score_incidents, summary
 from stack.paths import REPO
@@ -203,7 +203,7 @@ def test_simulated_cameras_end_to_end_with_chaotic_llm(
     alert_scores = score(alerts, labels, KIND_OF_PATTERN)
     patterns_doc = yaml.safe_load(patterns_file.read_text())
     quiet = IncidentConfig.model_validate(patterns_doc["incidents"])
-    for kind, found in score_incidents(incidents, labels, LABEL_OF_KIND).items():
+    for kind, found in score_incidents(scored(incidents), labels, LABEL_OF_KIND).items():
         verdict = judge(found, alert_scores[LABEL_OF_KIND[kind]], quiet.quiet_ms(kind))
         assert verdict["one_incident_per_situation"], (kind, verdict, found.split[:2])
 
