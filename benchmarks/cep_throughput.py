@@ -39,7 +39,7 @@ from typing import Any
 from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream import FlatMapFunction, RuntimeContext
 
-from contract import VEHICLE_CLASSES, DetectionEvent, WindowStats, parse
+from contract import VEHICLE_CLASSES, DetectionEvent, TrafficAlert, WindowStats, parse
 from jobs.config import JobConfig
 from udfs.cep.buffer import DictStore
 from udfs.patterns import facts
@@ -70,7 +70,13 @@ def simulate(cameras: int, duration_s: int, out: Path, extra: list[str]) -> list
     return cmd
 
 
-def _window_json(camera: str, start: int, end: int, frames: list[DetectionEvent]) -> str:
+def _window_json(
+    camera: str,
+    start: int,
+    end: int,
+    frames: list[DetectionEvent],
+    model: CongestionModel | None = None,
+) -> str:
     """WindowStats of one camera window, congestion index as the job's SQL + model give it."""
     vehicles = [o for f in frames for o in f.objects if o.class_name in VEHICLE_CLASSES]
     speeds = [math.hypot(*o.velocity_px_s) for o in vehicles if o.velocity_px_s is not None]
@@ -92,13 +98,17 @@ def _window_json(camera: str, start: int, end: int, frames: list[DetectionEvent]
             sum(o.class_name in VEHICLE_CLASSES for o in f.objects) for f in frames
         ),
         mean_vehicle_speed_px_s=speed,
-        congestion_index=CongestionModel().index(mean_vehicles, speed),
+        congestion_index=(model or CongestionModel()).index(mean_vehicles, speed),
     )
     return stats.to_json().decode()
 
 
 def build_messages(
-    sim_out: Path, window_s: int, bound_ms: int, levels: frozenset[str]
+    sim_out: Path,
+    window_s: int,
+    bound_ms: int,
+    levels: frozenset[str],
+    model: CongestionModel | None = None,
 ) -> list[Message]:
     """Detections, their verdicts and window stats, in the arrival order described above.
     As in the job, only verdicts of `levels` (those a pattern waits for) are passed on."""
@@ -118,14 +128,20 @@ def build_messages(
             windows[(event.camera_id, ts // window_ms * window_ms)].append(event)
     for (camera, start), frames in windows.items():
         end = start + window_ms
-        doc = _window_json(camera, start, end, frames)
+        doc = _window_json(camera, start, end, frames, model)
         keyed.append((end - 1 + bound_ms, 0, (end - 1, "window", doc)))  # before closing frame
     keyed.sort(key=lambda k: (k[0], k[1]))
     return [message for _, _, message in keyed]
 
 
-def run_pure(messages: list[Message], cfg: CepConfig, bound_ms: int) -> dict[str, Any]:
-    """Variant (a): the plain-Python engine with a per-camera event-time timer service."""
+def run_pure(
+    messages: list[Message],
+    cfg: CepConfig,
+    bound_ms: int,
+    collect: list[tuple[int, TrafficAlert]] | None = None,
+) -> dict[str, Any]:
+    """Variant (a): the plain-Python engine with a per-camera event-time timer service.
+    `collect`, if given, receives (watermark, alert) of every alert in emission order."""
     start = time.perf_counter()
     derived = [
         (ts, [f.as_event() for f in facts.from_message(src, raw, cfg.facts)])  # type: ignore[arg-type]
@@ -155,6 +171,8 @@ def run_pure(messages: list[Message], cfg: CepConfig, bound_ms: int) -> dict[str
             counts["timeouts"] += len(out.timeouts)
             counts["suppressed"] += out.suppressed
             alerts.update(a.pattern for a in out.alerts)
+            if collect is not None:
+                collect.extend((ts, a) for a in out.alerts)
             deadline = engine.next_deadline_ms(core)
             if deadline is not None and deadline > ts:
                 register(deadline, camera)

@@ -45,6 +45,7 @@ FULL = {
     "risk_llm": [],
     "cep_throughput": ["--cameras", "1000", "--duration-s", "60"],
     "detector_fps": ["--frames", "200", "--yolo-frames", "100"],
+    "incidents": ["--cameras", "10", "--duration-s", "1800"],
 }
 MODULES = {"scale_peers": "scale"}  # entries that run another entry's module
 SMOKE = {
@@ -59,6 +60,7 @@ SMOKE = {
     "risk_llm": ["--smoke", "--paths", "asyncio"],
     "cep_throughput": ["--smoke"],
     "detector_fps": ["--frames", "5", "--yolo-frames", "0", "--paced-s", "3"],
+    "incidents": ["--smoke"],
 }
 
 

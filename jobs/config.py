@@ -20,6 +20,8 @@ from contract.codec import DEAD_LETTER_MAX_ORIGINAL_BYTES
 from contract.endpoints import DEFAULT_KAFKA_PORT, DEFAULT_REDIS_PORT
 from contract.workspace import flink_jars_dir
 from jobs.settings_cli import Option, SettingsCli
+from udfs.incidents import config as incident_config
+from udfs.incidents.config import IncidentConfig
 from udfs.ingest.sql import ClockSkew
 from udfs.patterns import config as cep_config
 from udfs.patterns.config import CepConfig
@@ -36,6 +38,7 @@ SINK_TOPIC_FIELDS: dict[str, str] = {
     "window_stats_out": "window_stats_topic",
     "risk_out": "risk_topic",
     "alerts_out": "alerts_topic",
+    "incidents_out": "incidents_topic",
     "dead_letter_out": "dead_letter_topic",
 }
 
@@ -183,6 +186,11 @@ class JobConfig(BaseModel):
         topics.RISK_ASSESSMENT_RESULTS, description="output topic of one risk verdict per group"
     )
     alerts_topic: str = Field(topics.TRAFFIC_ALERTS, description="output topic of CEP alerts")
+    incidents_topic: str = Field(
+        topics.TRAFFIC_INCIDENTS,
+        description="output topic of incidents (alerts of one situation grouped; every "
+        "revision)",
+    )
     dead_letter_topic: str = Field(
         topics.DEAD_LETTER, description="output topic of rejected input with the reason"
     )
@@ -270,6 +278,10 @@ class JobConfig(BaseModel):
 
     def cep(self) -> CepConfig:
         return cep_config.load(self.patterns)
+
+    def incidents(self) -> IncidentConfig:
+        """The `incidents:` section of the --patterns file (defaults when it has none)."""
+        return incident_config.load(self.patterns)
 
 
 def _key_value(item: str) -> tuple[str, str]:

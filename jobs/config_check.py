@@ -36,6 +36,7 @@ def check_config(cfg: JobConfig, out: TextIO = sys.stdout, err: TextIO = sys.std
     risk: RiskConfig | None = None
     try:
         patterns = cfg.cep()
+        cfg.incidents()
     except (OSError, ValueError, yaml.YAMLError) as error:
         problems.append(f"--patterns {cfg.patterns}: {_reason(error)}")
     try:

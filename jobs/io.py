@@ -1,7 +1,7 @@
 """The job's I/O, behind one seam: where detections come from and where results go.
 
 `build()` in jobs/risk_job.py wires stages between named tables and streams and asks a
-`JobIO` for the edges: the `detections_raw` (and `signals_raw`) source tables, the four
+`JobIO` for the edges: the `detections_raw` (and `signals_raw`) source tables, the five
 (key, JSON) sink tables and the live views. `KafkaRedisIO` is production (Kafka sources and
 exactly-once Kafka sinks, Redis views); tests pass their own to run the whole graph on a
 local mini cluster without Kafka or Redis (tests/integration/test_job_graph.py).

@@ -12,12 +12,16 @@
                 |-> frames with groups -> [Py] risk stage: filter + tier -> heuristic verdicts
                 |        '-> key_by(slot) key pool + async vision-LLM calls (keyed state:
                 |            pool and calls in flight; cache, tiers, retries, failover)
-                |            -> `risk-assessment-results` + Redis; high -> `traffic-alerts`
+                |            -> `risk-assessment-results` + Redis; high -> alerts with the
+                |               verdict's evidence, key_by(camera) cooldown -> `traffic-alerts`
                 '-> [Py] facts (crossings, wrong way, conflicts, close approaches)
                        + window facts + verdict facts + Kafka `signal-states` facts
                          ([SQL] PARSE_SIGNAL: the contract; rejected -> `dead-letter`)
                        -> key_by(camera) CEP patterns (keyed state, event time)
-                       -> `traffic-alerts` + Redis alerts views
+                          -> alerts with evidence -> `traffic-alerts` + Redis alerts views
+                       -> key_by(camera) incidents: alerts of one place and situation
+                          grouped, closed after a quiet period (keyed state, event time)
+                          -> `traffic-incidents` + Redis incident views
     Every Kafka sink is exactly-once (transactions commit with checkpoints), behind a size
     guard that names the sink if a record could not be produced.
 
@@ -43,6 +47,7 @@ from contract import workspace
 from jobs.config import JobConfig, from_args
 from jobs.config_check import check_config, check_requested
 from jobs.io import JobIO, KafkaRedisIO
+from udfs.incidents import flink as incidents
 from udfs.ingest import flink as ingest
 from udfs.patterns import flink as patterns
 from udfs.risk import flink as risk
@@ -79,10 +84,15 @@ def build(
     if has_signals:
         ingest.check_signals(t_env, cfg.max_event_bytes)  # the contract, in Java, like detections
     signals = ingest.accepted_signals(t_env) if has_signals else None
+    cep = cfg.cep()
+    high_risk = patterns.throttle_verdict_alerts(risk.high_risk_alerts(verdicts), cep)
     alerts = patterns.detect(
-        cfg.cep(), ingest.accepted(t_env, "fact_candidate"), stats, verdicts, signals
-    ).union(risk.high_risk_alerts(verdicts))
+        cep, ingest.accepted(t_env, "fact_candidate"), stats, verdicts, signals
+    ).union(high_risk)
     io.view(alerts, "alerts", "alerts")
+    # Incidents: the alerts of one camera, place and situation grouped, in event time.
+    incident_revisions = incidents.build_incidents(alerts, cfg.incidents())
+    io.view(incident_revisions, "incidents", "incidents")
 
     dead_letters = ingest.dead_letters_of(
         t_env,
@@ -96,6 +106,7 @@ def build(
             "window_stats_out": stats,
             "risk_out": keyed_verdicts,
             "alerts_out": alerts,
+            "incidents_out": incident_revisions,
             "dead_letter_out": dead_letters,
         },
         cfg.sink_topics(),

@@ -1,8 +1,8 @@
 """`traffic-demo`: the whole pipeline end to end on the embedded defaults.
 
 local Kafka + Redis + Flink  ->  detector on the bundled sample (offline COCO model)
-  ->  `flink run -py jobs/risk_job.py --bounded`  ->  window statistics, risk verdicts and
-      alerts from Kafka and Redis
+  ->  `flink run -py jobs/risk_job.py --bounded`  ->  window statistics, incidents first (the
+      alerts of one situation grouped), then risk verdicts and alerts, from Kafka and Redis
 """
 
 from __future__ import annotations
@@ -18,7 +18,15 @@ from typing import TypeVar, cast
 import redis
 from confluent_kafka import Consumer
 
-from contract import RiskAssessment, TrafficAlert, WindowStats, parse, redis_keys, topics
+from contract import (
+    Incident,
+    RiskAssessment,
+    TrafficAlert,
+    WindowStats,
+    parse,
+    redis_keys,
+    topics,
+)
 from detector.cli import publish_camera
 from detector.sample import build_sample
 from stack.config import Endpoints
@@ -26,7 +34,7 @@ from stack.flink_cli import flink_run
 from stack.services import SERVICES, StackError
 from stack.topics import ensure_topics
 
-M = TypeVar("M", WindowStats, RiskAssessment, TrafficAlert)
+M = TypeVar("M", WindowStats, RiskAssessment, TrafficAlert, Incident)
 
 
 def read_committed(
@@ -59,6 +67,13 @@ def read_committed(
     return found
 
 
+def read_cameras(
+    bootstrap: str, topic: str, model: type[M], cameras: set[str], since: Callable[[M], bool]
+) -> list[M]:
+    """Every read_committed message of ``topic`` from ``cameras`` that ``since`` keeps."""
+    return read_committed(bootstrap, topic, model, lambda m: m.camera_id in cameras and since(m))
+
+
 def read_window_stats(bootstrap: str, cameras: set[str], since_ms: int) -> list[WindowStats]:
     """Committed window statistics of ``cameras`` from windows starting at ``since_ms``."""
     found = read_committed(
@@ -70,18 +85,43 @@ def read_window_stats(bootstrap: str, cameras: set[str], since_ms: int) -> list[
     return sorted(found, key=lambda s: (s.camera_id, s.window_start_ms))
 
 
+def print_incidents(bootstrap: str, cameras: set[str], since_ms: int) -> None:
+    """Each incident's newest revision: what an operator works from, before the alerts."""
+    recent: Callable[[Incident], bool] = lambda i: i.updated_at_ms >= since_ms  # noqa: E731
+    revisions = read_cameras(bootstrap, topics.TRAFFIC_INCIDENTS, Incident, cameras, recent)
+    newest: dict[str, Incident] = {}
+    for i in revisions:
+        if i.incident_id not in newest or i.revision > newest[i.incident_id].revision:
+            newest[i.incident_id] = i
+    incidents = sorted(newest.values(), key=lambda i: (i.camera_id, i.opened_at_ms))
+    alerts = sum(i.alert_count for i in incidents)
+    per_alert = f"{alerts / len(incidents):.1f}" if incidents else "-"
+    print(
+        f"incidents on {topics.TRAFFIC_INCIDENTS}: {len(incidents)} from {alerts} alerts "
+        f"({per_alert} alerts per incident), per camera "
+        f"{dict(Counter(i.camera_id for i in incidents))}, per kind "
+        f"{dict(Counter(i.kind for i in incidents))}"
+    )
+    for i in incidents:
+        crops = sum(1 for e in i.evidence if e.crop_sha256)
+        span_s = (i.updated_at_ms - i.opened_at_ms) / 1000
+        print(
+            f"  {i.camera_id} {i.kind} at {i.place} ({i.severity}, {i.status}): "
+            f"{i.alert_count} alerts over {span_s:.0f} s from {', '.join(i.patterns)}; "
+            f"evidence {len(i.evidence)} frames, {crops} crops; tracks {list(i.track_ids)}"
+        )
+
+
 def print_risk_and_alerts(bootstrap: str, cameras: set[str], since_ms: int) -> None:
-    verdicts = read_committed(
+    verdicts = read_cameras(
         bootstrap,
         topics.RISK_ASSESSMENT_RESULTS,
         RiskAssessment,
-        lambda v: v.camera_id in cameras and v.captured_at_ms >= since_ms,
+        cameras,
+        lambda v: v.captured_at_ms >= since_ms,
     )
-    alerts = read_committed(
-        bootstrap,
-        topics.TRAFFIC_ALERTS,
-        TrafficAlert,
-        lambda a: a.camera_id in cameras and a.end_ms >= since_ms,
+    alerts = read_cameras(
+        bootstrap, topics.TRAFFIC_ALERTS, TrafficAlert, cameras, lambda a: a.end_ms >= since_ms
     )
     sources = Counter(v.source for v in verdicts)
     levels = Counter(v.risk_level for v in verdicts)
@@ -204,8 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         print("error: no window statistics arrived on traffic-window-stats", file=sys.stderr)
         return 1
+    print_incidents(endpoints.kafka_bootstrap, set(folders), event_start_ms)
     print(
-        f"per-camera window statistics computed by Flink ({args.window_s} s windows, "
+        f"\nper-camera window statistics computed by Flink ({args.window_s} s windows, "
         "read_committed from Kafka topic traffic-window-stats):"
     )
     print_table(rows, endpoints.redis_url)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
+from benchmarks.incidents import tuned_patterns
 from contract import WindowStats, parse, sha256_hex, topics
 from stack.flink_cli import job_status
 from stack.paths import REPO
@@ -37,24 +38,24 @@ KIND_OF_PATTERN = {
 
 
 def simulator_patterns(folder: Path) -> Path:
-    """flink-conf/patterns.yaml tuned to the simulator's scene: its near-miss threshold
-    (1.5 s), its wrong-way drivers (3-4 frames at 1 fps) and its jams (congestion index >= 0.3
-    with capacity 12 vehicles, free flow 100 px/s; pass those to the job), plus a pattern that
+    """flink-conf/patterns.yaml tuned to the simulator's scene (`benchmarks.incidents.
+    tuned_patterns`: near miss under 1.5 s, wrong way for 3 frames, congestion index >= 0.3
+    with capacity 12 vehicles, free flow 100 px/s: pass those to the job), plus a pattern that
     alerts every single red-light run. Returns the written file."""
-    patterns = yaml.safe_load((REPO / "flink-conf" / "patterns.yaml").read_text())
-    for pattern in patterns["cep"]["patterns"]:
-        if pattern["type"] == "near_miss":
-            pattern["max_ttc_s"] = 1.5
-        elif pattern["type"] == "wrong_way":
-            pattern["min_frames"] = 3
-        elif pattern["type"] == "sustained_congestion":
-            pattern["min_congestion_index"] = 0.3
-    patterns["cep"]["patterns"].append(
-        {"type": "red_light_runs", "name": "red_light_run", "count": 1, "severity": "warning"}
-    )
+    patterns = tuned_patterns(yaml.safe_load((REPO / "flink-conf" / "patterns.yaml").read_text()))
     path = folder / "patterns.yaml"
     path.write_text(yaml.safe_dump(patterns))
     return path
+
+
+def cooled_down(times: list[int], cooldown_ms: int) -> list[int]:
+    """The times that alert under a cooldown: each at least `cooldown_ms` after the last
+    one let through (`udfs.patterns.cooldown`, in time order)."""
+    kept: list[int] = []
+    for t in sorted(times):
+        if not kept or t >= kept[-1] + cooldown_ms:
+            kept.append(t)
+    return kept
 
 
 def frames(camera: str, first_s: int, last_s: int) -> list[tuple[bytes, bytes]]:
@@ -126,6 +127,7 @@ OUTPUT_FLAGS = {
     "--window-stats-topic": topics.TRAFFIC_WINDOW_STATS,
     "--risk-topic": topics.RISK_ASSESSMENT_RESULTS,
     "--alerts-topic": topics.TRAFFIC_ALERTS,
+    "--incidents-topic": topics.TRAFFIC_INCIDENTS,
     "--dead-letter-topic": topics.DEAD_LETTER,
 }
 

@@ -26,7 +26,7 @@ KEY_MARK = "-SECRET"  # every made-up benchmark key ends so; none may be printed
 # rest, which an xdist worker runs beside the cluster's tests.
 ON_CLUSTER = ["scale"]
 OFF_CLUSTER = ["contract_check", "simulator_rate", "risk_llm", "cep_throughput", "detector_fps",
-               "scale_peers"]  # fmt: skip
+               "scale_peers", "incidents"]  # fmt: skip
 
 
 def smoke(only: list[str]) -> tuple[Path, str]:
@@ -79,7 +79,8 @@ def test_other_benchmarks_smoke_write_a_report_with_figures(kafka_bootstrap, red
     assert_cep(json.loads((folder / "cep_throughput.json").read_text()))
     (ssd, *_) = json.loads((folder / "detector_fps.json").read_text())["rows"]
     assert ssd["bare"]["fps"] > 0 and ssd["service"]["fps"] > 0
-    for section in ("LLM stage", "Pattern operator", "Detector service"):
+    assert json.loads((folder / "incidents.json").read_text())["ok"] is True
+    for section in ("LLM stage", "Pattern operator", "Detector service", "Incidents on"):
         assert section in report, section
 
 

@@ -7,12 +7,15 @@ bounded) -> read_committed topics and Redis. One run checks what the product pro
   camera's requests always fail, so fallbacks are certain, not left to chance);
 - every incident the simulator injected is alerted (recall 1.0 on its ground truth) and no
   alert of those patterns lacks a labelled incident (precision 1.0);
-- each high verdict is an alert of its own; Redis holds the live views;
+- high verdicts are alerts of their own, thinned by the per-camera cooldown; alerts carry
+  their evidence; every alert is in exactly one incident, and each labelled situation the
+  alerts found is one incident; Redis holds the live views, incidents included;
 - the test API keys appear nowhere: logs, job output, topics, Redis.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -27,8 +30,9 @@ import pytest
 import redis
 import yaml
 
-from contract import RiskAssessment, TrafficAlert, parse, redis_keys, topics
-from simulator.scoring import read_labels, score, summary
+from benchmarks.incidents import LABEL_OF_KIND, judge, scored
+from contract import Incident, RiskAssessment, TrafficAlert, parse, redis_keys, topics
+from simulator.scoring import newest_revisions, read_labels, score, score_incidents, summary
 from stack.paths import REPO
 from tests.integration import leaks
 from tests.integration.job_harness import (
@@ -40,6 +44,8 @@ from tests.integration.job_harness import (
 from tests.integration.llm_stub import get, post, running_stub
 from tests.kafka_io import read_all
 from tests.redis_io import replies
+from udfs.incidents.config import IncidentConfig
+from udfs.patterns.cooldown import LATENESS_MS
 from udfs.risk.keypool import key_id_for
 
 pytestmark = pytest.mark.integration
@@ -67,6 +73,21 @@ def chaotic_llm() -> Iterator[str]:
         "--hang-s", "5", "--retry-after-s", "1", "--seed", "7",
     ) as url:  # fmt: skip
         yield url
+
+
+def assert_verdict_cooldown(high: list[RiskAssessment], alerts: list[TrafficAlert]) -> None:
+    """Whatever order verdicts arrived in (LLM calls finish out of order), per camera: every
+    alert is a high verdict's, alerts lie at least the cooldown (10 s) apart, and every high
+    verdict lies within the cooldown of an alert."""
+    assert alerts and len(alerts) <= len(high)
+    by_id = {f"high_risk_verdict:{v.camera_id}:{v.frame_id}:{v.group_id}": v for v in high}
+    assert {a.alert_id for a in alerts} <= set(by_id)
+    for camera in {v.camera_id for v in high}:
+        kept = sorted(a.start_ms for a in alerts if a.camera_id == camera)
+        assert all(b - a >= 10_000 for a, b in itertools.pairwise(kept)), camera
+        for v in (v for v in high if v.camera_id == camera):
+            assert any(abs(v.captured_at_ms - t) < 10_000 for t in kept), (camera, v)
+    assert LATENESS_MS >= 600_000  # the whole 10-minute run stays within the horizon
 
 
 def simulate(bootstrap: str, topic: str, prefix: str, out: Path) -> dict[str, Any]:
@@ -162,7 +183,26 @@ def test_simulated_cameras_end_to_end_with_chaotic_llm(
             f"{kind} false alerts: {result.unmatched_alerts[:3]}; {summary(scores)}"
         )
     high = [v for v in verdicts if v.risk_level == "high"]
-    assert Counter(a.pattern for a in alerts)["high_risk_verdict"] == len(high) > 0
+    assert_verdict_cooldown(high, [a for a in alerts if a.pattern == "high_risk_verdict"])
+    assert all(a.evidence for a in alerts if a.pattern != "sustained_congestion_3_windows")
+
+    # Incidents: every alert in exactly one; one per labelled situation the alerts found.
+    incident_records = read_all(
+        kafka_bootstrap, out_topic(run, topics.TRAFFIC_INCIDENTS), idle_s=3
+    )
+    incidents = newest_revisions(
+        i for i in (parse(Incident, value) for _, value in incident_records)
+        if i.camera_id.startswith(prefix)
+    )  # fmt: skip
+    assert incidents and all(i.status == "closed" for i in incidents)  # bounded input: all
+    assert sum(i.alert_count for i in incidents) == len(alerts)
+    assert len(incidents) < len(alerts)
+    alert_scores = score(alerts, labels, KIND_OF_PATTERN)
+    patterns_doc = yaml.safe_load(patterns_file.read_text())
+    quiet = IncidentConfig.model_validate(patterns_doc["incidents"])
+    for kind, found in score_incidents(scored(incidents), labels, LABEL_OF_KIND).items():
+        verdict = judge(found, alert_scores[LABEL_OF_KIND[kind]], quiet.quiet_ms(kind))
+        assert verdict["one_incident_per_situation"], (kind, verdict, found.split[:2])
 
     # Redis live views.
     client = replies(redis.Redis.from_url(redis_url))
@@ -171,6 +211,10 @@ def test_simulated_cameras_end_to_end_with_chaotic_llm(
     }
     newest = sorted(alerts, key=lambda a: a.end_ms)[-10:]
     assert {a.alert_id for a in newest} <= recent_alerts
+    for incident in incidents:  # the newest revision, and closed: out of the open set
+        stored = client.get(redis_keys.incident(incident.incident_id))
+        assert stored is not None and parse(Incident, stored).revision == incident.revision
+        assert client.zscore(redis_keys.INCIDENTS_OPEN, incident.incident_id) is None
     camera = sorted(per_group)[0][0]
     latest = client.zrange(redis_keys.risk_latest(camera), 0, -1)
     assert 0 < len(latest) <= redis_keys.RISK_PER_CAMERA_MAX

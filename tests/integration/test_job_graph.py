@@ -23,6 +23,7 @@ from tests.graph_io import read_output
 from tests.integration.job_harness import (
     BASE_MS,
     WINDOW_S,
+    cooled_down,
     expected_windows,
     frames,
     llm_worthy,
@@ -79,10 +80,21 @@ def test_whole_graph_runs_on_file_io(tmp_path: Path) -> None:
     alerts = read_output(out, "alerts_out")
     patterns = Counter(a["pattern"] for _k, a in alerts)
     assert patterns["red_light_runs_3_in_60s"] == 1, patterns
-    high = sum(1 for _k, v in verdicts if v["risk_level"] == "high")
-    assert patterns["high_risk_verdict"] == high, (patterns, high)
+    high = sorted(v["captured_at_ms"] for _k, v in verdicts if v["risk_level"] == "high")
+    assert patterns["high_risk_verdict"] == len(cooled_down(high, 10_000)), (patterns, high)
+    assert all(a["evidence"] for _k, a in alerts)  # every alert here matched a frame
+
+    revisions = read_output(out, "incidents_out")
+    last = {i["incident_id"]: i for _k, i in sorted(revisions, key=lambda r: r[1]["revision"])}
+    kinds = sorted((i["camera_id"], i["kind"], i["status"]) for i in last.values())
+    expected = [("g3-cam", "red_light", "closed")]
+    expected += [("g4-cam", "conflict", "closed")] if high else []
+    assert kinds == expected, kinds
+    red = next(i for i in last.values() if i["kind"] == "red_light")
+    assert red["track_ids"] == [101, 102, 103] and red["place"] == "stop_line"
 
     views = {"stats": "window_stats_out", "risk": "risk_out", "alerts": "alerts_out"}
+    views["incidents"] = "incidents_out"
     for view, table in views.items():
         assert sorted(map(str, read_output(out, f"view_{view}"))) == sorted(
             map(str, read_output(out, table))

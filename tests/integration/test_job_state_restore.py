@@ -1,4 +1,5 @@
-"""Keyed state of the risk and CEP stages survives `flink stop --savepointPath` + `flink run -s`.
+"""Keyed state of the risk, CEP and incident stages survives `flink stop --savepointPath` +
+`flink run -s`.
 
 Before the savepoint: the stub answers the first LLM call 429 with Retry-After 3600 s (the
 key cools down, the call fails over to the other key), and a camera runs two red lights.
@@ -18,8 +19,9 @@ import pytest
 import redis
 import yaml
 
-from contract import RiskAssessment, TrafficAlert, parse, redis_keys, topics
+from contract import Incident, RiskAssessment, TrafficAlert, parse, redis_keys, topics
 from stack.flink_cli import cancel, flink_run, job_status, stop_with_savepoint
+from stack.paths import REPO
 from stack.services import Flink
 from tests.integration.job_harness import (
     BASE_MS,
@@ -204,3 +206,58 @@ def test_cooling_key_and_spend_survive_a_killed_taskmanager(
         assert after[other_key]["spend_usd"] > before[other_key]["spend_usd"] > 0
     finally:
         cancel(job_id)
+
+
+def test_open_incident_survives_savepoint_restore_with_a_changed_configuration(
+    flink_cluster, kafka_bootstrap, redis_url, fresh_topic, tmp_path: Path
+):
+    """Three red-light runs open an incident; savepoint; the job comes back with another
+    patterns file (the red-light incidents' quiet period 60 s -> 120 s): three more runs,
+    sharing a track, join the restored incident (same id, next revision), and it closes by
+    the new quiet period."""
+    topic, run = fresh_topic(1), uuid.uuid4().hex[:6]
+    camera = f"r2-{run}"
+    incidents_topic = out_topic(run, topics.TRAFFIC_INCIDENTS)
+    shipped = yaml.safe_load((REPO / "flink-conf" / "patterns.yaml").read_text())
+    assert shipped["incidents"]["kinds"]["red_light"]["quiet_s"] == 60
+    shipped["incidents"]["kinds"]["red_light"]["quiet_s"] = 120
+    changed = tmp_path / "patterns.yaml"
+    changed.write_text(yaml.safe_dump(shipped))
+    args = job_args(topic, run, signal_topic="", redis_url=redis_url)
+    runs = {5: 1, 10: 2, 15: 3}
+    produce(
+        kafka_bootstrap,
+        topic,
+        [red_light_crossing(camera, s, runs[s]) if s in runs else frame_at(camera, s)
+         for s in range(31)],
+    )  # fmt: skip
+    job_id = flink_run(args, detached=True)
+    wait_running(job_id)
+
+    def revisions() -> list[Incident]:
+        return committed(kafka_bootstrap, incidents_topic, Incident, camera)
+
+    [opened] = wait_for(revisions, 120, "the incident opened")
+    assert (opened.kind, opened.revision, opened.track_ids) == ("red_light", 1, (1, 2, 3))
+    savepoint = stop_with_savepoint(job_id, f"file://{tmp_path}/savepoints")
+
+    runs = {40: 3, 45: 4, 50: 5}
+    later = [red_light_crossing(camera, s, runs[s]) if s in runs else frame_at(camera, s)
+             for s in range(31, 301)]  # fmt: skip
+    produce(kafka_bootstrap, topic, later)
+    restored = flink_run([*args, "--patterns", str(changed)], detached=True,
+                         from_savepoint=savepoint)  # fmt: skip
+    try:
+        wait_running(restored)
+        closed = wait_for(
+            lambda: [i for i in revisions() if i.status == "closed"], 180, "the incident closed"
+        )
+        found = sorted(revisions(), key=lambda i: i.revision)
+        assert {i.incident_id for i in found} == {opened.incident_id}
+        assert [(i.revision, i.status, i.alert_count) for i in found] == [
+            (1, "open", 1), (2, "open", 2), (3, "closed", 2)
+        ]  # fmt: skip
+        assert closed[0].track_ids == (1, 2, 3, 4, 5)
+        assert closed[0].closed_at_ms == BASE_MS + 50_000 + 120_000  # the new quiet period
+    finally:
+        cancel(restored)

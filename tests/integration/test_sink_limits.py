@@ -85,6 +85,7 @@ def test_a_missing_output_topic_refuses_the_submission_naming_sink_and_option(st
             "--window-stats-topic",
             "--risk-topic",
             "--alerts-topic",
+            "--incidents-topic",
             "--dead-letter-topic",
         )
     }

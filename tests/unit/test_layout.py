@@ -45,5 +45,5 @@ def test_stage_logic_is_plain_python() -> None:
 
 
 def test_every_stage_has_its_adapter() -> None:
-    stages = {"ingest", "windows", "risk", "patterns", "views", "sinks"}
+    stages = {"ingest", "windows", "risk", "patterns", "incidents", "views", "sinks"}
     assert {p.parent.name for p in (REPO / "udfs").glob("*/flink.py")} == stages

@@ -50,6 +50,10 @@ class FactRules(_Config):
     max_ttc_s: float = Field(
         default=3.0, gt=0, description="Groups with a time to collision under this become facts."
     )
+    crosswalk_zone: str = Field(
+        default="crosswalk",
+        description="Zone of the crosswalk: tracked vehicles in it become `crosswalk_vehicle`.",
+    )
 
 
 # The `type`-keyed union of every kind in the catalogue (one module each).
@@ -59,10 +63,24 @@ else:
     PatternConfig = Annotated[reduce(operator.or_, KINDS.values()), Field(discriminator="type")]
 
 
+class VerdictAlerts(_Config):
+    """High-risk verdicts are alerts of their own (`high_risk_verdict`, from the risk stage)."""
+
+    cooldown_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Let a camera's high-verdict alert through only if no other one let "
+        "through starts less than this away (0: every high verdict alerts).",
+    )
+
+
 class CepConfig(_Config):
     """The `cep:` section of flink-conf/patterns.yaml."""
 
     facts: FactRules = Field(default_factory=FactRules, description="Fact derivation rules.")
+    verdict_alerts: VerdictAlerts = Field(
+        default_factory=VerdictAlerts, description="The `high_risk_verdict` alerts' cooldown."
+    )
     patterns: tuple[PatternConfig, ...] = Field(description="Active traffic patterns.")
 
     def verdict_levels(self) -> frozenset[str]:
@@ -81,9 +99,10 @@ class CepConfig(_Config):
     @model_validator(mode="after")
     def _unique_names(self) -> CepConfig:
         names = [p.name for p in self.patterns]
+        names += [p.on_timeout.name for p in self.patterns if p.on_timeout is not None]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"pattern names used twice: {dupes}")
+            raise ValueError(f"pattern names used twice (on_timeout names included): {dupes}")
         return self
 
 

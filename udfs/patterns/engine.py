@@ -17,7 +17,7 @@ from contract import TrafficAlert
 from udfs.cep.buffer import PendingStore, add_pending, take_ready
 from udfs.cep.nfa import Matcher, Step, Timeout
 from udfs.patterns import facts
-from udfs.patterns.catalogue import TrafficPattern, build_all, to_alert
+from udfs.patterns.catalogue import TrafficPattern, build_all, timeout_alert, to_alert
 from udfs.patterns.config import CepConfig
 from udfs.patterns.signals import SignalTimeline
 
@@ -135,17 +135,19 @@ class TrafficCep:
         step: Step,
         out: EngineOutput,
     ) -> None:
-        """A matcher step's timeouts and matches as output; a match inside the pattern's
-        cooldown after the previous alert of the same partition is suppressed."""
+        """A matcher step's timeouts and matches as output: matches as alerts (unless the
+        kind alerts only on timeouts), timeouts as alerts too when the pattern declares
+        `on_timeout`. An alert inside the pattern's cooldown after the previous one of the
+        same partition (and sort: match or timeout) is suppressed."""
         key = f"{traffic.name}|{partition}"
         out.timeouts.extend(_timeout(traffic.name, camera, partition, t) for t in step.timeouts)
-        for match in step.matches:
-            last = core["cooldown"].get(key)
-            if last is not None and match.start_ms < last + traffic.cooldown_ms:
-                out.suppressed += 1
-                continue
-            core["cooldown"][key] = match.end_ms
-            out.alerts.append(to_alert(traffic, camera, match))
+        if traffic.on_timeout is not None:
+            for timeout in step.timeouts:
+                alert = timeout_alert(traffic, camera, timeout)
+                _cooled_down(core, f"{key}|timeout", traffic, alert, out)
+        if traffic.alerts_on_match:
+            for match in step.matches:
+                _cooled_down(core, key, traffic, to_alert(traffic, camera, match), out)
 
     @staticmethod
     def _store(core: dict[str, Any], key: str, matcher: Matcher) -> None:
@@ -155,11 +157,25 @@ class TrafficCep:
             core["nfa"][key] = matcher.state
 
 
+def _cooled_down(
+    core: dict[str, Any], key: str, traffic: TrafficPattern, alert: TrafficAlert, out: EngineOutput
+) -> None:
+    """Emit the alert unless it starts within the cooldown after the last one of `key`."""
+    last = core["cooldown"].get(key)
+    if last is not None and alert.start_ms < last + traffic.cooldown_ms:
+        out.suppressed += 1
+        return
+    core["cooldown"][key] = alert.end_ms
+    out.alerts.append(alert)
+
+
 def _forget_cooldowns(core: dict[str, Any], now: int, patterns: dict[str, TrafficPattern]) -> None:
-    """A cooldown that has passed is no longer state (keeps per-track state bounded)."""
+    """A cooldown that has passed is no longer state (keeps per-track state bounded). A match
+    or timeout reported now may have started up to the pattern's `within` earlier, so the
+    cooldown is kept that much longer."""
     for key, end in list(core["cooldown"].items()):
         traffic = patterns.get(key.split("|", 1)[0])
-        if traffic is None or now >= end + traffic.cooldown_ms:
+        if traffic is None or now >= end + traffic.cooldown_ms + (traffic.pattern.window_ms or 0):
             del core["cooldown"][key]
 
 

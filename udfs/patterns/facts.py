@@ -1,6 +1,8 @@
 """Traffic facts: the small records the patterns consume, derived from contract messages by
 pure functions. Facts are what the watermark buffer and the matcher state hold, so they stay
-small (no crops, no boxes) and JSON-friendly (`as_event`).
+small (no crops, no boxes: a crop is referenced by its SHA-256) and JSON-friendly
+(`as_event`). A fact read from a frame names it (`frame_id`, and `group_id`/`crop_sha256`
+for a group's facts), so an alert can list its evidence (`evidence` below).
 
 Kinds (see docs/cep.md):
 - `signal`: a controller signal change (label = state).
@@ -9,6 +11,7 @@ Kinds (see docs/cep.md):
 - `wrong_way`: a tracked vehicle moving against its lane's allowed direction (lane, value = speed).
 - `conflict`: a pedestrian-vehicle group under the conflict rule (value = ttc, ref = frame/group).
 - `close_approach`: a group whose time to collision is under `facts.max_ttc_s` (value = ttc).
+- `crosswalk_vehicle`: a tracked vehicle in the crosswalk zone with a velocity (value = speed).
 - `risk_verdict`: an LLM/heuristic verdict (label = risk level, ref = frame/group).
 - `window`: one window's statistics (value = congestion index, ref = "start-end").
 """
@@ -29,6 +32,7 @@ from contract import (
     parse,
 )
 from udfs.patterns.config import FactRules
+from udfs.patterns.evidence import is_sha256
 from udfs.patterns.signals import SignalChange, effective_signal
 
 FactKind = Literal[
@@ -38,6 +42,7 @@ FactKind = Literal[
     "wrong_way",
     "conflict",
     "close_approach",
+    "crosswalk_vehicle",
     "risk_verdict",
     "window",
 ]
@@ -60,6 +65,11 @@ class Fact(BaseModel):
     label: str | None = Field(default=None, description="Signal state or risk level.")
     value: float | None = Field(default=None, description="ttc, speed or congestion index.")
     ref: str | None = Field(default=None, description="frame/group, or window bounds.")
+    frame_id: int | None = Field(default=None, ge=0, description="Frame it was read from.")
+    group_id: str | None = Field(default=None, description="Group of that frame, if any.")
+    crop_sha256: str | None = Field(
+        default=None, description="SHA-256 of the group's crop (Redis `crop:<sha256>`)."
+    )
 
     def as_event(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
@@ -94,12 +104,20 @@ def from_risk(verdict: RiskAssessment) -> Fact:
         ts_ms=verdict.captured_at_ms,
         label=verdict.risk_level,
         ref=f"{verdict.frame_id}/{verdict.group_id}",
+        frame_id=verdict.frame_id,
+        group_id=verdict.group_id,
+        crop_sha256=verdict.crop_sha256 if is_sha256(verdict.crop_sha256) else None,
     )
 
 
 def from_detection(event: DetectionEvent, rules: FactRules) -> list[Fact]:
     """All facts of one frame: crossings, wrong-way observations, conflicts, close approaches."""
-    return [*_crossings(event, rules), *_wrong_way(event, rules), *_groups(event, rules)]
+    return [
+        *_crossings(event, rules),
+        *_wrong_way(event, rules),
+        *_in_crosswalk(event, rules),
+        *_groups(event, rules),
+    ]
 
 
 def _crossings(event: DetectionEvent, rules: FactRules) -> list[Fact]:
@@ -110,6 +128,7 @@ def _crossings(event: DetectionEvent, rules: FactRules) -> list[Fact]:
             ts_ms=event.captured_at_ms,
             track_ids=(obj.track_id,) if obj.track_id is not None else (),
             label=event.signal_state,
+            frame_id=event.frame_id,
         )
         for obj in event.objects
         if obj.class_name in SIGNAL_BOUND_CLASSES and rules.stop_line in obj.crossed_lines
@@ -147,10 +166,32 @@ def _wrong_way(event: DetectionEvent, rules: FactRules) -> list[Fact]:
                         track_ids=(obj.track_id,),
                         lane=lane,
                         value=round(speed, 3),
+                        frame_id=event.frame_id,
                     )
                 )
                 break
     return out
+
+
+def _in_crosswalk(event: DetectionEvent, rules: FactRules) -> list[Fact]:
+    """Tracked vehicles in the crosswalk, with their speed (stopped or moving: the pattern
+    decides). Without a velocity a track's speed is unknown: no fact."""
+    return [
+        Fact(
+            kind="crosswalk_vehicle",
+            camera_id=event.camera_id,
+            ts_ms=event.captured_at_ms,
+            track_ids=(obj.track_id,),
+            lane=rules.crosswalk_zone,
+            value=round(math.hypot(*obj.velocity_px_s), 3),
+            frame_id=event.frame_id,
+        )
+        for obj in event.objects
+        if obj.class_name in VEHICLE_CLASSES
+        and obj.track_id is not None
+        and obj.velocity_px_s is not None
+        and rules.crosswalk_zone in obj.zones
+    ]
 
 
 def _groups(event: DetectionEvent, rules: FactRules) -> list[Fact]:
@@ -166,6 +207,9 @@ def _groups(event: DetectionEvent, rules: FactRules) -> list[Fact]:
             track_ids=tracks,
             value=ttc,
             ref=f"{event.frame_id}/{group.group_id}",
+            frame_id=event.frame_id,
+            group_id=group.group_id,
+            crop_sha256=group.crop_sha256,
         )
         if _is_conflict(members, group.features, rules):
             out.append(base)

@@ -27,6 +27,7 @@ from pyflink.metrics import Counter
 from contract import ContractError
 from udfs.patterns import facts
 from udfs.patterns.config import CepConfig, FactRules
+from udfs.patterns.cooldown import admit
 from udfs.patterns.engine import TrafficCep, new_core
 from udfs.rows import KEYED_JSON
 
@@ -204,6 +205,39 @@ class KeyAlert(MapFunction):
         if alert["pattern"] in self.matches:
             self.matches[alert["pattern"]].inc()
         return Row(alert["camera_id"], value)
+
+
+class VerdictAlertCooldown(KeyedProcessFunction):
+    """Keyed by camera: (camera, high-risk alert JSON) rows pass `udfs.patterns.cooldown.admit`
+    (arrival order; the kept start times in one ValueState)."""
+
+    def __init__(self, cooldown_ms: int) -> None:
+        self.cooldown_ms = cooldown_ms
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.kept = runtime_context.get_state(
+            ValueStateDescriptor("verdict-alert-cooldown", Types.STRING())
+        )
+
+    def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterator[Row]:
+        raw = self.kept.value()
+        kept: list[int] = json.loads(raw) if raw else []
+        if admit(kept, int(json.loads(value[1])["start_ms"]), self.cooldown_ms):
+            self.kept.update(json.dumps(kept))
+            yield value
+
+
+def throttle_verdict_alerts(alerts: DataStream, cfg: CepConfig) -> DataStream:
+    """(camera id, `high_risk_verdict` alert JSON) rows, thinned by the configured cooldown."""
+    cooldown_ms = int(cfg.verdict_alerts.cooldown_s * 1000)
+    if cooldown_ms == 0:
+        return alerts
+    return (
+        alerts.key_by(lambda row: row[0], key_type=Types.STRING())
+        .process(VerdictAlertCooldown(cooldown_ms), output_type=KEYED_JSON)
+        .name("alerts: high-risk cooldown")
+        .uid("alerts-high-risk-cooldown")
+    )
 
 
 def detect(

@@ -14,7 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contract import DetectionEvent, Group, RiskAssessment, TrafficAlert
+from contract import DetectionEvent, Evidence, Group, RiskAssessment, TrafficAlert
+from udfs.patterns.evidence import is_sha256
 from udfs.risk import rules
 from udfs.risk.config import TIERS, RiskConfig, Tier
 from udfs.risk.keypool import KeyPool
@@ -213,4 +214,17 @@ def alert_for_verdict(verdict: RiskAssessment) -> TrafficAlert | None:
         start_ms=verdict.captured_at_ms,
         end_ms=verdict.captured_at_ms,
         description=f"high risk ({kinds}) by {verdict.source}: {verdict.reason}"[:500],
+        evidence=(verdict_evidence(verdict),),
+    )
+
+
+def verdict_evidence(verdict: RiskAssessment) -> Evidence:
+    """The assessed frame and group, and the crop's reference when it has one."""
+    crop = verdict.crop_sha256
+    return Evidence(
+        camera_id=verdict.camera_id,
+        frame_id=verdict.frame_id,
+        captured_at_ms=verdict.captured_at_ms,
+        group_id=verdict.group_id,
+        crop_sha256=crop if is_sha256(crop) else None,
     )

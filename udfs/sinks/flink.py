@@ -1,8 +1,9 @@
 """Outputs in Flink: each (key, JSON) stream passes the size guard into its sink table.
 
-The sink tables (`window_stats_out`, `risk_out`, `alerts_out`, `dead_letter_out`) are
-registered by the job's I/O: exactly-once Kafka tables (udfs.sinks.kafka) in production,
-files in the graph test. All inserts run in one statement set, so one job runs them all.
+The sink tables (`window_stats_out`, `risk_out`, `alerts_out`, `incidents_out`,
+`dead_letter_out`) are registered by the job's I/O: exactly-once Kafka tables
+(udfs.sinks.kafka) in production, files in the graph test. All inserts run in one
+statement set, so one job runs them all.
 """
 
 from __future__ import annotations

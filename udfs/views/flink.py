@@ -7,15 +7,22 @@ from typing import Any, Literal
 from pyflink.common import Row
 from pyflink.datastream import DataStream, ProcessFunction, RuntimeContext
 
-from contract import RiskAssessment, TrafficAlert, WindowStats, parse
-from udfs.views.redis import AlertViewWriter, StatsViewWriter, VerdictViewWriter, _BacklogWriter
+from contract import Incident, RiskAssessment, TrafficAlert, WindowStats, parse
+from udfs.views.redis import (
+    AlertViewWriter,
+    IncidentViewWriter,
+    StatsViewWriter,
+    VerdictViewWriter,
+    _BacklogWriter,
+)
 
-View = Literal["stats", "risk", "alerts"]
-ViewMessage = WindowStats | RiskAssessment | TrafficAlert
+View = Literal["stats", "risk", "alerts", "incidents"]
+ViewMessage = WindowStats | RiskAssessment | TrafficAlert | Incident
 _VIEWS: dict[View, tuple[type[_BacklogWriter[Any]], type[ViewMessage]]] = {
     "stats": (StatsViewWriter, WindowStats),
     "risk": (VerdictViewWriter, RiskAssessment),
     "alerts": (AlertViewWriter, TrafficAlert),
+    "incidents": (IncidentViewWriter, Incident),
 }
 
 

@@ -1,5 +1,5 @@
-"""Idempotent Redis writes of live views (window statistics, verdicts, alerts, key-pool
-health), surviving Redis outages.
+"""Idempotent Redis writes of live views (window statistics, verdicts, alerts, incidents,
+key-pool health), surviving Redis outages.
 
 Kafka is the system of record; Redis holds live views. A write that fails because Redis
 is down is kept in a bounded in-memory backlog and retried before the next write, so an
@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 import redis
 
-from contract import RiskAssessment, TrafficAlert, WindowStats, redis_keys
+from contract import Incident, RiskAssessment, TrafficAlert, WindowStats, redis_keys
 
 T = TypeVar("T")
 
@@ -172,6 +172,59 @@ class AlertViewWriter(_BacklogWriter[TrafficAlert]):
         pipe.zadd(redis_keys.ALERTS_RECENT, {doc: alert.end_ms})
         pipe.zremrangebyrank(redis_keys.ALERTS_RECENT, 0, -redis_keys.RECENT_MAX - 1)
         pipe.publish(redis_keys.CHANNEL_ALERTS, doc)
+
+
+# An incident's newest revision wins: an older one (a replay after recovery, or revisions
+# that crossed) changes nothing, not even the sets, so a closed incident never reopens.
+# KEYS: incident, open set, recent set, camera set. ARGV: doc, revision, ttl s, status,
+# score (updated ms), id, keep (sets' bound), channel.
+_INCIDENT_IF_NEWER = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, doc = pcall(cjson.decode, current)
+  if ok and tonumber(doc['revision']) >= tonumber(ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+if ARGV[4] == 'open' then
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
+else
+  redis.call('ZREM', KEYS[2], ARGV[6])
+end
+for i = 2, 4 do
+  if i > 2 then redis.call('ZADD', KEYS[i], ARGV[5], ARGV[6]) end
+  redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -tonumber(ARGV[7]) - 1)
+end
+redis.call('PUBLISH', ARGV[8], ARGV[1])
+return 1
+"""
+
+
+class IncidentViewWriter(_BacklogWriter[Incident]):
+    """Incidents: `incident:<id>` (newest revision, TTL), the open, recent and per-camera id
+    sets (bounded), pub/sub; idempotent and never regressing (`_INCIDENT_IF_NEWER`)."""
+
+    def __init__(self, url: str, **options: float) -> None:
+        super().__init__(url, **options)  # type: ignore[arg-type]
+        self._if_newer = self._client.register_script(_INCIDENT_IF_NEWER)
+
+    def _queue(self, incident: Incident, pipe: redis.client.Pipeline) -> None:
+        keys = [
+            redis_keys.incident(incident.incident_id),
+            redis_keys.INCIDENTS_OPEN,
+            redis_keys.INCIDENTS_RECENT,
+            redis_keys.incidents_of_camera(incident.camera_id),
+        ]
+        args: list[bytes | str | int] = [
+            incident.to_json(),
+            incident.revision,
+            redis_keys.INCIDENT_TTL_S,
+            incident.status,
+            incident.updated_at_ms,
+            incident.incident_id,
+            redis_keys.RECENT_MAX,
+            redis_keys.CHANNEL_INCIDENTS,
+        ]
+        self._if_newer(keys=keys, args=args, client=pipe)
 
 
 class KeyPoolHealthWriter:

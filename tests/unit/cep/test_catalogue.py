@@ -21,7 +21,7 @@ from udfs.patterns.config import CepConfig
 REPO = Path(__file__).resolve().parents[3]
 EXTRA = Path(__file__).resolve().parent / "extra_catalogue"
 SHIPPED = {"red_light_runs", "conflict_then_verdict", "sustained_congestion", "wrong_way"}
-SHIPPED |= {"near_miss"}
+SHIPPED |= {"near_miss", "blocked_crosswalk"}
 
 # Runs in a child, so the extra kind never reaches this process's catalogue: the package is
 # imported as usual, with one more folder on its path, then config and engine are used as is.

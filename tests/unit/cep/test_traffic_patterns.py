@@ -12,6 +12,7 @@ from tests.unit.cep.traffic_helpers import (
     T0,
     Harness,
     crossing,
+    crosswalk_frame,
     group_frame,
     signal,
     verdict,
@@ -25,6 +26,7 @@ CONFLICT = "conflict_then_high_verdict_30s"
 JAM = "sustained_congestion_3_windows"
 WRONG = "wrong_way_driving"
 NEAR = "near_miss_ttc_1s"
+BLOCKED = "crosswalk_blocked_20s"
 
 
 def test_three_red_light_runs_within_60s_alert_once() -> None:
@@ -139,6 +141,58 @@ def test_near_miss_with_cooldown() -> None:
     assert [a.start_ms for a in alerts] == [T0, T0 + 20_000]
 
 
+def test_alerts_list_the_frames_groups_and_crops_they_matched() -> None:
+    crop = "cd" * 32
+    h = Harness().feed([group_frame(0, ttc=2.0, crop=crop), verdict(0, "high", frame_id=0)])
+    [alert] = [a for a in h.flush().alerts if a.pattern == CONFLICT]
+    assert [(e.frame_id, e.group_id, e.crop_sha256, e.track_ids) for e in alert.evidence] == [
+        (0, "g0", crop, (3,))
+    ]  # the conflict's group and the verdict of that group: one piece of evidence
+    runs = Harness().feed([crossing(0, 1), crossing(20, 2), crossing(50, 3)]).flush()
+    assert [(e.frame_id, e.captured_at_ms, e.group_id, e.track_ids) for e in
+            runs.alerts[0].evidence] == [
+        (0, T0, None, (1,)), (200, T0 + 20_000, None, (2,)), (500, T0 + 50_000, None, (3,))
+    ]  # fmt: skip
+
+
+def test_a_vehicle_stopped_in_the_crosswalk_alerts_when_not_cleared_in_time() -> None:
+    """The pattern's timeout is the alert (`timed_out`); one per vehicle and cooldown."""
+    stuck = [crosswalk_frame(s, 7, 0.5) for s in range(0, 45)]  # 45 s, never moves on
+    h = Harness().feed(stuck).flush()
+    alerts = [a for a in h.alerts if a.pattern == BLOCKED]
+    assert [(a.start_ms, a.end_ms) for a in alerts] == [(T0, T0), (T0 + 30_000, T0 + 30_000)]
+    first = alerts[0]
+    assert first.timed_out and first.severity == "warning" and first.track_ids == (7,)
+    assert [e.frame_id for e in first.evidence] == [0]
+    assert "not cleared within 20 s" in first.description
+    assert not [a for a in h.alerts if a.pattern == "crosswalk_stop_20s"]
+
+
+@pytest.mark.parametrize(
+    ("messages", "blocked"),
+    [
+        ([crosswalk_frame(s, 7, 0.5) for s in range(10)] + [crosswalk_frame(12, 7, 40.0)], []),
+        ([crosswalk_frame(s, 7, 30.0) for s in range(40)], []),  # moving through, slowly
+        # track 7 stops and is never seen moving (tracker lost it): it times out; 8 moves on
+        ([crosswalk_frame(0, 7, 0.5), crosswalk_frame(25, 8, 0.5), crosswalk_frame(26, 8, 9.0)],
+         [(7,)]),
+    ],
+)  # fmt: skip
+def test_only_a_vehicle_not_cleared_in_time_alerts(
+    messages: list[tuple[str, str]], blocked: list[tuple[int, ...]]
+) -> None:
+    h = Harness().feed(messages).flush()
+    assert [a.track_ids for a in h.alerts if a.pattern == BLOCKED] == blocked
+
+
+def test_on_timeout_names_must_be_unique_too() -> None:
+    doc = {"patterns": [{"type": "near_miss", "name": "n"},
+                        {"type": "blocked_crosswalk", "name": "b",
+                         "on_timeout": {"name": "n", "description": "x"}}]}  # fmt: skip
+    with pytest.raises(ValidationError, match="twice"):
+        CepConfig.model_validate(doc)
+
+
 def test_near_miss_negative() -> None:
     h = Harness().feed([group_frame(0, 1.5), group_frame(1, None, distance=5.0)]).flush()
     assert NEAR not in h.patterns()
@@ -148,18 +202,19 @@ def test_all_patterns_survive_shuffle_and_state_round_trip() -> None:
     messages = [crossing(0, 1), crossing(3, 2), group_frame(4, 0.5), verdict(6, "high")]
     messages += [window(0, 0.7), window(10, 0.8), crossing(12, 3), window(20, 0.9)]
     messages += [wrong_way_frame(8 + i * 0.2, 9, -30.0) for i in range(6)]
+    messages += [crosswalk_frame(2 + i, 5, 0.3) for i in range(23)]  # a timeout alert too
     messages.sort(key=lambda m: _ts(m))
     expected = Harness().feed(messages).flush()
-    assert set(expected.patterns()) == {RED, CONFLICT, JAM, WRONG, NEAR}
+    assert set(expected.patterns()) == {RED, CONFLICT, JAM, WRONG, NEAR, BLOCKED}
 
     rng = random.Random(3)
     arrivals = sorted(messages, key=lambda m: _ts(m) + rng.uniform(0, 4000))
-    first = Harness().feed(arrivals[:9])
+    first = Harness().feed(arrivals[:20])
     second = Harness()
     second.store.data = json.loads(json.dumps(first.store.data))
     second.core = json.loads(json.dumps(first.core))
     second.max_seen, second.alerts = first.max_seen, list(first.alerts)
-    second.feed(arrivals[9:]).flush()
+    second.feed(arrivals[20:]).flush()
     assert sorted(a.alert_id for a in second.alerts) == sorted(a.alert_id for a in expected.alerts)
 
 

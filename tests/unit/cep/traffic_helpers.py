@@ -49,7 +49,9 @@ def crossing(at_s: float, track: int, signal: str | None = "red") -> tuple[str, 
     )
 
 
-def group_frame(at_s: float, ttc: float | None, distance: float | None = None) -> tuple[str, str]:
+def group_frame(
+    at_s: float, ttc: float | None, distance: float | None = None, crop: str | None = None
+) -> tuple[str, str]:
     features: dict[str, Any] = {}
     if ttc is not None:
         features["time_to_collision_s"] = ttc
@@ -61,11 +63,15 @@ def group_frame(at_s: float, ttc: float | None, distance: float | None = None) -
         "box": {"x1": 1, "y1": 2, "x2": 110, "y2": 90},
         "features": features,
     }
+    if crop is not None:
+        group["crop_sha256"] = crop
     return "detection", frame(at_s, [vehicle(3), person()], groups=[group])
 
 
-def verdict(at_s: float, level: str, frame_id: int = 1) -> tuple[str, str]:
-    doc = {
+def verdict(
+    at_s: float, level: str, frame_id: int = 1, crop: str | None = None
+) -> tuple[str, str]:
+    doc: dict[str, Any] = {
         "schema_version": 1,
         "camera_id": "cam-1",
         "frame_id": frame_id,
@@ -76,6 +82,8 @@ def verdict(at_s: float, level: str, frame_id: int = 1) -> tuple[str, str]:
         "confidence": 0.9,
         "source": "llm",
     }
+    if crop is not None:
+        doc["crop_sha256"] = crop
     return "risk", json.dumps(doc)
 
 
@@ -142,3 +150,9 @@ class Harness:
 
     def patterns(self) -> list[str]:
         return [a.pattern for a in self.alerts]
+
+
+def crosswalk_frame(at_s: float, track: int, speed: float) -> tuple[str, str]:
+    """A tracked car in the crosswalk moving at `speed` px/s."""
+    obj = vehicle(track, velocity_px_s=[0.0, -speed], zones=["crosswalk"])
+    return "detection", frame(at_s, [obj], groups=[])

@@ -149,6 +149,7 @@ def test_output_topics_default_to_the_contract_and_can_be_moved(monkeypatch):
         "window_stats_out": "traffic-window-stats",
         "risk_out": "risk-assessment-results",
         "alerts_out": "traffic-alerts",
+        "incidents_out": "traffic-incidents",
         "dead_letter_out": "dead-letter",
     }
     monkeypatch.setenv("TRAFFIC_DEAD_LETTER_TOPIC", "staging-dlq")
@@ -157,6 +158,7 @@ def test_output_topics_default_to_the_contract_and_can_be_moved(monkeypatch):
         "window_stats_out": "traffic-window-stats",
         "risk_out": "staging-verdicts",
         "alerts_out": "staging-alerts",
+        "incidents_out": "traffic-incidents",
         "dead_letter_out": "staging-dlq",
     }
 
@@ -256,7 +258,7 @@ def test_check_config_summarises_without_secrets(tmp_path):
     assert " * --window-s" in summary and "   --job-name" in summary
     assert "redis://user:***@cache:6379/0" in summary
     assert "sasl.jaas.config=***, security.protocol=SASL_SSL" in summary
-    assert "patterns: 5 (red_light_runs_3_in_60s" in summary
+    assert "patterns: 6 (red_light_runs_3_in_60s" in summary
     assert "vision LLM qwen-vl-plus at https://api.example/v1" in summary
     assert "keys from the file /run/keys.txt (not read here)" in summary
     assert f"jars: WARNING no jars in {tmp_path}" in summary

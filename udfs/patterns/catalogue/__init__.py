@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING
 
 from udfs.patterns.catalogue.base import (
     FactNeeds,
+    OnTimeout,
     PatternKind,
     TrafficPattern,
     alert_id,
+    timeout_alert,
     to_alert,
 )
 
@@ -30,11 +32,13 @@ if TYPE_CHECKING:
 __all__ = [
     "KINDS",
     "FactNeeds",
+    "OnTimeout",
     "PatternKind",
     "TrafficPattern",
     "alert_id",
     "build_all",
     "kind_of",
+    "timeout_alert",
     "to_alert",
 ]
 

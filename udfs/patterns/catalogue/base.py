@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contract import TrafficAlert
 from contract.models import RiskLevel
-from udfs.cep.nfa import Match
+from udfs.cep.nfa import Match, Timeout
 from udfs.cep.pattern import Event, MatchedSoFar, Pattern
+from udfs.patterns.evidence import evidence
 
 Severity = Literal["info", "warning", "critical"]
 # Risk levels from lowest to highest, as the contract declares them.
@@ -48,6 +49,20 @@ def per_track(fact: Event) -> str:
     return ",".join(str(t) for t in fact.get("track_ids", ()))
 
 
+class OnTimeout(BaseModel):
+    """What a partial match of the pattern that times out means: it becomes an alert of its
+    own (`timed_out: true`), e.g. a vehicle stopped in the crosswalk that is not cleared in
+    time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, description="The alert's `pattern`; unique like names.")
+    severity: Severity = Field(default="warning", description="The alert's severity.")
+    description: str = Field(
+        min_length=1, max_length=300, description="What it means, for humans (the alert's)."
+    )
+
+
 @dataclass(frozen=True)
 class TrafficPattern:
     """A configured pattern, ready to match: what `TrafficCep` runs per camera."""
@@ -59,6 +74,8 @@ class TrafficPattern:
     cooldown_ms: int
     describe: Callable[[Match], str]
     partition: Callable[[Event], str] = whole_camera
+    on_timeout: OnTimeout | None = None
+    alerts_on_match: bool = True
 
 
 class PatternKind(BaseModel, ABC):
@@ -75,6 +92,11 @@ class PatternKind(BaseModel, ABC):
     severity: Severity = Field(default="warning", description="Alert severity.")
     cooldown_s: float = Field(
         default=0.0, ge=0, description="Suppress alerts of the same partition this long after one."
+    )
+    on_timeout: OnTimeout | None = Field(
+        default=None,
+        description="Alert a partial match that times out (its own name, severity and "
+        "description; the same cooldown); none: timeouts are only counted.",
     )
 
     @classmethod
@@ -102,6 +124,11 @@ class PatternKind(BaseModel, ABC):
         """Which matcher of the camera a fact goes to; the whole camera unless overridden."""
         return whole_camera(fact)
 
+    def alerts_on_match(self) -> bool:
+        """Whether a completed match is an alert; a kind whose meaning is its timeout (the
+        awaited event never came) says no."""
+        return True
+
     def build(self) -> TrafficPattern:
         return TrafficPattern(
             name=self.name,
@@ -111,6 +138,8 @@ class PatternKind(BaseModel, ABC):
             cooldown_ms=int(self.cooldown_s * 1000),
             describe=self.describe,
             partition=self.partition,
+            on_timeout=self.on_timeout,
+            alerts_on_match=self.alerts_on_match(),
         )
 
 
@@ -129,14 +158,14 @@ def new_track(stage: str) -> Callable[[Event, MatchedSoFar], bool]:
     return check
 
 
-def tracks(match: Match) -> list[int]:
+def tracks(match: Match | Timeout) -> list[int]:
     """Every track in a match, sorted."""
     return sorted(
         {t for events in match.events.values() for e in events for t in e.get("track_ids", ())}
     )
 
 
-def alert_id(pattern: str, camera_id: str, match: Match) -> str:
+def alert_id(pattern: str, camera_id: str, match: Match | Timeout) -> str:
     """Content hash of what matched: a replay of the same input yields the same id."""
     body = json.dumps([pattern, camera_id, match.events], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()[:32]
@@ -153,4 +182,29 @@ def to_alert(traffic: TrafficPattern, camera_id: str, match: Match) -> TrafficAl
         end_ms=match.end_ms,
         track_ids=tuple(tracks(match)),
         description=traffic.describe(match)[:500],
+        evidence=evidence(camera_id, (e for events in match.events.values() for e in events)),
+    )
+
+
+def timeout_alert(traffic: TrafficPattern, camera_id: str, timeout: Timeout) -> TrafficAlert:
+    """A timed-out partial match as the alert its pattern's `on_timeout` declares: from its
+    first to its last matched event (emitted when it timed out), `timed_out: true`."""
+    assert traffic.on_timeout is not None
+    taken = [e for events in timeout.events.values() for e in events]
+    last = max((int(e["ts_ms"]) for e in taken), default=timeout.start_ms)
+    return TrafficAlert(
+        schema_version=1,
+        alert_id=alert_id(traffic.on_timeout.name, camera_id, timeout),
+        pattern=traffic.on_timeout.name,
+        camera_id=camera_id,
+        severity=traffic.on_timeout.severity,
+        start_ms=timeout.start_ms,
+        end_ms=last,
+        track_ids=tuple(tracks(timeout)),
+        description=(
+            f"{traffic.on_timeout.description} (tracks {tracks(timeout)}; timed out at "
+            f"{timeout.timed_out_at_ms})"
+        )[:500],
+        evidence=evidence(camera_id, taken),
+        timed_out=True,
     )
