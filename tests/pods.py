@@ -151,6 +151,11 @@ def pod(
             data = find(docs, "ConfigMap", volume["configMap"]["name"])["data"]
             for key, text in data.items():
                 (folder / key).write_text(text)
+        elif "secret" in volume:  # kubelet starts no pod whose Secret it cannot find
+            held = secrets[volume["secret"]["secretName"]]
+            items = volume["secret"].get("items") or [{"key": k, "path": k} for k in held]
+            for item in items:
+                (folder / item["path"]).write_text(held[item["key"]])
         else:
             assert "emptyDir" in volume, volume
         mounts[mount["mountPath"]] = folder

@@ -70,12 +70,28 @@ def pods() -> Iterator[list[Pod]]:
             p.proc.wait(10)
 
 
+def cluster_secrets() -> dict[str, dict[str, str]]:
+    """What the cluster's Secrets would hold (none is committed): the Redis password and the
+    Kafka client certificates (Strimzi's), made up here; the local stack asks for neither."""
+    certificate = {"user.crt": "made-up", "user.key": "made-up", "ca.crt": "made-up"}
+    return {
+        "traffic-risk-redis": {"password": secrets.token_hex(16)},
+        "kafka-user-traffic-risk-detector": certificate,
+        "kafka-user-traffic-risk-dashboard": certificate,
+        "traffic-risk-cluster-ca-cert": certificate,
+    }
+
+
 def to_local_stack(p: Pod, kafka_bootstrap: str, redis_url: str) -> None:
-    """The manifest must wire each address; only its value changes here."""
+    """The manifest must wire each address; only its value changes here. The local stack's
+    Kafka listener is plain and its Redis has no password (the cluster's TLS listener, ACLs
+    and Redis AUTH are tested in test_kafka_acls.py and test_redis_urls.py), so the
+    dashboard's TLS client properties are left out too."""
     local = {"TRAFFIC_KAFKA_BOOTSTRAP": kafka_bootstrap, "TRAFFIC_REDIS_URL": redis_url}
     for name in SERVICE_ADDRESSES:
         if name in p.env:
             p.env[name] = local[name]
+    p.env.pop("TRAFFIC_DASHBOARD_KAFKA_PROPERTIES", None)
 
 
 def count_keys(bootstrap: str, topic: str, each: int, keys: int, timeout_s: float) -> Counter[str]:
@@ -111,7 +127,7 @@ def test_detector_publishes_as_its_deployment_starts_it(
     docs, pods, kafka_bootstrap, redis_url, fresh_topic, tmp_path
 ):
     root = tmp_path / "pod"
-    detector = pod(docs, "traffic-risk-detector", "detector.Dockerfile", root, secrets={})
+    detector = pod(docs, "traffic-risk-detector", "detector.Dockerfile", root, cluster_secrets())
     assert {"TRAFFIC_KAFKA_BOOTSTRAP", "TRAFFIC_REDIS_URL"} <= detector.env.keys()
     to_local_stack(detector, kafka_bootstrap, redis_url)
     # The probes hit the ports the service listens on by default.
@@ -134,7 +150,10 @@ def test_detector_publishes_as_its_deployment_starts_it(
         camera["pace"] = True
     topic = fresh_topic(2)
     health = free_port()
-    site["output"] = {**site.get("output", {}), "topic": topic}
+    # The cluster's TLS client settings (mounted certificates) do not apply to the plain
+    # local listener.
+    output = {k: v for k, v in site.get("output", {}).items() if k != "kafka_properties"}
+    site["output"] = {**output, "topic": topic}
     site["metrics_port"] = free_port()
     site["health"] = {**site.get("health", {}), "port": health}
     config_file.write_text(yaml.safe_dump(site))
@@ -173,12 +192,15 @@ def test_detector_publishes_as_its_deployment_starts_it(
     assert f"published {total} detection events to {topic} (tracker bytetrack" in summary
 
 
-def test_dashboard_serves_as_its_deployment_starts_it(docs, pods, redis_url, tmp_path):
+def test_dashboard_serves_as_its_deployment_starts_it(
+    docs, pods, kafka_bootstrap, redis_url, tmp_path
+):
     token = secrets.token_urlsafe(24)
-    secret = {"traffic-risk-dashboard": {"TRAFFIC_DASHBOARD_TOKEN": token}}
+    secret = {**cluster_secrets(), "traffic-risk-dashboard": {"TRAFFIC_DASHBOARD_TOKEN": token}}
     dashboard = pod(docs, "traffic-risk-dashboard", "job.Dockerfile", tmp_path / "pod", secret)
-    assert "TRAFFIC_REDIS_URL" in dashboard.env
-    to_local_stack(dashboard, "unused", redis_url)
+    assert {"TRAFFIC_REDIS_URL", "TRAFFIC_KAFKA_BOOTSTRAP"} <= dashboard.env.keys()
+    assert "security.protocol=ssl" in dashboard.env["TRAFFIC_DASHBOARD_KAFKA_PROPERTIES"]
+    to_local_stack(dashboard, kafka_bootstrap, redis_url)
     assert dashboard.env["TRAFFIC_DASHBOARD_PORT"] == str(dashboard.port("http"))
     port = free_port()
     dashboard.env["TRAFFIC_DASHBOARD_PORT"] = str(port)
@@ -192,7 +214,7 @@ def test_dashboard_serves_as_its_deployment_starts_it(docs, pods, redis_url, tmp
     wait_for_status(base + dashboard.probe("readinessProbe"), 200, 30, dashboard)
     assert http_get(base + "/")[0] == 401
     status, page = http_get(base + "/", {"Authorization": f"Bearer {token}"})
-    assert status == 200 and b"<title>traffic-risk live</title>" in page
+    assert status == 200 and b"<title>traffic-risk operations</title>" in page
     assert http_get(base + "/static/app.js")[0] == 200
     assert dashboard.stop(30) == 0, dashboard.output()[-4000:]
     assert token not in dashboard.output()
