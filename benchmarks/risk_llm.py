@@ -99,6 +99,7 @@ class Sizes:
     near_duration: str = "10m"
     near_miss_rate: float = 30.0
     near_distances: tuple[int, ...] = (2, 4, 6)
+    near_detector_frames: int = 90  # per sample camera (3), 1 frame/s of its panned photo
 
 
 SMOKE = Sizes(
@@ -114,6 +115,7 @@ SMOKE = Sizes(
     near_cameras=2,
     near_duration="2m",
     near_miss_rate=120.0,
+    near_detector_frames=8,
 )
 KINDS = ("concurrency", "key_pool", "filter_cache", "batching", "near_cache")
 STAMP = '"captured_at_ms":1700000000000'  # worthy_events' event time, stamped on entry
@@ -680,7 +682,36 @@ def near_cache_rows(sizes: Sizes, work: Path) -> list[dict[str, Any]]:
     subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True, timeout=600)
     lines = [json.loads(row)["value"] for row in out.read_text().splitlines() if row.strip()]
     settings: list[int | None] = [None, *sizes.near_distances]
-    return [asyncio.run(_near_cache_row(lines, distance)) for distance in settings]
+    rows = [asyncio.run(_near_cache_row(lines, distance)) for distance in settings]
+    detected = detector_lines(sizes.near_detector_frames, work)
+    if detected:
+        for distance in settings:
+            row = asyncio.run(_near_cache_row(detected, distance))
+            rows.append(row | {"crops": "the detector's own (sample cameras)"})
+    return rows
+
+
+def detector_lines(frames: int, work: Path) -> list[str]:
+    """Detection events of the bundled sample cameras as the detector publishes them (its
+    model, tracker, grouping and crops: real photos panned like a slow camera), through a
+    fresh Kafka topic; empty when the sample photos are not fetched."""
+    from detector.cli import publish_camera
+    from detector.sample import CACHE, ULTRALYTICS_WHEEL_GLOB, build_sample
+    from stack.config import Endpoints
+    from stack.topics import ensure_topics
+    from tests.kafka_io import read_all
+
+    if frames <= 0 or not list(CACHE.glob(ULTRALYTICS_WHEEL_GLOB)):
+        print("near cache: no sample photos (./dev setup fetches them): detector rows skipped")
+        return []
+    bootstrap, topic = Endpoints.from_env().kafka_bootstrap, f"bench-near-{uuid.uuid4().hex[:8]}"
+    ensure_topics(bootstrap, {topic: 1})
+    folders = build_sample(frames, work / "sample")
+    start_ms = int(time.time() * 1000)
+    for camera, folder in folders.items():
+        publish_camera(camera, str(folder), bootstrap=bootstrap, topic=topic, fps=1.0,
+                       start_ms=start_ms, limit=None, quiet=True)  # fmt: skip
+    return [value.decode() for _, value in read_all(bootstrap, topic, idle_s=3) if value]
 
 
 async def _near_cache_row(lines: list[str], distance: int | None) -> dict[str, Any]:
