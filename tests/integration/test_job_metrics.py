@@ -221,6 +221,15 @@ def test_risk_and_pattern_metrics_match_the_llm_server_and_the_input(scraped, ll
     server = get(llm + "/stats")
     assert sum(by_outcome.values()) == server["requests"] == len(LLM_FRAMES) + 1
     assert (by_outcome["ok"], by_outcome["server_error"]) == (len(LLM_FRAMES), 1)
+    # The latency histogram (cumulative counters by bound `le`, docs/metrics.md): every
+    # answered attempt once in `Inf`, no bound above a larger one; tokens per key counted.
+    (latency,) = [n for n in tm if n.endswith("risk_llm_latency_ms")]
+    buckets = {labels["le"]: value for labels, value in tm[latency] if labels.get("job_id") == job}
+    assert buckets.pop("Inf") == by_outcome["ok"]
+    cumulative = [value for _, value in sorted((float(le), v) for le, v in buckets.items())]
+    assert len(cumulative) >= 5 and cumulative == sorted(cumulative)
+    (tokens,) = [n for n in tm if n.endswith("risk_llm_tokens")]
+    assert sum(v for labels, v in tm[tokens] if labels.get("job_id") == job) > 0
     (matches,) = [n for n in tm if n.endswith("cep_matches")]
     per_pattern: dict[str, float] = defaultdict(float)
     for labels, value in tm[matches]:
