@@ -113,22 +113,28 @@ async def run(args: argparse.Namespace) -> None:
         await client.aclose()
 
 
-def parser() -> argparse.ArgumentParser:
+def peer_parser(description: str | None) -> argparse.ArgumentParser:
+    """The options every peer takes: where to read and write, the job's window settings."""
     endpoints = Endpoints.from_env()
     p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--bootstrap", default=endpoints.kafka_bootstrap, help="Kafka bootstrap")
     p.add_argument("--topic", required=True, help="detection events to read")
     p.add_argument("--group-id", required=True, help="consumer group (processes share it)")
-    p.add_argument("--worker", type=int, default=0, help="this process's number, from 0")
-    p.add_argument("--workers", type=int, default=1, help="processes sharing the topic")
     p.add_argument("--redis-url", default=endpoints.redis_url, help="where the views go")
     p.add_argument("--window-s", type=int, default=10, help="tumbling window length")
-    p.add_argument("--bound-s", type=float, default=2.0, help="watermark bound")
+    p.add_argument("--bound-s", type=float, default=2.0, help="watermark bound (Quix: grace)")
     p.add_argument("--capacity", type=float, default=20.0, help="congestion: vehicles/frame")
     p.add_argument("--free-flow", type=float, default=50.0, help="congestion: free-flow px/s")
     p.add_argument("--status-file", type=Path, help="progress JSON, rewritten every second")
+    return p
+
+
+def parser() -> argparse.ArgumentParser:
+    p = peer_parser(__doc__)
+    p.add_argument("--worker", type=int, default=0, help="this process's number, from 0")
+    p.add_argument("--workers", type=int, default=1, help="processes sharing the topic")
     return p
 
 

@@ -20,14 +20,12 @@ import argparse
 import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from benchmarks.peers.asyncio_app import write_status
+from benchmarks.peers.asyncio_app import peer_parser, write_status
 from benchmarks.peers.logic import WindowAccumulator, verdicts_of
-from stack.config import Endpoints
 from udfs.views.redis import StatsViewWriter, VerdictViewWriter
 from udfs.windows.stats import CongestionModel
 
@@ -113,27 +111,12 @@ def _added(acc: WindowAccumulator, doc: dict[str, Any]) -> dict[str, Any]:
     return acc.to_state()
 
 
-def parser() -> argparse.ArgumentParser:
-    endpoints = Endpoints.from_env()
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--bootstrap", default=endpoints.kafka_bootstrap, help="Kafka bootstrap")
-    p.add_argument("--topic", required=True, help="detection events to read")
-    p.add_argument("--group-id", required=True, help="consumer group (processes share it)")
-    p.add_argument("--redis-url", default=endpoints.redis_url, help="where the views go")
-    p.add_argument("--window-s", type=int, default=10, help="tumbling window length")
-    p.add_argument("--bound-s", type=float, default=2.0, help="grace (the watermark bound)")
-    p.add_argument("--capacity", type=float, default=20.0, help="congestion: vehicles/frame")
-    p.add_argument("--free-flow", type=float, default=50.0, help="congestion: free-flow px/s")
-    p.add_argument("--status-file", type=Path, required=True, help="progress JSON, every second")
-    return p
-
-
 def main(argv: list[str] | None = None) -> None:
     from quixstreams import Application  # .venv-quix only
 
-    args = parser().parse_args(argv)
+    args = peer_parser(__doc__).parse_args(argv)
+    if args.status_file is None:
+        raise SystemExit("--status-file is required")
     progress, stop = Progress(), threading.Event()
     with tempfile.TemporaryDirectory(prefix="quix-state-") as state_dir:
         app = Application(
