@@ -20,6 +20,13 @@ def scale_peers(r: dict[str, Any]) -> list[str]:
     )
 
 
+def scale_parallelism(r: dict[str, Any]) -> list[str]:
+    """The scaling rule checked: the job at parallelism 1 and 2 side by side, its own section."""
+    return scale(
+        r, "## Parallelism: the job at 1 and at 2 beside pure Flink SQL, the scaling rule's check"
+    )
+
+
 def scale(
     r: dict[str, Any],
     heading: str = "## The scale curve: steady state of the whole job beside pure Flink SQL on "
@@ -34,7 +41,8 @@ def scale(
         f"on the wall clock into a fresh {r['partitions']}-partition topic per run; the job "
         "(`jobs/risk_job.py`, every stage) and the pure Flink SQL baseline "
         "(`benchmarks/sql_baseline_job.py`: same source, checks and windows) alternate on the "
-        "local session cluster at parallelism 2, and where measured the peers: `asyncio` "
+        "local session cluster at parallelism 2 (`job1`, where measured: the job at "
+        "parallelism 1), and where measured the peers: `asyncio` "
         "(the seed's first stage: one confluent-kafka + redis.asyncio process computing the "
         "same windows and heuristic verdicts; no checkpoints, patterns or Kafka outputs) and "
         "`asyncio2` (two such processes, partitions split between them), `quix` / `quix2` (the "
@@ -58,7 +66,7 @@ def scale(
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in r["rows"]:
-        for variant in ("job", "sql", "asyncio", "asyncio2", "quix", "quix2"):
+        for variant in ("job", "job1", "sql", "asyncio", "asyncio2", "quix", "quix2"):
             v = row.get(variant)
             if not v:
                 continue
@@ -72,7 +80,7 @@ def scale(
                 + " |"
             )
     lines.append("")
-    for variant in ("job", "asyncio", "asyncio2", "quix", "quix2"):
+    for variant in ("job", "job1", "asyncio", "asyncio2", "quix", "quix2"):
         sizes = [row["cameras"] for row in r["rows"] if variant in row]
         kept = [row["cameras"] for row in r["rows"] if row.get(variant, {}).get("keeps_up")]
         if sizes:
@@ -331,8 +339,7 @@ def risk_batching(r: dict[str, Any]) -> list[str]:
         f"{first['keys'] * first['requests_per_min_per_key'] / 60:g}/s: the asyncio driver "
         "falls back when a task would wait longer than its tier's `pool.max_wait_s`; the Flink "
         "operator backpressures its input at 2 x `scheduler.max_in_flight` calls, so tasks "
-        "queue before the key gate instead (no fallbacks, longer latency)."
-        + load_note(section),
+        "queue before the key gate instead (no fallbacks, longer latency)." + load_note(section),
         "",
         "| crops per request | driver | groups sent | verdicts | calls | calls / group | 429s "
         "| tokens / llm verdict | verdict p50 ms | p95 ms | p99 ms | fallbacks |",
@@ -467,6 +474,7 @@ def incidents(r: dict[str, Any]) -> list[str]:
 SECTIONS = {
     "scale.json": scale,
     "scale-peers.json": scale_peers,
+    "scale-parallelism.json": scale_parallelism,
     "contract_check.json": contract_check,
     "detector_fps.json": detector_fps,
     "reliability.json": reliability,

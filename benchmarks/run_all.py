@@ -1,12 +1,13 @@
 """Run every benchmark in one go and write BENCHMARKS.md (tables and PNG plots).
 
-    .venv/bin/python -m benchmarks.run_all            # full (under 30 min on 2 cores)
+    .venv/bin/python -m benchmarks.run_all            # full (hours: ~90 s per scale run)
     .venv/bin/python -m benchmarks.run_all --smoke    # tiny sizes, into a temp folder
-    .venv/bin/python -m benchmarks.run_all --only latency risk_llm   # some, then the report
+    .venv/bin/python -m benchmarks.run_all --only scale risk_llm     # some, then the report
 
 Rows: the scale curve (the whole job's steady state, lag slope, latency and CPU beside the
-pure-SQL ceiling, until this machine no longer keeps up); the contract check's cost in the JVM;
-the simulator's rate;
+pure-SQL ceiling, until this machine no longer keeps up); the job beside the plain-Python
+peers; the job at parallelism 1 beside 2 (the scaling rule's check); the contract check's
+cost in the JVM; the simulator's rate;
 the LLM stage versus its ideal bounds and the calls the filter and cache avoid; the pattern
 operator; the detector service versus a bare model loop. Each benchmark writes its JSON to the
 results folder; `run_all.json` there records each one's command and wall time. The local
@@ -40,6 +41,12 @@ FULL = {
         *("--measure-s", "40", "--variants", "job", "asyncio", "asyncio2", "quix", "quix2"),
         *("--results-file", "scale-peers.json", "--camera-prefix", "sp-"),
     ],
+    # The scaling rule's check (docs/operations.md, Sizing): parallelism 1 beside 2.
+    "scale_parallelism": [
+        *("--cameras", "500", "1000", "1500", "--rounds", "3", "--warmup-s", "20"),
+        *("--measure-s", "40", "--variants", "job1", "job", "sql"),
+        *("--results-file", "scale-parallelism.json", "--camera-prefix", "spp-"),
+    ],
     "contract_check": ["--events", "2000", "--seconds", "6", "--rounds", "3"],
     "simulator_rate": ["--cameras", "1000", "--duration-s", "60"],
     "risk_llm": [],
@@ -47,13 +54,19 @@ FULL = {
     "detector_fps": ["--frames", "200", "--yolo-frames", "100"],
     "incidents": ["--cameras", "10", "--duration-s", "1800"],
 }
-MODULES = {"scale_peers": "scale"}  # entries that run another entry's module
+# entries that run another entry's module
+MODULES = {"scale_peers": "scale", "scale_parallelism": "scale"}
 SMOKE = {
     "scale": ["--cameras", "50", "--rounds", "1", "--warmup-s", "5", "--measure-s", "20"],
     "scale_peers": [
         *("--cameras", "50", "--rounds", "1", "--warmup-s", "5", "--measure-s", "20"),
         *("--variants", "asyncio", "quix", "--results-file", "scale-peers.json"),
         *("--camera-prefix", "sp-"),
+    ],
+    "scale_parallelism": [
+        *("--cameras", "50", "--rounds", "1", "--warmup-s", "5", "--measure-s", "20"),
+        *("--variants", "job1", "--results-file", "scale-parallelism.json"),
+        *("--camera-prefix", "spp-"),
     ],
     "contract_check": ["--events", "200", "--seconds", "1", "--rounds", "1"],
     "simulator_rate": ["--cameras", "10", "--duration-s", "20"],

@@ -8,7 +8,8 @@ pre-rendered once and replayed at 1 frame/s per camera on the wall clock
 Each run gets a fresh input topic and its own output topics, and is cancelled at the end.
 
 Variants, alternating round by round (Flink ones on the local session cluster, parallelism 2):
-- job: `jobs/risk_job.py`, every stage on;
+- job: `jobs/risk_job.py`, every stage on; job1: the same at parallelism 1 (the scaling rule's
+  check: what one core's worth of subtasks sustains beside two);
 - sql: `benchmarks/sql_baseline_job.py`, the same source, checks and windows in SQL only;
 - asyncio / asyncio2: the peer `benchmarks/peers/asyncio_app.py` (the seed's first-stage
   design: one asyncio consumer process writing Redis; asyncio2 runs two in one consumer group,
@@ -78,7 +79,11 @@ RESULTS = REPO / "benchmarks" / "results"
 REST = "http://127.0.0.1:8081"
 WINDOW_S, BOUND_S, PARTITIONS = 10, 2, 2
 SAMPLE_S = 3.0
-ENTRIES = {"job": REPO / "jobs" / "risk_job.py", "sql": REPO / "benchmarks" / "sql_baseline_job.py"}
+ENTRIES = {"job": REPO / "jobs" / "risk_job.py", "job1": REPO / "jobs" / "risk_job.py",
+           "sql": REPO / "benchmarks" / "sql_baseline_job.py"}  # fmt: skip
+# Flink variants at another parallelism than 2: job1 checks the scaling rule's per-core share
+# (docs/operations.md, Sizing) against the job at 2 in the same run.
+PARALLELISM = {"job1": 1}
 # peer variant -> (module of benchmarks/peers, consumer processes in one group)
 PEERS = {"asyncio": ("asyncio_app", 1), "asyncio2": ("asyncio_app", 2),
          "quix": ("quix_app", 1), "quix2": ("quix_app", 2)}  # fmt: skip
@@ -249,7 +254,8 @@ class FlinkRunner:
         self.args = [
             "--source-topic", topic, "--signal-topic", "", "--group-id", f"scale-{run_id}",
             "--start", "earliest", "--window-s", str(WINDOW_S),
-            "--watermark-bound-s", str(BOUND_S), "--parallelism", "2",
+            "--watermark-bound-s", str(BOUND_S),
+            "--parallelism", str(PARALLELISM.get(variant, 2)),
             "--transactional-id-prefix", f"scale-{run_id}",
             "--job-name", f"scale-{variant}-{cameras}", "--restart-attempts", "0",
             *output_args(run_id), *extra,
@@ -406,9 +412,9 @@ def measure(
     ensure_topics(names={topic: PARTITIONS})
     rendered = load_or_render(cameras, 120, prefix)
     result = Run(variant, cameras, round_no)
-    runner: FlinkRunner | PeerRunner = (
-        PeerRunner if variant in PEERS else FlinkRunner
-    )(variant, run_id, topic, cameras, extra)
+    runner: FlinkRunner | PeerRunner = (PeerRunner if variant in PEERS else FlinkRunner)(
+        variant, run_id, topic, cameras, extra
+    )
     seen: list[tuple[int, int]] = []
     stop = threading.Event()
     listener = threading.Thread(target=listen, args=(endpoints.redis_url, prefix, seen, stop))
@@ -523,7 +529,7 @@ def curve(
                 run = measure(variant, cameras, round_no, warmup_s, measure_s, options, prefix)
                 report(run)
                 runs.append(run)
-        job_runs = [r for r in runs if r.cameras == cameras and r.variant == "job"]
+        job_runs = [r for r in runs if r.cameras == cameras and r.variant in ("job", "job1")]
         if stop_when_saturated and job_runs and not all(r.keeps_up for r in job_runs):
             break
     return runs
@@ -539,7 +545,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measure-s", type=int, default=60, help="measured span per run")
     parser.add_argument(
         "--variants", nargs="+", choices=VARIANTS, default=list(ENTRIES),
-        help="job and sql (Flink); asyncio, asyncio2, quix, quix2 (peers, 1 or 2 processes)",
+        help="job, job1 (parallelism 1) and sql (Flink); asyncio, asyncio2, quix, quix2 "
+        "(peers, 1 or 2 processes)",
     )  # fmt: skip
     parser.add_argument(
         "--stop-when-saturated", action="store_true",

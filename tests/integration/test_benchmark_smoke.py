@@ -24,7 +24,7 @@ KEY_MARK = "-SECRET"  # every made-up benchmark key ends so; none may be printed
 
 # The suite in two halves: those that submit to the shared Flink session cluster, and the
 # rest, which an xdist worker runs beside the cluster's tests.
-ON_CLUSTER = ["scale"]
+ON_CLUSTER = ["scale", "scale_parallelism"]
 OFF_CLUSTER = ["contract_check", "simulator_rate", "risk_llm", "cep_throughput", "detector_fps",
                "scale_peers", "incidents"]  # fmt: skip
 
@@ -58,6 +58,10 @@ def test_cluster_benchmarks_smoke_write_a_report_with_figures(flink_cluster, red
     (job,) = [r for r in runs if r["variant"] == "job"]
     assert job["windows_measured"] >= 0.99 * job["windows_expected"] > 0
     assert "scale curve" in report and (folder / "scale.png").stat().st_size > 1000
+    (one,) = json.loads((folder / "scale-parallelism.json").read_text())["runs"]
+    assert one["variant"] == "job1" and one["problems"] == [] and one["keeps_up"], one
+    assert one["windows_measured"] >= 0.99 * one["windows_expected"] > 0
+    assert "Parallelism: the job at 1 and at 2" in report
 
 
 def test_other_benchmarks_smoke_write_a_report_with_figures(kafka_bootstrap, redis_url):
