@@ -544,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-s", type=int, default=30, help="replay before measuring")
     parser.add_argument("--measure-s", type=int, default=60, help="measured span per run")
     parser.add_argument(
-        "--variants", nargs="+", choices=VARIANTS, default=list(ENTRIES),
+        "--variants", nargs="+", choices=VARIANTS, default=["job", "sql"],
         help="job, job1 (parallelism 1) and sql (Flink); asyncio, asyncio2, quix, quix2 "
         "(peers, 1 or 2 processes)",
     )  # fmt: skip
