@@ -27,4 +27,6 @@ def test_buffer_stays_within_budget_and_drops_the_oldest():
     kept = [v for _, _, v in pub._fifo]
     assert kept[-1].endswith(b"99")  # the newest survive
     assert kept == sorted(kept, key=lambda v: int(v[1000:]))  # order kept
-    assert pub.close(timeout_s=0) == pub.pending() > 0  # reports what it could not send
+    # It reports what it could not send: at least the FIFO (librdkafka's own count also
+    # holds protocol requests, so pending() moves between two reads).
+    assert pub.close(timeout_s=0) >= len(pub._fifo) > 0
