@@ -102,7 +102,7 @@ def test_killed_taskmanager_recovers_with_every_window_exactly_once(
             by_camera_number,
         )
         # Once the JobManager has noticed the loss, `traffic-stack start` adds a TaskManager.
-        wait_for(lambda: not cluster.healthy(), 60, "the JobManager noticing the lost TaskManager")
+        wait_for(lambda: not cluster.healthy(), 120, "the JobManager noticing the lost TaskManager")
         assert "TaskManager restarted" in cluster.start()
         wait_running(job_id, timeout_s=180)
         assert job_status(job_id)["state"] == "RUNNING"

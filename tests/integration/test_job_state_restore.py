@@ -182,7 +182,7 @@ def test_cooling_key_and_spend_survive_a_killed_taskmanager(
         other_key = next(k for k in before if k != cooled_key)
 
         assert cluster.kill_taskmanagers(), "no TaskManager to kill"
-        wait_for(lambda: not cluster.healthy(), 60, "the JobManager noticing the lost TaskManager")
+        wait_for(lambda: not cluster.healthy(), 120, "the JobManager noticing the lost TaskManager")
         assert "TaskManager restarted" in cluster.start()
         wait_running(job_id, timeout_s=180)
         post(cooling_llm + "/reset", {})
