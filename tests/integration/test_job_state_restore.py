@@ -244,7 +244,7 @@ def test_open_incident_survives_savepoint_restore_with_a_changed_configuration(
     def revisions() -> list[Incident]:
         return committed(kafka_bootstrap, incidents_topic, Incident, camera)
 
-    [opened] = wait_for(revisions, 240, "the incident opened")
+    [opened] = wait_for(revisions, 120, "the incident opened")
     assert (opened.kind, opened.revision, opened.track_ids) == ("red_light", 1, (1, 2, 3))
     savepoint = stop_with_savepoint(job_id, f"file://{tmp_path}/savepoints")
 
