@@ -10,9 +10,12 @@ the first frame that could close it, so nothing is late. Two variants over the s
     apart), then fed per camera with a Flink-like timer service: one `advance` per distinct
     (camera, fact time) once the watermark (max time - bound - 1 ms) passes it, plus the
     engine's match deadlines, then a final flush.
-(b) flink: `ToFacts` -> `build_cep` on a local mini cluster in a child process (collection
-    source, bounded-out-of-orderness watermarks). The JVM start and a warm-up job are left out:
-    the rate is timed from the first element the Python worker sees to the end of the job.
+(b) flink: the job's pattern stage on a local mini cluster in a child process: a collection
+    source with the job's SQL watermark (time - bound - 1 ms), detection events checked by
+    PARSE_DETECTION and batched per key slot and step in SQL (`candidate_batches`: crops
+    dropped, TUMBLE, ARRAY_AGG) into `BatchFacts`, windows and verdicts into `ToFacts`, then
+    `build_cep`. The JVM start and a warm-up job are left out: the rate is timed from the
+    first element the Python worker sees to the end of the job.
 
 Writes cep_throughput.json to --results-dir.
 
@@ -36,16 +39,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pyflink.common.watermark_strategy import TimestampAssigner
-from pyflink.datastream import FlatMapFunction, RuntimeContext
+from pyflink.common import Row, Types
+from pyflink.datastream import FlatMapFunction, RuntimeContext, StreamExecutionEnvironment
+from pyflink.table import DataTypes, Schema, StreamTableEnvironment
 
 from contract import VEHICLE_CLASSES, DetectionEvent, TrafficAlert, WindowStats, parse
+from contract.workspace import flink_jars_dir
 from jobs.config import JobConfig
 from udfs.cep.buffer import DictStore
+from udfs.ingest import sql as ingest_sql
 from udfs.patterns import facts
-from udfs.patterns.config import CepConfig, load
+from udfs.patterns.config import CepConfig, OperatorLayout, load
 from udfs.patterns.engine import TrafficCep, new_core
-from udfs.patterns.flink import ToFacts, build_cep
+from udfs.patterns.flink import FACT_ROW, BatchFacts, ToFacts, build_cep, candidate_batches
+from udfs.patterns.sql import CANDIDATES_VIEW
 from udfs.risk.rules import heuristic_verdict
 from udfs.windows.stats import CongestionModel
 
@@ -211,6 +218,7 @@ def run_pure(
 def run_flink(
     messages: list[Message],
     cfg_path: Path,
+    operator: OperatorLayout,
     bound_ms: int,
     warmup: int,
     parallelism: int,
@@ -224,6 +232,7 @@ def run_flink(
             for ts, src, raw in messages:
                 out.write(f"{ts}\t{src}\t{raw}\n")  # compact JSON holds no raw tab or newline
         spec = {"patterns": str(cfg_path), "bound_ms": bound_ms, "warmup": warmup,
+                "operator": operator.model_dump(),
                 "parallelism": parallelism, "flink_conf": flink_conf}  # fmt: skip
         (work / "spec.json").write_text(json.dumps(spec))
         # The Python workers unpickle TaggedFacts by reference: they must import this module.
@@ -246,32 +255,70 @@ def run_flink(
 def _flink_child(work: Path) -> None:
     """Child process: JVM start, a warm-up job, then the timed job; writes result.json."""
     begin = time.perf_counter()
-    from pyflink.common import Configuration, Duration, Types, WatermarkStrategy
-    from pyflink.datastream import StreamExecutionEnvironment
+    from pyflink.common import Configuration
 
     spec = json.loads((work / "spec.json").read_text())
     conf = Configuration()
     conf.set_string("python.executable", sys.executable)
     conf.set_string("python.client.executable", sys.executable)
     conf.set_string("restart-strategy.type", "none")
+    jars = sorted(flink_jars_dir().glob("*.jar"))  # the job's: PARSE_DETECTION, KEY_SLOT
+    conf.set_string("pipeline.jars", ";".join(f"file://{jar}" for jar in jars))
+    conf.set_string("table.local-time-zone", "UTC")
     for key, value in spec["flink_conf"].items():
         conf.set_string(key, value)
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     env.set_parallelism(int(spec["parallelism"]))
+    t_env = StreamTableEnvironment.create(env)
+    for ddl in ingest_sql.functions_ddl():
+        t_env.execute_sql(ddl)
     jvm_s = time.perf_counter() - begin
     cfg = load(spec["patterns"])
-    lines = (work / "input.tsv").read_text().splitlines()
+    cfg = cfg.model_copy(update={"operator": OperatorLayout(**spec["operator"])})
+    rows = []
+    for line in (work / "input.tsv").read_text().splitlines():
+        ts, source, raw = line.split("\t", 2)
+        rows.append(Row(int(ts), source, raw))
+    row_type = Types.ROW_NAMED(
+        ["ts", "source", "message"], [Types.LONG(), Types.STRING(), Types.STRING()]
+    )
+    # The job's watermark is max time - bound; the messages were built for max - bound - 1.
+    lag = f"INTERVAL '{(int(spec['bound_ms']) + 1) / 1000}' SECOND"
 
-    def job(elements: list[str], marker: Path) -> dict[str, Any]:
+    def job(elements: list[Row], marker: Path) -> dict[str, Any]:
         built = time.time()
-        watermarks = WatermarkStrategy.for_bounded_out_of_orderness(
-            Duration.of_millis(int(spec["bound_ms"]))
-        ).with_timestamp_assigner(TabTimestamp())
-        stream = env.from_collection(elements, type_info=Types.STRING())
-        fact_stream = stream.assign_timestamps_and_watermarks(watermarks).flat_map(
-            TaggedFacts(cfg, str(marker)), output_type=Types.STRING()
+        for view in ("bench_messages", "detections_checked", CANDIDATES_VIEW):
+            t_env.drop_temporary_view(view)
+        table = t_env.from_data_stream(
+            env.from_collection(elements, type_info=row_type),
+            Schema.new_builder()
+            .column("ts", DataTypes.BIGINT())
+            .column("source", DataTypes.STRING())
+            .column("message", DataTypes.STRING())
+            .column_by_expression("rowtime", "TO_TIMESTAMP_LTZ(ts, 3)")
+            .watermark("rowtime", f"rowtime - {lag}")
+            .build(),
         )
-        alert_stream, _timeouts = build_cep(fact_stream, cfg)
+        t_env.create_temporary_view("bench_messages", table)
+        # What the job's check hands the pattern stage: accepted frames, parsed in the JVM.
+        t_env.create_temporary_view(
+            "detections_checked",
+            t_env.sql_query(
+                "SELECT d.camera_id, d.fact_candidate, d.fact_payload, rowtime, "
+                "d.error AS reason FROM bench_messages, "
+                "LATERAL TABLE(PARSE_DETECTION(CAST(message AS BYTES))) AS d "
+                "WHERE source = 'detection'"
+            ),
+        )
+        batches = candidate_batches(t_env, cfg).flat_map(
+            Marked(BatchFacts(cfg.facts), str(marker)), output_type=FACT_ROW
+        )
+        others = t_env.to_data_stream(
+            t_env.sql_query(
+                "SELECT source, message FROM bench_messages WHERE source <> 'detection'"
+            )
+        ).flat_map(TaggedFacts(cfg, str(marker)), output_type=FACT_ROW)
+        alert_stream, _timeouts = build_cep(batches.union(others), cfg)
         submitted = time.time()
         alerts: Counter[str] = Counter()
         with alert_stream.execute_and_collect("cep-throughput") as results:
@@ -289,37 +336,57 @@ def _flink_child(work: Path) -> None:
         }
 
     warmup = int(spec["warmup"])
-    warm = job(lines[:warmup], work / "warm.mark")["submit_to_end_s"] if warmup else None
-    timed = job(lines, work / "first.mark")
+    warm = job(rows[:warmup], work / "warm.mark")["submit_to_end_s"] if warmup else None
+    timed = job(rows, work / "first.mark")
     result = {"jvm_start_s": round(jvm_s, 3), "warmup_job_s": warm,
               "parallelism": int(spec["parallelism"]), **timed}  # fmt: skip
     (work / "result.json").write_text(json.dumps(result))
 
 
-class TabTimestamp(TimestampAssigner):
-    """Event time is the first tab-separated field, so the assigner parses no JSON."""
+def _stamp(marker: str) -> None:
+    """The first element to reach Python (of either input) writes the time; later ones not."""
+    try:
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as out:
+        out.write(repr(time.time()))
 
-    def extract_timestamp(self, value: str, record_timestamp: int) -> int:
-        return int(value.split("\t", 1)[0])
+
+class Marked(FlatMapFunction):
+    """A fact function that stamps when its first element reached Python."""
+
+    def __init__(self, inner: ToFacts, marker: str) -> None:
+        self.inner, self.marker, self.seen = inner, marker, False
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.inner.open(runtime_context)
+
+    def flat_map(self, value: Row) -> Iterator[Row]:
+        if not self.seen:
+            self.seen = True
+            _stamp(self.marker)
+        yield from self.inner.flat_map(value)
 
 
 class TaggedFacts(FlatMapFunction):
-    """`ToFacts` of the line's source; stamps when the first element reached Python."""
+    """`ToFacts` of the row's source (window, risk); stamps when it first reached Python."""
 
     def __init__(self, cfg: CepConfig, marker: str) -> None:
-        self.parts = {s: ToFacts(s, cfg.facts) for s in ("detection", "window", "risk")}
+        self.parts = {
+            s: ToFacts(s, cfg.facts, key_slots=cfg.operator.key_slots) for s in ("window", "risk")
+        }
         self.marker, self.seen = marker, False
 
     def open(self, runtime_context: RuntimeContext) -> None:
         for part in self.parts.values():
             part.open(runtime_context)
 
-    def flat_map(self, value: str) -> Iterator[str]:
+    def flat_map(self, value: Row) -> Iterator[Row]:
         if not self.seen:
             self.seen = True
-            Path(self.marker).write_text(repr(time.time()))
-        _, source, raw = value.split("\t", 2)
-        yield from self.parts[source].flat_map(raw)
+            _stamp(self.marker)
+        yield from self.parts[value[0]].flat_map(value[1])
 
 
 def main() -> int:
@@ -343,6 +410,12 @@ def main() -> int:
         metavar="KEY=VALUE",
         help="Flink option for variant (b) over the job's, e.g. python.state.cache-size=4000",
     )
+    parser.add_argument(
+        "--key-slots", type=int, help="the operator's key slots (default: patterns.yaml)"
+    )
+    parser.add_argument(
+        "--step-ms", type=int, help="the operator's timer step (default: patterns.yaml)"
+    )
     parser.add_argument("--flink-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.flink_child:
@@ -351,6 +424,9 @@ def main() -> int:
     if args.smoke:
         args.cameras, args.duration_s, args.warmup = 10, 70, 0
     cfg = load(PATTERNS)
+    operator = cfg.operator.model_copy(
+        update={k: v for k, v in (("key_slots", args.key_slots), ("step_ms", args.step_ms)) if v}
+    )
     with tempfile.TemporaryDirectory(prefix="cep-sim-") as tmp:
         sim_out = Path(tmp) / "detections.jsonl"
         command = simulate(
@@ -369,6 +445,7 @@ def main() -> int:
     flink = run_flink(
         messages,
         PATTERNS,
+        operator,
         args.bound_ms,
         args.warmup,
         args.parallelism,
@@ -384,6 +461,7 @@ def main() -> int:
             "window_s": args.window_s,
             "bound_ms": args.bound_ms,
             "patterns": [p.name for p in cfg.patterns],
+            "operator": operator.model_dump(),
             "simulator": " ".join(command[2:]),
             "smoke": args.smoke,
             "cpus": os.cpu_count(),

@@ -14,10 +14,13 @@
                 |            pool and calls in flight; cache, tiers, retries, failover)
                 |            -> `risk-assessment-results` + Redis; high -> alerts with the
                 |               verdict's evidence, key_by(camera) cooldown -> `traffic-alerts`
-                '-> [Py] facts (crossings, wrong way, conflicts, close approaches)
+                '-> [SQL] frames that may hold a fact, crops dropped, one batch per key slot
+                    and 1 s step (TUMBLE, ARRAY_AGG)
+                     -> [Py] facts (crossings, wrong way, conflicts, close approaches)
                        + window facts + verdict facts + Kafka `signal-states` facts
                          ([SQL] PARSE_SIGNAL: the contract; rejected -> `dead-letter`)
-                       -> key_by(camera) CEP patterns (keyed state, event time)
+                       -> key_by(slot) CEP patterns (keyed state per slot of cameras,
+                          one timer per slot and step, event time)
                           -> alerts with evidence -> `traffic-alerts` + Redis alerts views
                        -> key_by(camera) incidents: alerts of one place and situation
                           grouped, closed after a quiet period (keyed state, event time)
@@ -87,7 +90,7 @@ def build(
     cep = cfg.cep()
     high_risk = patterns.throttle_verdict_alerts(risk.high_risk_alerts(verdicts), cep)
     alerts = patterns.detect(
-        cep, ingest.accepted(t_env, "fact_candidate"), stats, verdicts, signals
+        cep, patterns.candidate_batches(t_env, cep), stats, verdicts, signals
     ).union(high_risk)
     io.view(alerts, "alerts", "alerts")
     # Incidents: the alerts of one camera, place and situation grouped, in event time.

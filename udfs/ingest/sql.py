@@ -155,7 +155,7 @@ def checked_sql(window_s: int, max_event_bytes: int = 1_048_576) -> str:
     window_ms = window_s * 1000
     return f"""
 SELECT payload, kafka_partition, kafka_offset, ts, camera_id, frame_id, frame_vehicles,
-  objects, group_count, fact_candidate,
+  objects, group_count, fact_candidate, fact_payload,
   CASE reason_code
     WHEN 'oversized'
       THEN 'oversized: ' || CAST(size_bytes AS STRING) || ' bytes > {max_event_bytes}'
@@ -169,7 +169,7 @@ SELECT payload, kafka_partition, kafka_offset, ts, camera_id, frame_id, frame_ve
 FROM (
   SELECT payload, kafka_partition, kafka_offset, ts, d.error, d.size_bytes, d.camera_id,
     d.frame_id, d.captured_at_ms, d.vehicles AS frame_vehicles, d.objects, d.group_count,
-    d.fact_candidate,
+    d.fact_candidate, d.fact_payload,
     CASE
       WHEN d.size_bytes > {max_event_bytes} THEN 'oversized'
       WHEN d.error IS NOT NULL THEN d.error_code
@@ -192,5 +192,6 @@ def functions_ddl() -> list[str]:
             ("PARSE_SIGNAL", "ParseSignal"),
             ("EVENT_TIME_MS", "EventTimeMs"),
             ("EPOCH_MILLIS", "EpochMillis"),  # window bounds as numbers for Python
+            ("KEY_SLOT", "KeySlot"),  # the pattern operator's slot of a camera
         )
     ]

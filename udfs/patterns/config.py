@@ -74,6 +74,25 @@ class VerdictAlerts(_Config):
     )
 
 
+class OperatorLayout(_Config):
+    """How the pattern operator keys cameras and steps time (udfs/patterns/slots.py)."""
+
+    key_slots: int = Field(
+        default=64,
+        ge=1,
+        le=32768,
+        description="Cameras are keyed into this many slots (one state write and one timer "
+        "per slot and step, not per camera and fact); at least the parallelism, and it "
+        "caps how far the pattern stage spreads. A change drops partial matches on restore.",
+    )
+    step_ms: int = Field(
+        default=1000,
+        ge=1,
+        description="Event-time step of the operator's timers: alerts come out up to this "
+        "much later, never different (a per-fact-timer replay inside each step).",
+    )
+
+
 class CepConfig(_Config):
     """The `cep:` section of flink-conf/patterns.yaml."""
 
@@ -82,6 +101,9 @@ class CepConfig(_Config):
         default_factory=VerdictAlerts, description="The `high_risk_verdict` alerts' cooldown."
     )
     patterns: tuple[PatternConfig, ...] = Field(description="Active traffic patterns.")
+    operator: OperatorLayout = Field(
+        default_factory=OperatorLayout, description="Key slots and timer step of the operator."
+    )
 
     def verdict_levels(self) -> frozenset[str]:
         """Risk levels some pattern waits for: other verdicts need not become facts."""

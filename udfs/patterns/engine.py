@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from contract import TrafficAlert
-from udfs.cep.buffer import PendingStore, add_pending, take_ready
+from udfs.cep.buffer import DictStore, PendingStore, add_pending, take_ready
 from udfs.cep.nfa import Matcher, Step, Timeout
 from udfs.patterns import facts
 from udfs.patterns.catalogue import TrafficPattern, build_all, timeout_alert, to_alert
@@ -89,6 +89,36 @@ class TrafficCep:
         signals.prune(watermark)
         core["watermark"] = watermark
         return out
+
+    def advance_step(
+        self,
+        core: dict[str, Any],
+        camera_id: str,
+        facts_due: list[tuple[int, dict[str, Any]]],
+        until: int,
+    ) -> EngineOutput:
+        """One camera through a step of the operator's timer grid, ending at `until`: the
+        same advances that a timer per fact time and one per match deadline would make
+        (each distinct fact time and each deadline up to `until`, in time order), so the
+        grid changes when results come out, never what they are."""
+        store = DictStore()
+        for ts, fact in facts_due:
+            add_pending(store, ts, fact)
+        times = sorted({ts for ts, _ in facts_due if ts <= until})
+        out, done, i = EngineOutput(), None, 0
+        while True:
+            deadline = self.next_deadline_ms(core)
+            stops = [t for t in (times[i] if i < len(times) else None, deadline) if t is not None]
+            stops = [t for t in stops if t <= until and (done is None or t > done)]
+            if not stops:
+                return out
+            done = min(stops)
+            step = self.advance(store, core, camera_id, done)
+            out.alerts += step.alerts
+            out.timeouts += step.timeouts
+            out.suppressed += step.suppressed
+            while i < len(times) and times[i] <= done:
+                i += 1
 
     def next_deadline_ms(self, core: dict[str, Any]) -> int | None:
         """When the oldest partial match times out: the operator sets a timer for it."""

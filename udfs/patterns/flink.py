@@ -1,15 +1,16 @@
 """Thin PyFlink adapter: facts in, `TrafficAlert` JSON out, timeouts on a side output.
 
-All logic is in `udfs.patterns.engine` (plain Python). This module owns the Flink parts: keyed
-state (MapState of pending facts per timestamp, ValueState of the matcher core, all JSON
-strings, so checkpoints and savepoints carry partial matches), event-time timers, metrics.
+All logic is in `udfs.patterns.engine` and `udfs.patterns.slots` (plain Python). This module
+owns the Flink parts: keyed state per key slot (pending facts by step, the engine's core per
+camera; JSON strings, so checkpoints and savepoints carry partial matches), event-time
+timers, metrics.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from pyflink.common import Row, Types
@@ -21,67 +22,32 @@ from pyflink.datastream import (
     OutputTag,
     RuntimeContext,
 )
-from pyflink.datastream.state import MapState, MapStateDescriptor, ValueStateDescriptor
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from pyflink.metrics import Counter
+from pyflink.table import StreamTableEnvironment
 
 from contract import ContractError
-from udfs.patterns import facts
+from udfs.patterns import facts, slots, sql
 from udfs.patterns.config import CepConfig, FactRules
 from udfs.patterns.cooldown import admit
 from udfs.patterns.engine import TrafficCep, new_core
+from udfs.patterns.slots import slot_of
 from udfs.rows import KEYED_JSON
 
 TIMEOUT_TAG = OutputTag("cep-timeouts", Types.STRING())
+# What the pattern operator takes: a key slot, the step of a SQL batch (None: facts of one
+# message, placed by their time), and a JSON list of facts (`facts.Fact.as_event`).
+FACT_ROW = Types.ROW_NAMED(["slot", "step", "facts"], [Types.INT(), Types.LONG(), Types.STRING()])
 
 
-class _MapStateStore:
-    """`PendingStore` over MapState[str, str]: one entry per fact, key `ts|id`, value its JSON.
-
-    Every MapState read is a round trip from the Python worker to the JVM, while writes are
-    batched. So a fact is stored without reading first (`add`), and a timer takes every due
-    fact in one iteration (`take`). Entries of the older layout (key `ts`, value a JSON list)
-    are read too, so savepoints of earlier versions restore.
-    """
-
-    def __init__(self, state: MapState) -> None:
-        self.state = state
-        self.prefix = uuid.uuid4().hex[:8]  # unique per worker: keys never collide
-        self.seq = 0
-
-    def add(self, key: str, event: dict[str, Any]) -> None:
-        self.seq += 1
-        self.state.put(f"{key}|{self.prefix}{self.seq}", json.dumps(event, separators=(",", ":")))
-
-    def take(self, watermark: int) -> list[tuple[int, dict[str, Any]]]:
-        ready: list[tuple[int, dict[str, Any]]] = []
-        due: list[str] = []
-        for key, raw in self.state.items():
-            ts = int(key.split("|", 1)[0])
-            if ts <= watermark:
-                value = json.loads(raw)
-                ready.extend((ts, e) for e in (value if isinstance(value, list) else [value]))
-                due.append(key)
-        for key in due:
-            self.state.remove(key)
-        return ready
-
-    def get(self, key: str) -> list[Any] | None:  # the PendingStore protocol; unused here
-        raw = self.state.get(key)
-        return json.loads(raw) if raw is not None else None
-
-    def put(self, key: str, value: list[Any]) -> None:
-        self.state.put(key, json.dumps(value, separators=(",", ":")))
-
-    def remove(self, key: str) -> None:
-        self.state.remove(key)
-
-    def pending_keys(self) -> Iterable[str]:
-        return list(self.state.keys())
+def _facts_row(slot: int, step: int | None, found: list[dict[str, Any]]) -> Row:
+    return Row(slot, step, json.dumps(found, separators=(",", ":")))
 
 
 class ToFacts(FlatMapFunction):
-    """Message JSON of one source -> fact JSON strings; invalid input is counted and skipped
-    (the job's parse stage dead-letters it before this point)."""
+    """Message JSON of one source -> a `FACT_ROW` (slot, None, its facts' JSON list) when it
+    holds facts; invalid input is counted and skipped (the job's parse stage dead-letters it
+    before this point)."""
 
     def __init__(
         self,
@@ -89,8 +55,9 @@ class ToFacts(FlatMapFunction):
         rules: FactRules,
         levels: frozenset[str] | None = None,
         min_congestion: float | None = None,
+        key_slots: int = 1,
     ) -> None:
-        self.source, self.rules = source, rules
+        self.source, self.rules, self.key_slots = source, rules, key_slots
         self.levels = levels  # for verdicts: only these risk levels become facts
         self.min_congestion = min_congestion  # for windows: only these become facts
         self.invalid: Any = None
@@ -99,88 +66,142 @@ class ToFacts(FlatMapFunction):
         group = runtime_context.get_metrics_group()
         self.invalid = group.counter(f"cep_invalid_{self.source}")
 
-    def flat_map(self, value: str | Row) -> Iterator[str]:
-        try:  # JSON text: a string, a SQL row's first field, or a verdict row's last
-            if self.levels is not None:  # a verdict row (udfs.rows.VERDICT_ROW)
-                if value[1] not in self.levels:
-                    return
-                raw = value[2]
-            else:
-                raw = value if isinstance(value, str) else value[0]
-            if self.min_congestion is not None:
-                index = json.loads(raw).get("congestion_index")
-                if not isinstance(index, int | float) or index < self.min_congestion:
-                    return
-            found = facts.from_message(self.source, raw, self.rules)
+    def events(self, raw: str) -> list[dict[str, Any]]:
+        """The facts of one message, as the engine's events; [] for an invalid one."""
+        try:
+            return [fact.as_event() for fact in facts.from_message(self.source, raw, self.rules)]
         except ContractError:
             self.invalid.inc()
-            return
-        for fact in found:
-            yield json.dumps(fact.as_event(), separators=(",", ":"))
+            return []
+
+    def flat_map(self, value: str | Row) -> Iterator[Row]:
+        # JSON text: a string, a SQL row's first field, or a verdict row's last
+        if self.levels is not None:  # a verdict row (udfs.rows.VERDICT_ROW)
+            if value[1] not in self.levels:
+                return
+            raw = value[2]
+        else:
+            raw = value if isinstance(value, str) else value[0]
+        if self.min_congestion is not None:
+            try:
+                index = json.loads(raw).get("congestion_index")
+            except ValueError:
+                self.invalid.inc()
+                return
+            if not isinstance(index, int | float) or index < self.min_congestion:
+                return
+        found = self.events(raw)
+        if found:
+            yield _facts_row(slot_of(str(found[0]["camera_id"]), self.key_slots), None, found)
+
+
+class BatchFacts(ToFacts):
+    """A slot's candidate frames of one step (`udfs.patterns.sql.batches_sql`: slot, step's
+    last ms, frames) -> one `FACT_ROW` (slot, step, every fact's JSON list)."""
+
+    def __init__(self, rules: FactRules) -> None:
+        super().__init__("detection", rules)
+
+    def flat_map(self, value: str | Row) -> Iterator[Row]:
+        found = [event for raw in value[2] for event in self.events(raw)]
+        if found:
+            yield _facts_row(int(value[0]), int(value[1]), found)
 
 
 class TrafficCepFunction(KeyedProcessFunction):
-    """Keyed by camera id: buffers facts until the watermark passes, then matches them."""
+    """Keyed by slot (`udfs.patterns.slots`): buffers facts until the watermark passes their
+    step, then runs each camera of the step through the engine.
+
+    State per slot, all JSON text so checkpoints and savepoints carry partial matches:
+    MapState `cep-slot-pending` (facts and wake-ups by step, layout in `slots`) and MapState
+    `cep-slot-cores` (camera -> the engine's core: matchers, signal timeline, cooldowns).
+    One event-time timer per slot and step with work due.
+    """
 
     def __init__(self, cfg: CepConfig) -> None:
         self.cfg = cfg
+        self.step_ms = cfg.operator.step_ms
         self.counters: dict[str, Any] = {}
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.engine = TrafficCep(self.cfg)
-        self.pending = _MapStateStore(
-            runtime_context.get_map_state(
-                MapStateDescriptor("cep-pending", Types.STRING(), Types.STRING())
-            )
+        self.pending = runtime_context.get_map_state(
+            MapStateDescriptor("cep-slot-pending", Types.STRING(), Types.STRING())
         )
-        self.core = runtime_context.get_state(ValueStateDescriptor("cep-core", Types.STRING()))
+        self.cores = runtime_context.get_map_state(
+            MapStateDescriptor("cep-slot-cores", Types.STRING(), Types.STRING())
+        )
+        self.prefix = uuid.uuid4().hex[:8]  # unique per worker: fact keys never collide
+        self.seq = 0
+        # Timers this worker has set (slot, step): Flink keeps one per key and time anyway,
+        # this only saves the call; forgotten once the watermark passes.
+        self.timers_set: set[tuple[int, int]] = set()
         group = runtime_context.get_metrics_group()
         for name in ("alerts", "timeouts", "late_facts", "suppressed"):
             self.counters[name] = group.counter(f"cep_{name}")
 
-    def _load(self) -> dict[str, Any]:
-        raw = self.core.value()
-        return json.loads(raw) if raw else new_core()
+    def _timer(self, ctx: KeyedProcessFunction.Context, slot: int, step: int) -> None:
+        if (slot, step) not in self.timers_set:
+            self.timers_set.add((slot, step))
+            ctx.timer_service().register_event_time_timer(step)
 
-    def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
-        fact = json.loads(value)
-        ts = int(fact["ts_ms"])
+    def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+        slot, step, raw = int(value[0]), value[1], value[2]
+        if step is not None:  # a batch from SQL's window: whole, and before its step's timer
+            self._put(ctx, slot, int(step), raw)
+            return
         # Timers fire in order, so the matcher never ran past the operator's watermark: a fact
         # ahead of it is not late, without reading the matcher state.
-        if ts <= ctx.timer_service().current_watermark():
-            self.counters["late_facts"].inc()
-            return
-        self.engine.buffer(self.pending, fact)
-        ctx.timer_service().register_event_time_timer(ts)
+        watermark = ctx.timer_service().current_watermark()
+        found = json.loads(raw)
+        by_step: dict[int, list[Any]] = {}
+        for fact in found:
+            ts = int(fact["ts_ms"])
+            if ts > watermark:
+                by_step.setdefault(slots.step_end(ts, self.step_ms), []).append(fact)
+        late = len(found) - sum(len(f) for f in by_step.values())
+        self.counters["late_facts"].inc(late)
+        for at, kept in by_step.items():
+            self._put(ctx, slot, at, raw if len(by_step) == 1 and not late else json.dumps(kept))
         yield from ()
 
+    def _put(self, ctx: KeyedProcessFunction.Context, slot: int, step: int, raw: str) -> None:
+        self.seq += 1
+        self.pending.put(slots.fact_key(step, f"{self.prefix}{self.seq}"), raw)
+        self._timer(ctx, slot, step)
+
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
-        core = self._load()
-        out = self.engine.advance(self.pending, core, str(ctx.get_current_key()), timestamp)
-        self.core.update(json.dumps(core, separators=(",", ":")))
-        deadline = self.engine.next_deadline_ms(core)
-        if deadline is not None and deadline > timestamp:
-            ctx.timer_service().register_event_time_timer(deadline)
-        self.counters["alerts"].inc(len(out.alerts))
-        self.counters["timeouts"].inc(len(out.timeouts))
-        self.counters["suppressed"].inc(out.suppressed)
-        for alert in out.alerts:
-            yield alert.to_json().decode()
-        for timeout in out.timeouts:
-            yield TIMEOUT_TAG, timeout.model_dump_json()
-
-
-def camera_of(fact_json: str) -> str:
-    return str(json.loads(fact_json)["camera_id"])
+        slot = int(ctx.get_current_key())
+        self.timers_set = {t for t in self.timers_set if t[1] > timestamp}
+        work = slots.due_work(list(self.pending.items()), timestamp, json.loads)
+        for key in work.keys:
+            self.pending.remove(key)
+        for camera in work.cameras():
+            raw = self.cores.get(camera)
+            core = json.loads(raw) if raw else new_core()
+            out = self.engine.advance_step(core, camera, work.facts.get(camera, []), timestamp)
+            self.cores.put(camera, json.dumps(core, separators=(",", ":")))
+            deadline = self.engine.next_deadline_ms(core)
+            if deadline is not None and deadline > timestamp:
+                step = slots.step_end(deadline, self.step_ms)
+                self.pending.put(slots.wake_key(step, camera), "")
+                self._timer(ctx, slot, step)
+            self.counters["alerts"].inc(len(out.alerts))
+            self.counters["timeouts"].inc(len(out.timeouts))
+            self.counters["suppressed"].inc(out.suppressed)
+            for alert in out.alerts:
+                yield alert.to_json().decode()
+            for timeout in out.timeouts:
+                yield TIMEOUT_TAG, timeout.model_dump_json()
 
 
 def build_cep(fact_stream: DataStream, cfg: CepConfig) -> tuple[DataStream, DataStream]:
-    """Fact JSON strings (with timestamps and watermarks) -> (alert JSON, timeout JSON)."""
+    """(slot, fact JSON) rows with timestamps and watermarks -> (alert JSON, timeout JSON)."""
     alerts = (
-        fact_stream.key_by(camera_of, key_type=Types.STRING())
+        fact_stream.key_by(lambda row: row[0], key_type=Types.INT())
         .process(TrafficCepFunction(cfg), output_type=Types.STRING())
         .name("cep: traffic patterns")
-        .uid("cep-traffic-patterns")
+        .uid("cep-traffic-patterns-by-slot")
     )
     return alerts, alerts.get_side_output(TIMEOUT_TAG)
 
@@ -240,6 +261,14 @@ def throttle_verdict_alerts(alerts: DataStream, cfg: CepConfig) -> DataStream:
     )
 
 
+def candidate_batches(t_env: StreamTableEnvironment, cfg: CepConfig) -> DataStream:
+    """Accepted frames that may hold a fact, batched in SQL per key slot and step (`sql`)."""
+    t_env.create_temporary_view(
+        sql.CANDIDATES_VIEW, t_env.sql_query(sql.candidates_sql(cfg.operator.key_slots))
+    )
+    return t_env.to_data_stream(t_env.sql_query(sql.batches_sql(cfg.operator.step_ms)))
+
+
 def detect(
     cfg: CepConfig,
     detections: DataStream,
@@ -249,27 +278,33 @@ def detect(
 ) -> DataStream:
     """Facts of every source, matched per camera in event time -> (camera id, alert JSON).
 
-    `detections`: accepted events that may hold a fact (JSON); `windows`: (camera, WindowStats
-    JSON) rows; `verdicts`: verdict rows (udfs.rows.VERDICT_ROW); `signals`: signal changes.
-    A source is used only when a configured pattern consumes its facts, so Python sees no
-    more than it must.
+    `detections`: `candidate_batches` (slot, step, frames' JSON); `windows`: (camera,
+    WindowStats JSON) rows; `verdicts`: verdict rows (udfs.rows.VERDICT_ROW); `signals`:
+    signal changes (JSON). A source is used only when a configured pattern consumes its
+    facts, so Python sees no more than it must.
     """
-    sources: list[tuple[DataStream, facts.Source]] = [(detections, "detection")]
+    fact_streams = [
+        detections.flat_map(BatchFacts(cfg.facts), output_type=FACT_ROW)
+        .name("cep: detection facts")
+        .uid("cep-facts-detection-batches")
+    ]
+    sources: list[tuple[DataStream, facts.Source]] = []
     if windows is not None and cfg.min_congestion_index() is not None:
         sources.append((windows.map(lambda row: row[1], output_type=Types.STRING()), "window"))
     if verdicts is not None and cfg.verdict_levels():
         sources.append((verdicts, "risk"))
     if signals is not None:
         sources.append((signals, "signal"))
-    fact_streams = [
+    fact_streams += [
         stream.flat_map(
             ToFacts(
                 kind,
                 cfg.facts,
                 levels=cfg.verdict_levels() if kind == "risk" else None,
                 min_congestion=cfg.min_congestion_index() if kind == "window" else None,
+                key_slots=cfg.operator.key_slots,
             ),
-            output_type=Types.STRING(),
+            output_type=FACT_ROW,
         )
         .name(f"cep: {kind} facts")
         .uid(f"cep-facts-{kind}")

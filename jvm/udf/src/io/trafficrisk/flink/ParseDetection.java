@@ -4,6 +4,7 @@ import java.util.HashSet;
 import java.util.Set;
 
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.node.ObjectNode;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.functions.ScalarFunction;
 import org.apache.flink.types.Row;
@@ -20,7 +21,8 @@ import org.apache.flink.types.Row;
  * gets a non-null {@code error} ("field.path: what") and an {@code error_code}
  * ({@code null_value}, {@code parse} or {@code contract}) and goes to the dead-letter topic.
  * {@code group_count} lets SQL send only frames with groups to the Python risk stage,
- * {@code fact_candidate} only frames that may yield a pattern fact to the Python fact stage.
+ * {@code fact_candidate} only frames that may yield a pattern fact to the Python fact stage,
+ * as {@code fact_payload} (the event without its crops).
  */
 public class ParseDetection extends ScalarFunction {
 
@@ -30,7 +32,8 @@ public class ParseDetection extends ScalarFunction {
     static final String RESULT =
             "ROW<error STRING, error_code STRING, size_bytes INT, camera_id STRING, "
                     + "frame_id BIGINT, captured_at_ms BIGINT, vehicles INT, "
-                    + "objects ARRAY<" + OBJECT + ">, group_count INT, fact_candidate BOOLEAN>";
+                    + "objects ARRAY<" + OBJECT + ">, group_count INT, fact_candidate BOOLEAN, "
+                    + "fact_payload STRING>";
 
     /** Loaded once per class loader: the schema is immutable and shared by all subtasks. */
     private static final class Contract {
@@ -71,10 +74,29 @@ public class ParseDetection extends ScalarFunction {
         }
         JsonNode groups = doc.get("groups");
         int groupCount = groups != null ? groups.size() : 0;
+        boolean factCandidate = candidate || groupCount > 0;
         return Row.of(
                 null, null, sizeBytes, doc.get("camera_id").asText(),
                 doc.get("frame_id").asLong(), doc.get("captured_at_ms").asLong(), vehicles,
-                rows, groupCount, candidate || groupCount > 0);
+                rows, groupCount, factCandidate, factCandidate ? withoutCrops(doc) : null);
+    }
+
+    /**
+     * The event as the fact stage reads it: the same document without the groups' {@code crop}
+     * (inline crops are most of a frame's bytes; a fact names its crop by
+     * {@code crop_sha256}, which stays). The contract makes {@code crop} optional, so the
+     * result is still a valid event.
+     */
+    private static String withoutCrops(JsonNode doc) {
+        JsonNode groups = doc.get("groups");
+        if (groups == null || groups.isEmpty()) {
+            return doc.toString();
+        }
+        ObjectNode copy = ((ObjectNode) doc).deepCopy();
+        for (JsonNode group : copy.get("groups")) {
+            ((ObjectNode) group).remove("crop");
+        }
+        return copy.toString();
     }
 
     private static Row objectRow(JsonNode object, String cls, boolean vehicle) {
@@ -140,6 +162,6 @@ public class ParseDetection extends ScalarFunction {
     }
 
     private static Row failed(String error, String code, int sizeBytes) {
-        return Row.of(error, code, sizeBytes, null, null, null, null, null, null, null);
+        return Row.of(error, code, sizeBytes, null, null, null, null, null, null, null, null);
     }
 }
