@@ -9,15 +9,17 @@
            '-- accepted
                 |-> [SQL] per-camera TUMBLE windows -> [Py] WindowStats -> `traffic-window-stats`
                 |                                              '-> Redis stats views
-                |-> frames with groups -> [Py] risk stage: filter + tier -> heuristic verdicts
+                |-> frames with groups (crops only if an LLM is configured)
+                |     -> [Py] risk stage: filter + tier -> heuristic verdicts
                 |        '-> key_by(slot) key pool + async vision-LLM calls (keyed state:
                 |            pool and calls in flight; cache, tiers, retries, failover)
-                |            -> `risk-assessment-results` + Redis; high -> alerts with the
-                |               verdict's evidence, key_by(camera) cooldown -> `traffic-alerts`
+                |     -> `risk-assessment-results` + Redis; high -> alerts with the
+                |        verdict's evidence, key_by(camera) cooldown -> `traffic-alerts`
                 '-> [SQL] frames that may hold a fact, crops dropped, one batch per key slot
                     and 1 s step (TUMBLE, ARRAY_AGG)
                      -> [Py] facts (crossings, wrong way, conflicts, close approaches)
-                       + window facts + verdict facts + Kafka `signal-states` facts
+                       + window facts + verdict facts
+                       + Kafka `signal-states` facts
                          ([SQL] PARSE_SIGNAL: the contract; rejected -> `dead-letter`)
                        -> key_by(slot) CEP patterns (keyed state per slot of cameras,
                           one timer per slot and step, event time)
@@ -26,7 +28,7 @@
                           grouped, closed after a quiet period (keyed state, event time)
                           -> `traffic-incidents` + Redis incident views
     Every Kafka sink is exactly-once (transactions commit with checkpoints), behind a size
-    guard that names the sink if a record could not be produced.
+    guard in SQL (GUARD_SIZE) that names the sink if a record could not be produced.
 
 Bulk per-event work stays in the JVM (Flink SQL); Python sees window results, rejected
 records, and the accepted events the risk and pattern stages need (docs/architecture.md).
@@ -77,8 +79,11 @@ def build(
     stats = windows.window_stats(t_env, cfg.window_s, congestion)
     io.view(stats, "stats", "window stats")
 
-    # Risk: only frames with groups enter Python; every group leaves with one verdict.
-    verdicts = risk.build_risk_stage(ingest.accepted(t_env, "group_count > 0"), cfg.risk())
+    # Risk: only frames with groups enter Python (their crops only if an LLM may see them);
+    # every group leaves with one verdict.
+    risk_cfg = cfg.risk()
+    frames = ingest.accepted(t_env, "group_count > 0", crops=risk.llm_enabled(risk_cfg))
+    verdicts = risk.build_risk_stage(frames, risk_cfg)
     keyed_verdicts = risk.keyed_verdicts(verdicts)
     io.view(keyed_verdicts, "risk", "verdicts")
 

@@ -96,11 +96,15 @@ def accepted_signals(t_env: StreamTableEnvironment) -> DataStream:
     )
 
 
-def accepted(t_env: StreamTableEnvironment, condition: str) -> DataStream:
-    """Accepted detection events that meet `condition` (SQL), as JSON text for Python."""
+def accepted(t_env: StreamTableEnvironment, condition: str, crops: bool = True) -> DataStream:
+    """Accepted detection events that meet `condition` (SQL), as JSON text for Python;
+    without the groups' crops (PARSE_DETECTION's `fact_payload`, set for every frame with a
+    group or another fact candidate) where the reader needs none: inline crops are most of
+    a frame's bytes, and each byte is encoded, sent and parsed again in Python."""
+    column = "CAST(payload AS STRING)" if crops else "fact_payload"
     return t_env.to_data_stream(
         t_env.sql_query(
-            "SELECT CAST(payload AS STRING) AS payload FROM detections_checked "
+            f"SELECT {column} AS payload FROM detections_checked "
             f"WHERE reason IS NULL AND {condition}"
         )
     )

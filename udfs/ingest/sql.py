@@ -193,5 +193,6 @@ def functions_ddl() -> list[str]:
             ("EVENT_TIME_MS", "EventTimeMs"),
             ("EPOCH_MILLIS", "EpochMillis"),  # window bounds as numbers for Python
             ("KEY_SLOT", "KeySlot"),  # the pattern operator's slot of a camera
+            ("GUARD_SIZE", "GuardSize"),  # every Kafka sink's record size check
         )
     ]

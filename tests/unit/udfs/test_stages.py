@@ -120,14 +120,6 @@ def test_source_ddl_carries_the_options():
     )
 
 
-def test_a_record_over_the_producer_limit_is_named_with_sink_key_and_limit():
-    assert kafka_sinks.oversized_for_sink("risk_out", "t", "cam", "x" * 97, 100) is None
-    problem = kafka_sinks.oversized_for_sink("dead_letter_out", "dead-letter", "0:3", "é" * 60, 100)
-    assert problem is not None
-    assert "sink dead_letter_out" in problem and "'0:3'" in problem
-    assert "123 bytes" in problem and "max.request.size=100" in problem  # UTF-8 bytes counted
-
-
 def test_the_sinks_producer_limit_can_be_lowered_but_defaults_to_the_products():
     assert from_args([]).producer_limit() == limits.PRODUCER_MAX_REQUEST_BYTES
     lowered = from_args(["--kafka-property", "max.request.size=3000"])
