@@ -1,7 +1,8 @@
 """Benchmark: throughput of the CEP stage with the five patterns of flink-conf/patterns.yaml.
 
-Input is the traffic simulator's detection events (crops included, as the job's CEP sees the
-raw payload), plus what the job would feed the CEP next to them: per-camera tumbling window
+Input is the traffic simulator's detection events (crops included, as they arrive on Kafka;
+the Flink variant drops them in SQL as the job does), plus what the job would feed the CEP
+next to them: per-camera tumbling window
 statistics (congestion index as the job computes it) and one heuristic risk verdict per group.
 All messages go in one arrival order: a frame, then its verdicts; a window's stats just before
 the first frame that could close it, so nothing is late. Two variants over the same input:

@@ -68,8 +68,9 @@ def compile_before(commit: str, work: Path) -> Path:
     src.write_text(subprocess.run(["git", "show", f"{commit}:{PARSE_DETECTION}"], cwd=REPO,
                                   check=True, capture_output=True, text=True).stdout)  # fmt: skip
     classes = work / "classes"
-    subprocess.run(["javac", "--release", "17", "-cp", f"{FLINK_LIB}/*", "-d", str(classes),
-                    str(src)], check=True)  # fmt: skip
+    # The jar on the class path too: a later ParseDetection uses its ContractJson and schema.
+    subprocess.run(["javac", "--release", "17", "-cp", f"{FLINK_LIB}/*{os.pathsep}{UDF_JAR}",
+                    "-d", str(classes), str(src)], check=True)  # fmt: skip
     return classes
 
 

@@ -85,18 +85,17 @@ public class ParseDetection extends ScalarFunction {
      * The event as the fact stage reads it: the same document without the groups' {@code crop}
      * (inline crops are most of a frame's bytes; a fact names its crop by
      * {@code crop_sha256}, which stays). The contract makes {@code crop} optional, so the
-     * result is still a valid event.
+     * result is still a valid event. Called last, on the parsed document itself: nothing
+     * reads it afterwards, so the crops are removed in place rather than from a copy.
      */
     private static String withoutCrops(JsonNode doc) {
         JsonNode groups = doc.get("groups");
-        if (groups == null || groups.isEmpty()) {
-            return doc.toString();
+        if (groups != null) {
+            for (JsonNode group : groups) {
+                ((ObjectNode) group).remove("crop");
+            }
         }
-        ObjectNode copy = ((ObjectNode) doc).deepCopy();
-        for (JsonNode group : copy.get("groups")) {
-            ((ObjectNode) group).remove("crop");
-        }
-        return copy.toString();
+        return doc.toString();
     }
 
     private static Row objectRow(JsonNode object, String cls, boolean vehicle) {
