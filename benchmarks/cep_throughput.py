@@ -489,6 +489,9 @@ def main() -> int:
     print(f"alerts pure : {pure['alerts_per_pattern']}")
     print(f"alerts flink: {flink['alerts_per_pattern']}  agree={result['alerts_agree']}")
     print(f"wrote {path}")
+    if not result["alerts_agree"]:
+        print("FAILED: the Flink stage's alerts differ from the plain engine's", file=sys.stderr)
+        return 1
     return 0
 
 

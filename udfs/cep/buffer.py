@@ -60,10 +60,6 @@ class DictStore:
 
 def add_pending(store: PendingStore, ts: int, event: Event) -> None:
     key = str(ts)
-    add = getattr(store, "add", None)
-    if add is not None:  # a store that appends without reading first (Flink MapState)
-        add(key, dict(event))
-        return
     store.put(key, [*(store.get(key) or []), dict(event)])
 
 
@@ -72,13 +68,9 @@ def take_ready(
 ) -> list[tuple[int, Event]]:
     """Remove and return every event with timestamp <= watermark, in `order_key` order."""
     ready: list[tuple[int, Event]] = []
-    take = getattr(store, "take", None)
-    if take is not None:  # a store that hands them over in one pass (Flink MapState)
-        ready = take(watermark)
-    else:
-        for key in [k for k in store.pending_keys() if int(k) <= watermark]:
-            ready.extend((int(key), event) for event in store.get(key) or [])
-            store.remove(key)
+    for key in [k for k in store.pending_keys() if int(k) <= watermark]:
+        ready.extend((int(key), event) for event in store.get(key) or [])
+        store.remove(key)
     ready.sort(key=lambda item: order_key(item[0], item[1], rank))
     return ready
 

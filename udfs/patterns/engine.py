@@ -63,10 +63,6 @@ class TrafficCep:
         add_pending(store, int(fact["ts_ms"]), fact)
         return True
 
-    def buffer(self, store: PendingStore, fact: dict[str, Any]) -> None:
-        """Buffer a fact the caller already knows is not late (ahead of its watermark)."""
-        add_pending(store, int(fact["ts_ms"]), fact)
-
     def advance(
         self, store: PendingStore, core: dict[str, Any], camera_id: str, watermark: int
     ) -> EngineOutput:

@@ -20,8 +20,8 @@ def publish(
     topic_of: Mapping[str, str],
     producer_limit: int,
 ) -> None:
-    """Sink table -> its (key, JSON) stream, each behind a size guard that names the sink
-    (GUARD_SIZE, jvm/udf: `udfs.sinks.kafka.oversized_for_sink`'s rule, in SQL)."""
+    """Sink table -> its (key, JSON) stream, each behind a size guard in SQL that names the
+    sink (GUARD_SIZE, jvm/udf: no output record passes through Python for it)."""
     sinks = t_env.create_statement_set()
     for table, stream in outputs.items():
         t_env.create_temporary_view(f"{table}_records", t_env.from_data_stream(stream))

@@ -45,7 +45,7 @@ def per_fact_timers(cep: TrafficCep, events: list[dict[str, Any]]) -> EngineOutp
     """The earlier operator: a timer at every fact time and at each next match deadline."""
     store, core, out = DictStore(), new_core(), EngineOutput()
     for event in events:
-        cep.buffer(store, event)
+        assert cep.ingest(store, core, event)
     timers = sorted({int(e["ts_ms"]) for e in events})
     heapq.heapify(timers)
     fired: set[int] = set()

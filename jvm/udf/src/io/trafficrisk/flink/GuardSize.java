@@ -9,8 +9,8 @@ import org.apache.flink.table.functions.ScalarFunction;
  * {@code max.request.size}. The Kafka writer would otherwise fail on it inside a transaction,
  * and a failure while closing that writer has taken whole TaskManagers down. Contract
  * messages are bounded far below the limit, so this fires only on a defect or a lowered
- * limit. Same rule and words as {@code udfs.sinks.kafka.oversized_for_sink}; in SQL, so no
- * output record makes a trip through Python for it.
+ * limit. In SQL, so no output record makes a trip through Python for it; the size counted is
+ * the UTF-8 bytes of key and value, as the producer counts them.
  */
 public class GuardSize extends ScalarFunction {
 
