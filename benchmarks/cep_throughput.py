@@ -52,9 +52,10 @@ from udfs.ingest import sql as ingest_sql
 from udfs.patterns import facts
 from udfs.patterns.config import CepConfig, OperatorLayout, load
 from udfs.patterns.engine import TrafficCep, new_core
-from udfs.patterns.flink import FACT_ROW, BatchFacts, ToFacts, build_cep, candidate_batches
+from udfs.patterns.flink import BatchFacts, ToFacts, build_cep, candidate_batches
 from udfs.patterns.sql import CANDIDATES_VIEW
 from udfs.risk.rules import heuristic_verdict
+from udfs.rows import FACT_ROW
 from udfs.windows.stats import CongestionModel
 
 REPO = Path(__file__).resolve().parents[1]

@@ -372,7 +372,7 @@ def flink_child(spec_path: str) -> None:
             return stamped(line) if self.stamp else line
 
     class WriteLines(ProcessFunction):
-        """Appends every verdict (JSON, the last field of a verdict row) to the output file,
+        """Appends every verdict (JSON, the last field of a (camera, verdict) row) to the file,
         with the time it left the stage (`_out_ms`)."""
 
         def __init__(self, path: str) -> None:
@@ -383,7 +383,7 @@ def flink_child(spec_path: str) -> None:
             self.file = open(self.path, "a")  # noqa: SIM115 (closed in close())
 
         def process_element(self, value: Row, ctx: ProcessFunction.Context) -> Iterator[str]:
-            self.file.write(with_out_ms(value[2]) + "\n")
+            self.file.write(with_out_ms(value[1]) + "\n")
             yield from ()
 
         def close(self) -> None:
@@ -409,7 +409,7 @@ def flink_child(spec_path: str) -> None:
         )
         ids = t_env.to_data_stream(t_env.from_path("idx"))
         events = ids.map(LineAt(job["events"], job["stamp"]), output_type=Types.STRING())
-        verdicts = build_risk_stage(events, RiskConfig.model_validate(job["cfg"]))
+        verdicts = build_risk_stage(events, RiskConfig.model_validate(job["cfg"])).verdicts
         verdicts.process(WriteLines(job["out"]), output_type=Types.STRING()).print()
         started = time.monotonic()
         env.execute(job["name"])

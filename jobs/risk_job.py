@@ -81,21 +81,20 @@ def build(
 
     # Risk: only frames with groups enter Python (their crops only if an LLM may see them);
     # every group leaves with one verdict.
-    risk_cfg = cfg.risk()
+    # Each verdict leaves as its records: its own, a high-risk alert, a fact for the patterns.
+    risk_cfg, cep = cfg.risk(), cfg.cep()
     frames = ingest.accepted(t_env, "group_count > 0", crops=risk.llm_enabled(risk_cfg))
-    verdicts = risk.build_risk_stage(frames, risk_cfg)
-    keyed_verdicts = risk.keyed_verdicts(verdicts)
-    io.view(keyed_verdicts, "risk", "verdicts")
+    assessed = risk.build_risk_stage(frames, risk_cfg, patterns.verdict_outputs(cep))
+    io.view(assessed.verdicts, "risk", "verdicts")
 
     # Patterns: only frames that may hold a fact (a crossing, a tracked road user in a zone,
     # a group) enter Python, with the windows, verdicts and signal changes patterns use.
     if has_signals:
         ingest.check_signals(t_env, cfg.max_event_bytes)  # the contract, in Java, like detections
     signals = ingest.accepted_signals(t_env) if has_signals else None
-    cep = cfg.cep()
-    high_risk = patterns.throttle_verdict_alerts(risk.high_risk_alerts(verdicts), cep)
+    high_risk = patterns.throttle_verdict_alerts(assessed.high_risk, cep)
     alerts = patterns.detect(
-        cep, patterns.candidate_batches(t_env, cep), stats, verdicts, signals
+        cep, patterns.candidate_batches(t_env, cep), stats, assessed.facts, signals
     ).union(high_risk)
     io.view(alerts, "alerts", "alerts")
     # Incidents: the alerts of one camera, place and situation grouped, in event time.
@@ -112,7 +111,7 @@ def build(
         t_env,
         {
             "window_stats_out": stats,
-            "risk_out": keyed_verdicts,
+            "risk_out": assessed.verdicts,
             "alerts_out": alerts,
             "incidents_out": incident_revisions,
             "dead_letter_out": dead_letters,

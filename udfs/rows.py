@@ -13,3 +13,7 @@ KEYED_JSON = Types.ROW_NAMED(["k", "v"], [Types.STRING(), Types.STRING()])
 VERDICT_ROW = Types.ROW_NAMED(
     ["camera_id", "risk_level", "verdict"], [Types.STRING(), Types.STRING(), Types.STRING()]
 )
+
+# What the pattern operator takes: a key slot, the step of a SQL batch (None: facts of one
+# message, placed by their time), and a JSON list of facts (`udfs.patterns.facts.Fact`).
+FACT_ROW = Types.ROW_NAMED(["slot", "step", "facts"], [Types.INT(), Types.LONG(), Types.STRING()])

@@ -3,8 +3,8 @@ Redis: the `JobIO` seam takes records from a list and writes every output to fil
 
 It proves the seam and the graph: each valid frame is counted in exactly one window, each
 bad record becomes exactly one dead letter with its reason code, each group gets one
-verdict, a red-light burst is alerted, and the live views see the same records as the
-outputs they sit beside.
+verdict, a red-light burst is alerted, a conflict followed by its high verdict is alerted,
+and the live views see the same records as the outputs they sit beside.
 """
 
 from __future__ import annotations
@@ -82,6 +82,8 @@ def test_whole_graph_runs_on_file_io(tmp_path: Path) -> None:
     assert patterns["red_light_runs_3_in_60s"] == 1, patterns
     high = sorted(v["captured_at_ms"] for _k, v in verdicts if v["risk_level"] == "high")
     assert patterns["high_risk_verdict"] == len(cooled_down(high, 10_000)), (patterns, high)
+    # the risk stage hands high verdicts to the patterns as facts: the conflict, then its verdict
+    assert patterns["conflict_then_high_verdict_30s"] == (1 if high else 0), patterns
     assert all(a["evidence"] for _k, a in alerts)  # every alert here matched a frame
 
     revisions = read_output(out, "incidents_out")

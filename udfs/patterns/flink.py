@@ -32,12 +32,10 @@ from udfs.patterns.config import CepConfig, FactRules
 from udfs.patterns.cooldown import admit
 from udfs.patterns.engine import TrafficCep, new_core
 from udfs.patterns.slots import slot_of
-from udfs.rows import KEYED_JSON
+from udfs.risk.outputs import VerdictOutputs
+from udfs.rows import FACT_ROW, KEYED_JSON
 
 TIMEOUT_TAG = OutputTag("cep-timeouts", Types.STRING())
-# What the pattern operator takes: a key slot, the step of a SQL batch (None: facts of one
-# message, placed by their time), and a JSON list of facts (`facts.Fact.as_event`).
-FACT_ROW = Types.ROW_NAMED(["slot", "step", "facts"], [Types.INT(), Types.LONG(), Types.STRING()])
 
 
 def _facts_row(slot: int, step: int | None, found: list[dict[str, Any]]) -> Row:
@@ -53,12 +51,10 @@ class ToFacts(FlatMapFunction):
         self,
         source: facts.Source,
         rules: FactRules,
-        levels: frozenset[str] | None = None,
         min_congestion: float | None = None,
         key_slots: int = 1,
     ) -> None:
         self.source, self.rules, self.key_slots = source, rules, key_slots
-        self.levels = levels  # for verdicts: only these risk levels become facts
         self.min_congestion = min_congestion  # for windows: only these become facts
         self.invalid: Any = None
 
@@ -75,13 +71,7 @@ class ToFacts(FlatMapFunction):
             return []
 
     def flat_map(self, value: str | Row) -> Iterator[Row]:
-        # JSON text: a string, a SQL row's first field, or a verdict row's last
-        if self.levels is not None:  # a verdict row (udfs.rows.VERDICT_ROW)
-            if value[1] not in self.levels:
-                return
-            raw = value[2]
-        else:
-            raw = value if isinstance(value, str) else value[0]
+        raw = value if isinstance(value, str) else value[0]  # JSON, or a SQL row's first field
         if self.min_congestion is not None:
             try:
                 index = json.loads(raw).get("congestion_index")
@@ -248,6 +238,11 @@ class VerdictAlertCooldown(KeyedProcessFunction):
             yield value
 
 
+def verdict_outputs(cfg: CepConfig) -> VerdictOutputs:
+    """Which verdicts the risk stage hands the patterns as facts, on which key slots."""
+    return VerdictOutputs(fact_levels=cfg.verdict_levels(), key_slots=cfg.operator.key_slots)
+
+
 def throttle_verdict_alerts(alerts: DataStream, cfg: CepConfig) -> DataStream:
     """(camera id, `high_risk_verdict` alert JSON) rows, thinned by the configured cooldown."""
     cooldown_ms = int(cfg.verdict_alerts.cooldown_s * 1000)
@@ -273,15 +268,16 @@ def detect(
     cfg: CepConfig,
     detections: DataStream,
     windows: DataStream | None = None,
-    verdicts: DataStream | None = None,
+    verdict_facts: DataStream | None = None,
     signals: DataStream | None = None,
 ) -> DataStream:
     """Facts of every source, matched per camera in event time -> (camera id, alert JSON).
 
     `detections`: `candidate_batches` (slot, step, frames' JSON); `windows`: (camera,
-    WindowStats JSON) rows; `verdicts`: verdict rows (udfs.rows.VERDICT_ROW); `signals`:
-    signal changes (JSON). A source is used only when a configured pattern consumes its
-    facts, so Python sees no more than it must.
+    WindowStats JSON) rows; `verdict_facts`: FACT_ROWs the risk stage made of the verdicts
+    patterns wait for (`udfs.risk.outputs`); `signals`: signal changes (JSON). A source is
+    used only when a configured pattern consumes its facts, so Python sees no more than it
+    must.
     """
     fact_streams = [
         detections.flat_map(BatchFacts(cfg.facts), output_type=FACT_ROW)
@@ -291,8 +287,6 @@ def detect(
     sources: list[tuple[DataStream, facts.Source]] = []
     if windows is not None and cfg.min_congestion_index() is not None:
         sources.append((windows.map(lambda row: row[1], output_type=Types.STRING()), "window"))
-    if verdicts is not None and cfg.verdict_levels():
-        sources.append((verdicts, "risk"))
     if signals is not None:
         sources.append((signals, "signal"))
     fact_streams += [
@@ -300,7 +294,6 @@ def detect(
             ToFacts(
                 kind,
                 cfg.facts,
-                levels=cfg.verdict_levels() if kind == "risk" else None,
                 min_congestion=cfg.min_congestion_index() if kind == "window" else None,
                 key_slots=cfg.operator.key_slots,
             ),
@@ -310,6 +303,8 @@ def detect(
         .uid(f"cep-facts-{kind}")
         for stream, kind in sources
     ]
+    if verdict_facts is not None and cfg.verdict_levels():
+        fact_streams.append(verdict_facts)
     alerts, _timeouts = build_cep(fact_streams[0].union(*fact_streams[1:]), cfg)
     return (
         alerts.map(KeyAlert(tuple(p.name for p in cfg.patterns)), output_type=KEYED_JSON)

@@ -1,12 +1,15 @@
 """Thin PyFlink adapters of the risk stage, and `build_risk_stage` that wires them.
 
-detection JSON -> RouteGroups --side: heuristic verdicts--------------------------.
-                      | tasks (slot, task JSON)                                      |
-                      v key_by(slot)                                                 |
-                 AssessPerSlot (keyed state: the pool - pacing, spend, cooldowns -    |
-                      |        and the calls in flight; async calls on its own loop, |
-                      |        settled into the pool as they finish)                  |
-                      v CountVerdicts (metrics) -> verdict rows  <--- union ---------'
+detection JSON -> RouteGroups --side: heuristic verdicts' records----------------------.
+                      | tasks (slot, task JSON)                                         |
+                      v key_by(slot)                                                    |
+                 AssessPerSlot (keyed state: the pool - pacing, spend, cooldowns -       |
+                      |        and the calls in flight; async calls on its own loop,    |
+                      |        settled into the pool as they finish)                     |
+                      v CountVerdicts (metrics) -> LLM verdicts' records  <-- union ----'
+
+Each verdict leaves as its records (`udfs.risk.outputs`): its own, a high-risk alert, a
+pattern fact; three streams of `RiskStreams`, made where the verdict is.
 """
 
 from __future__ import annotations
@@ -17,14 +20,12 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any, get_args
+from typing import Any, NamedTuple, get_args
 
 from pyflink.common import Row, Types
 from pyflink.datastream import (
     DataStream,
-    FlatMapFunction,
     KeyedProcessFunction,
-    MapFunction,
     OutputTag,
     ProcessFunction,
     RuntimeContext,
@@ -38,12 +39,25 @@ from udfs.risk.batching import BatchBuffer
 from udfs.risk.calls import CallsInFlight
 from udfs.risk.config import RiskConfig
 from udfs.risk.keypool import KeyPool, load_keys
-from udfs.rows import KEYED_JSON, VERDICT_ROW
+from udfs.risk.outputs import VerdictOutputs
+from udfs.rows import FACT_ROW, KEYED_JSON
 
 log = logging.getLogger(__name__)
 
 TASK_ROW = Types.ROW_NAMED(["slot", "task"], [Types.INT(), Types.STRING()])
-HEURISTIC_TAG = OutputTag("risk-heuristic", VERDICT_ROW)
+VERDICT_TAG = OutputTag("risk-verdicts", KEYED_JSON)  # (camera id, verdict JSON)
+ALERT_TAG = OutputTag("risk-high-alerts", KEYED_JSON)  # (camera id, TrafficAlert JSON)
+FACT_TAG = OutputTag("risk-facts", FACT_ROW)  # (slot, None, facts JSON) for the patterns
+
+
+def verdict_records(outputs: VerdictOutputs, verdict: RiskAssessment) -> Iterator[Any]:
+    """A verdict's records (`udfs.risk.outputs`), each on its side output."""
+    own, alert, fact = outputs.of(verdict)
+    yield VERDICT_TAG, Row(*own)
+    if alert is not None:
+        yield ALERT_TAG, Row(*alert)
+    if fact is not None:
+        yield FACT_TAG, Row(fact[0], None, fact[1])
 
 
 def llm_enabled(cfg: RiskConfig) -> bool:
@@ -51,10 +65,10 @@ def llm_enabled(cfg: RiskConfig) -> bool:
 
 
 class RouteGroups(ProcessFunction):
-    """Detection JSON -> heuristic verdicts (side output) and LLM tasks (main output)."""
+    """Detection JSON -> heuristic verdicts' records (side outputs) and LLM tasks (main)."""
 
-    def __init__(self, cfg: RiskConfig) -> None:
-        self.cfg = cfg
+    def __init__(self, cfg: RiskConfig, outputs: VerdictOutputs) -> None:
+        self.cfg, self.outputs = cfg, outputs
         self.counters: dict[str, Any] = {}
 
     def open(self, runtime_context: RuntimeContext) -> None:
@@ -73,7 +87,7 @@ class RouteGroups(ProcessFunction):
         for item in records.route(event, self.cfg, llm_enabled(self.cfg)):
             if isinstance(item, RiskAssessment):
                 self.counters["heuristic"].inc()
-                yield HEURISTIC_TAG, verdict_row(item)
+                yield from verdict_records(self.outputs, item)
             else:
                 self.counters["llm"].inc()
                 yield Row(item.slot, item.to_json_str())
@@ -296,13 +310,14 @@ class AssessPerSlot(KeyedProcessFunction):
             self.health.close()
 
 
-class CountVerdicts(MapFunction):
-    """RiskResult JSON -> verdict JSON. Metrics (docs/metrics.md): verdicts per source; per
-    key id: HTTP attempts by outcome, tokens, spend (micro-USD) and a latency histogram (per
-    provider too); cache misses; the sum of verdict latencies."""
+class CountVerdicts(ProcessFunction):
+    """RiskResult JSON -> the verdict's records (side outputs, as `RouteGroups`). Metrics
+    (docs/metrics.md): verdicts per source; per key id: HTTP attempts by outcome, tokens,
+    spend (micro-USD) and a latency histogram (per provider too); cache misses; the sum of
+    verdict latencies."""
 
-    def __init__(self, cfg: RiskConfig) -> None:
-        self.cfg = cfg
+    def __init__(self, cfg: RiskConfig, outputs: VerdictOutputs) -> None:
+        self.cfg, self.outputs = cfg, outputs
         self.counters: dict[str, Any] = {}
         self.by_key: dict[tuple[str, str, str], Any] = {}  # meters.increments' keys
 
@@ -328,7 +343,7 @@ class CountVerdicts(MapFunction):
                 counter = histogram.add_group("le", le).counter("risk_llm_latency_ms")
                 self.by_key[("latency", key_id, le)] = counter
 
-    def map(self, value: str) -> Row:
+    def process_element(self, value: str, ctx: ProcessFunction.Context) -> Iterator[Any]:
         result = records.RiskResult.model_validate_json(value)
         verdict = result.verdict
         self.counters[verdict.source].inc()
@@ -344,60 +359,40 @@ class CountVerdicts(MapFunction):
             self.counters["latency"].inc(int(verdict.latency_ms))
         if result.sent and self.cfg.cache.redis_url:
             self.counters["cache_miss"].inc()
-        return verdict_row(verdict)
+        yield from verdict_records(self.outputs, verdict)
 
 
-def build_risk_stage(detections: DataStream, cfg: RiskConfig) -> DataStream:
-    """detection JSON strings -> verdict rows (udfs.rows.VERDICT_ROW), one per group."""
+class RiskStreams(NamedTuple):
+    verdicts: DataStream  # KEYED_JSON: (camera id, verdict JSON), one per group
+    high_risk: DataStream  # KEYED_JSON: (camera id, `high_risk_verdict` alert JSON)
+    facts: DataStream  # FACT_ROW: the verdicts some pattern waits for, as facts
+
+
+def build_risk_stage(
+    detections: DataStream, cfg: RiskConfig, outputs: VerdictOutputs | None = None
+) -> RiskStreams:
+    """detection JSON strings -> the verdicts' records (`udfs.risk.outputs`)."""
+    outputs = outputs or VerdictOutputs()
     routed = (
-        detections.process(RouteGroups(cfg), output_type=TASK_ROW)
+        detections.process(RouteGroups(cfg, outputs), output_type=TASK_ROW)
         .name("risk: filter + tier")
         .uid("risk-route")
     )
-    heuristic = routed.get_side_output(HEURISTIC_TAG)
     results = (
         routed.key_by(lambda r: r[0], key_type=Types.INT())
         .process(AssessPerSlot(cfg), output_type=Types.STRING())
         .name("risk: key pool + async LLM calls")
         .uid("risk-keypool-gate")  # the uid of the pool's state since the first version
     )
-    llm_verdicts = (
-        results.map(CountVerdicts(cfg), output_type=VERDICT_ROW)
+    assessed = (
+        results.process(CountVerdicts(cfg, outputs), output_type=Types.STRING())
         .start_new_chain()  # metrics of Python functions chained to keyed ones were lost
         .name("risk: count verdicts")
         .uid("risk-count-verdicts")
     )
-    return heuristic.union(llm_verdicts)
-
-
-def verdict_row(verdict: RiskAssessment) -> Row:
-    """The typed row a verdict travels in between operators (udfs.rows.VERDICT_ROW)."""
-    return Row(verdict.camera_id, verdict.risk_level, verdict.to_json().decode())
-
-
-class HighRiskAlerts(FlatMapFunction):
-    """Verdict row -> a TrafficAlert row for each high-risk verdict (`high_risk_verdict`);
-    only high verdicts are parsed."""
-
-    def flat_map(self, value: Row) -> Iterator[Row]:
-        if value[1] != "high":
-            return
-        alert = records.alert_for_verdict(parse(RiskAssessment, value[2]))
-        if alert is not None:
-            yield Row(alert.camera_id, alert.to_json().decode())
-
-
-def keyed_verdicts(verdicts: DataStream) -> DataStream:
-    """Verdict rows -> (camera id, verdict JSON) rows for the risk topic and Redis."""
-    return verdicts.map(lambda row: Row(row[0], row[2]), output_type=KEYED_JSON).name(
-        "key verdicts"
+    both = (routed, assessed)
+    verdicts, high_risk, found = (
+        both[0].get_side_output(tag).union(both[1].get_side_output(tag))
+        for tag in (VERDICT_TAG, ALERT_TAG, FACT_TAG)
     )
-
-
-def high_risk_alerts(verdicts: DataStream) -> DataStream:
-    """Verdict rows -> (camera id, TrafficAlert JSON) rows of the high-risk verdicts."""
-    return (
-        verdicts.flat_map(HighRiskAlerts(), output_type=KEYED_JSON)
-        .name("alerts: high-risk verdicts")
-        .uid("alerts-high-risk")
-    )
+    return RiskStreams(verdicts, high_risk, found)
