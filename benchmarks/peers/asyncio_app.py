@@ -26,7 +26,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from benchmarks.peers.logic import Output, PeerCore
 from stack.config import Endpoints
-from udfs.views.redis import queue_stats_view, queue_verdict_view
+from udfs.views.redis import queue_stats_view, queue_verdict_views
 from udfs.windows.stats import CongestionModel
 
 BATCH = 1000  # records per consume() call
@@ -63,8 +63,7 @@ async def write(client: aioredis.Redis, out: Output, written: dict[str, int]) ->
     pipe = client.pipeline(transaction=False)
     for stats in out.windows:
         queue_stats_view(pipe, stats)
-    for verdict in out.verdicts:
-        queue_verdict_view(pipe, verdict)
+    queue_verdict_views(pipe, out.verdicts)
     await pipe.execute()
     written["windows"] += len(out.windows)
     written["verdicts"] += len(out.verdicts)
