@@ -96,7 +96,7 @@ def scale(
         "docs/operations.md):",
         "",
         "| cameras | variant | round | read ev/s | lag start -> end | p99 ms | windows | "
-        "busiest chain (ms/s) | load 1m | TM died on cancel | problems |",
+        "busiest chain (ms/s) | load 1m | TM died on cancel | missed (keeps-up rule) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in r["runs"]:
@@ -111,7 +111,7 @@ def scale(
             f"{run['latency_ms_p99'] or '-'} | {windows} | `{run['busiest']}` "
             f"({run['busiest_ms_per_s']:.0f}) | {run.get('load_avg_1m', '-')} | "
             f"{run['taskmanager_died_on_cancel']} | "
-            f"{'; '.join(run['problems']) or '-'} |"
+            f"{'; '.join(run.get('shortfalls', run['problems'])) or '-'} |"
         )
     return [*lines, ""]
 

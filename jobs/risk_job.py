@@ -13,8 +13,10 @@
                 |     -> [Py] risk stage: filter + tier -> heuristic verdicts
                 |        '-> key_by(slot) key pool + async vision-LLM calls (keyed state:
                 |            pool and calls in flight; cache, tiers, retries, failover)
+                |     each verdict's records, made where the verdict is (udfs/risk/outputs):
                 |     -> `risk-assessment-results` + Redis; high -> alerts with the
-                |        verdict's evidence, key_by(camera) cooldown -> `traffic-alerts`
+                |        verdict's evidence, key_by(camera) cooldown -> `traffic-alerts`;
+                |        facts of the levels a pattern waits for -> the pattern stage
                 '-> [SQL] frames that may hold a fact, crops dropped, one batch per key slot
                     and 1 s step (TUMBLE, ARRAY_AGG)
                      -> [Py] facts (crossings, wrong way, conflicts, close approaches)

@@ -8,12 +8,6 @@ from pyflink.common import Types
 # camera id (dead letters: `partition:offset`), so one camera's records stay in order.
 KEYED_JSON = Types.ROW_NAMED(["k", "v"], [Types.STRING(), Types.STRING()])
 
-# One risk verdict, typed: the camera (the sinks' key) and the level (what alerts and the
-# pattern stage filter on) travel beside the JSON, so no operator parses a verdict to route it.
-VERDICT_ROW = Types.ROW_NAMED(
-    ["camera_id", "risk_level", "verdict"], [Types.STRING(), Types.STRING(), Types.STRING()]
-)
-
 # What the pattern operator takes: a key slot, the step of a SQL batch (None: facts of one
 # message, placed by their time), and a JSON list of facts (`udfs.patterns.facts.Fact`).
 FACT_ROW = Types.ROW_NAMED(["slot", "step", "facts"], [Types.INT(), Types.LONG(), Types.STRING()])
