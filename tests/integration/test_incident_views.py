@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from contract import Incident, redis_keys
-from tests.integration.test_redis_outage import free_port, start_redis
+from tests.integration.test_redis_outage import throwaway_redis
 from tests.redis_io import replies
 from udfs.views.redis import IncidentViewWriter
 
@@ -37,10 +37,7 @@ def incident(number: int, revision: int, status: str = "open", camera: str = "ca
 
 
 def test_incident_views_are_idempotent_never_regress_and_stay_bounded(tmp_path: Path) -> None:
-    port = free_port()
-    server = start_redis(port, tmp_path)
-    try:
-        url = f"redis://127.0.0.1:{port}/0"
+    with throwaway_redis(tmp_path) as url:
         client = redis.Redis.from_url(url)
         read = replies(client)
         listener = client.pubsub()
@@ -68,6 +65,3 @@ def test_incident_views_are_idempotent_never_regress_and_stay_bounded(tmp_path: 
         assert read.zscore(redis_keys.INCIDENTS_OPEN, "inc-2") is None  # the oldest went
         assert read.zcard(redis_keys.incidents_of_camera("cam-0")) == redis_keys.RECENT_MAX // 2 + 5
         writer.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)

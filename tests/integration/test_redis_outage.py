@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -50,6 +53,18 @@ def start_redis(port: int, folder) -> subprocess.Popen[bytes]:
         except redis.ConnectionError:
             time.sleep(0.1)
     raise AssertionError("redis did not start")
+
+
+@contextlib.contextmanager
+def throwaway_redis(folder: Path) -> Iterator[str]:
+    """A redis-server of its own on a free port, stopped afterwards: its URL."""
+    port = free_port()
+    server = start_redis(port, folder)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def stats(start_s: int, frames: int = 1) -> WindowStats:

@@ -14,7 +14,7 @@ import redis
 import redis.asyncio as aioredis
 
 from contract import RiskAssessment, redis_keys
-from tests.integration.test_redis_outage import free_port, start_redis
+from tests.integration.test_redis_outage import throwaway_redis
 from tests.redis_io import replies
 from udfs.views.redis import VerdictViewWriter, queue_verdict_views
 
@@ -38,10 +38,7 @@ def newest(docs: list[RiskAssessment], keep: int) -> list[bytes]:
 
 
 def test_batched_verdict_views_keep_the_newest_per_list_and_publish_each(tmp_path: Path):
-    port = free_port()
-    server = start_redis(port, tmp_path)
-    try:
-        url = f"redis://127.0.0.1:{port}/0"
+    with throwaway_redis(tmp_path) as url:
         client = redis.Redis.from_url(url)
         read = replies(client)
         listener = client.pubsub()
@@ -70,9 +67,6 @@ def test_batched_verdict_views_keep_the_newest_per_list_and_publish_each(tmp_pat
         client.flushdb()
         asyncio.run(write_async(url, written[:10]))
         assert read.zrange(redis_keys.RISK_RECENT, 0, -1) == newest(written[:10], 500)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 async def write_async(url: str, verdicts: list[RiskAssessment]) -> None:

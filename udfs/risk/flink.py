@@ -390,9 +390,8 @@ def build_risk_stage(
         .name("risk: count verdicts")
         .uid("risk-count-verdicts")
     )
-    both = (routed, assessed)
     verdicts, high_risk, found = (
-        both[0].get_side_output(tag).union(both[1].get_side_output(tag))
+        routed.get_side_output(tag).union(assessed.get_side_output(tag))
         for tag in (VERDICT_TAG, ALERT_TAG, FACT_TAG)
     )
     return RiskStreams(verdicts, high_risk, found)
