@@ -320,7 +320,7 @@ def _flink_child(work: Path) -> None:
                 "SELECT source, message FROM bench_messages WHERE source <> 'detection'"
             )
         ).flat_map(TaggedFacts(cfg, str(marker)), output_type=FACT_ROW)
-        alert_stream, _timeouts = build_cep(batches.union(others), cfg)
+        alert_stream = build_cep(batches.union(others), cfg)
         submitted = time.time()
         alerts: Counter[str] = Counter()
         with alert_stream.execute_and_collect("cep-throughput") as results:

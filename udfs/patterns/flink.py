@@ -1,4 +1,4 @@
-"""Thin PyFlink adapter: facts in, `TrafficAlert` JSON out, timeouts on a side output.
+"""Thin PyFlink adapter: facts in, `TrafficAlert` JSON out, timeouts counted.
 
 All logic is in `udfs.patterns.engine` and `udfs.patterns.slots` (plain Python). This module
 owns the Flink parts: keyed state per key slot (pending facts by step, the engine's core per
@@ -19,7 +19,6 @@ from pyflink.datastream import (
     FlatMapFunction,
     KeyedProcessFunction,
     MapFunction,
-    OutputTag,
     RuntimeContext,
 )
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
@@ -34,8 +33,6 @@ from udfs.patterns.engine import TrafficCep, new_core
 from udfs.patterns.slots import slot_of
 from udfs.risk.outputs import VerdictOutputs
 from udfs.rows import FACT_ROW, KEYED_JSON
-
-TIMEOUT_TAG = OutputTag("cep-timeouts", Types.STRING())
 
 
 def _facts_row(slot: int, step: int | None, found: list[dict[str, Any]]) -> Row:
@@ -181,19 +178,17 @@ class TrafficCepFunction(KeyedProcessFunction):
             self.counters["suppressed"].inc(out.suppressed)
             for alert in out.alerts:
                 yield alert.to_json().decode()
-            for timeout in out.timeouts:
-                yield TIMEOUT_TAG, timeout.model_dump_json()
 
 
-def build_cep(fact_stream: DataStream, cfg: CepConfig) -> tuple[DataStream, DataStream]:
-    """(slot, fact JSON) rows with timestamps and watermarks -> (alert JSON, timeout JSON)."""
-    alerts = (
+def build_cep(fact_stream: DataStream, cfg: CepConfig) -> DataStream:
+    """(slot, fact JSON) rows with timestamps and watermarks -> alert JSON. Timeouts are
+    counted (`cep_timeouts`); those a pattern alerts on are alerts."""
+    return (
         fact_stream.key_by(lambda row: row[0], key_type=Types.INT())
         .process(TrafficCepFunction(cfg), output_type=Types.STRING())
         .name("cep: traffic patterns")
         .uid("cep-traffic-patterns-by-slot")
     )
-    return alerts, alerts.get_side_output(TIMEOUT_TAG)
 
 
 class KeyAlert(MapFunction):
@@ -305,7 +300,7 @@ def detect(
     ]
     if verdict_facts is not None and cfg.verdict_levels():
         fact_streams.append(verdict_facts)
-    alerts, _timeouts = build_cep(fact_streams[0].union(*fact_streams[1:]), cfg)
+    alerts = build_cep(fact_streams[0].union(*fact_streams[1:]), cfg)
     return (
         alerts.map(KeyAlert(tuple(p.name for p in cfg.patterns)), output_type=KEYED_JSON)
         .start_new_chain()  # its metrics reach the reporter only outside the CEP chain

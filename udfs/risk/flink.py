@@ -40,7 +40,7 @@ from udfs.risk.calls import CallsInFlight
 from udfs.risk.config import RiskConfig
 from udfs.risk.keypool import KeyPool, load_keys
 from udfs.risk.outputs import VerdictOutputs
-from udfs.rows import FACT_ROW, KEYED_JSON
+from udfs.rows import FACT_ROW, KEYED_JSON, side_output
 
 log = logging.getLogger(__name__)
 
@@ -391,7 +391,7 @@ def build_risk_stage(
         .uid("risk-count-verdicts")
     )
     verdicts, high_risk, found = (
-        routed.get_side_output(tag).union(assessed.get_side_output(tag))
+        side_output(routed, tag).union(side_output(assessed, tag))
         for tag in (VERDICT_TAG, ALERT_TAG, FACT_TAG)
     )
     return RiskStreams(verdicts, high_risk, found)
