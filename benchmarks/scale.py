@@ -37,6 +37,9 @@ latency < 2 s (the peers too). A run that misses a clause names it (`shortfalls`
 results file, after "DOES NOT keep up:" on the console). The benchmark asserts what it
 measures: a run whose metrics are missing, or whose job failed, exits non-zero.
 Writes benchmarks/results/scale.json (or --results-file, e.g. scale-peers.json).
+Each run reads and writes its own topics; the views go to Redis database VIEWS_DB, so the
+bounded lists the dev stack's dashboard and tests read (database 0) keep their own entries
+(pub/sub, where latency is read, spans databases).
 
     .venv/bin/python -m benchmarks.scale --cameras 500 1000 2000 --rounds 3 --warmup-s 30 \
         --measure-s 60
@@ -85,6 +88,14 @@ ENTRIES = {"job": REPO / "jobs" / "risk_job.py", "job1": REPO / "jobs" / "risk_j
 # Flink variants at another parallelism than 2: job1 checks the scaling rule's per-core share
 # (docs/operations.md, Sizing) against the job at 2 in the same run.
 PARALLELISM = {"job1": 1}
+VIEWS_DB = 15
+
+
+def views_url(redis_url: str) -> str:
+    """The stack's Redis URL with the benchmark's own database."""
+    return urllib.parse.urlsplit(redis_url)._replace(path=f"/{VIEWS_DB}").geturl()
+
+
 # peer variant -> (module of benchmarks/peers, consumer processes in one group)
 PEERS = {"asyncio": ("asyncio_app", 1), "asyncio2": ("asyncio_app", 2),
          "quix": ("quix_app", 1), "quix2": ("quix_app", 2)}  # fmt: skip
@@ -266,6 +277,7 @@ class FlinkRunner:
             "--parallelism", str(PARALLELISM.get(variant, 2)),
             "--transactional-id-prefix", f"scale-{run_id}",
             "--job-name", f"scale-{variant}-{cameras}", "--restart-attempts", "0",
+            "--redis-url", views_url(Endpoints.from_env().redis_url),
             *output_args(run_id), *extra,
         ]  # fmt: skip
         self.flink = Flink()
@@ -320,7 +332,7 @@ class PeerRunner:
         self.commands = [
             [str(python), "-m", f"benchmarks.peers.{module}", "--topic", topic,
              "--group-id", f"peer-{run_id}", "--bootstrap", endpoints.kafka_bootstrap,
-             "--redis-url", endpoints.redis_url, "--window-s", str(WINDOW_S),
+             "--redis-url", views_url(endpoints.redis_url), "--window-s", str(WINDOW_S),
              "--bound-s", str(BOUND_S), "--status-file", str(self.dir / f"status-{n}.json"),
              *(("--worker", str(n), "--workers", str(processes)) if module == "asyncio_app"
                else ()),
@@ -425,7 +437,8 @@ def measure(
     )
     seen: list[tuple[int, int]] = []
     stop = threading.Event()
-    listener = threading.Thread(target=listen, args=(endpoints.redis_url, prefix, seen, stop))
+    views = views_url(endpoints.redis_url)
+    listener = threading.Thread(target=listen, args=(views, prefix, seen, stop))
     log = ReplayLog()
     samples: list[Sample] = []
     try:

@@ -2,7 +2,8 @@
 
 `build()` in jobs/risk_job.py wires stages between named tables and streams and asks a
 `JobIO` for the edges: the `detections_raw` (and `signals_raw`) source tables, the five
-(key, JSON) sink tables and the live views. `KafkaRedisIO` is production (Kafka sources and
+(key, JSON) sink tables and the live views (streams to view, or a writer for the operator
+that makes a view's records). `KafkaRedisIO` is production (Kafka sources and
 exactly-once Kafka sinks, Redis views); tests pass their own to run the whole graph on a
 local mini cluster without Kafka or Redis (tests/integration/test_job_graph.py).
 """
@@ -18,7 +19,7 @@ from pyflink.table import StreamTableEnvironment
 from jobs.config import JobConfig
 from udfs.ingest import sql as ingest_sql
 from udfs.sinks.kafka import kafka_sink_ddl
-from udfs.views.flink import View, to_redis
+from udfs.views.flink import RedisView, View, to_redis
 
 
 class JobIO(Protocol):
@@ -36,6 +37,11 @@ class JobIO(Protocol):
 
     def view(self, stream: DataStream, view: View, what: str) -> None:
         """Keep a live view of a (key, message JSON) stream."""
+        ...
+
+    def view_writer(self, view: View) -> RedisView | None:
+        """The live view that the Python operator making its records writes itself
+        (`udfs.views.flink`); None: that view is not kept."""
         ...
 
 
@@ -80,3 +86,6 @@ class KafkaRedisIO:
 
     def view(self, stream: DataStream, view: View, what: str) -> None:
         to_redis(stream, self.cfg.redis_url, view, what)
+
+    def view_writer(self, view: View) -> RedisView | None:
+        return RedisView(self.cfg.redis_url, view)

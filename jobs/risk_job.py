@@ -78,16 +78,16 @@ def build(
     ingest.check(t_env, cfg.window_s, cfg.max_event_bytes)
 
     congestion = CongestionModel(cfg.congestion_capacity, cfg.free_flow_speed_px_s)
-    stats = windows.window_stats(t_env, cfg.window_s, congestion)
-    io.view(stats, "stats", "window stats")
+    stats = windows.window_stats(t_env, cfg.window_s, congestion, io.view_writer("stats"))
 
     # Risk: only frames with groups enter Python (their crops only if an LLM may see them);
     # every group leaves with one verdict.
     # Each verdict leaves as its records: its own, a high-risk alert, a fact for the patterns.
     risk_cfg, cep = cfg.risk(), cfg.cep()
     frames = ingest.accepted(t_env, "group_count > 0", crops=risk.llm_enabled(risk_cfg))
-    assessed = risk.build_risk_stage(frames, risk_cfg, patterns.verdict_outputs(cep))
-    io.view(assessed.verdicts, "risk", "verdicts")
+    assessed = risk.build_risk_stage(
+        frames, risk_cfg, patterns.verdict_outputs(cep), io.view_writer("risk")
+    )
 
     # Patterns: only frames that may hold a fact (a crossing, a tracked road user in a zone,
     # a group) enter Python, with the windows, verdicts and signal changes patterns use.

@@ -21,7 +21,7 @@ from pyflink.table import DataTypes, Schema, StreamTableEnvironment
 from jobs.config import from_args
 from jobs.risk_job import build, create_env
 from udfs.ingest import sql as ingest_sql
-from udfs.views.flink import View
+from udfs.views.flink import RedisView, View
 
 RAW_ROW = Types.ROW_NAMED(
     ["payload", "kafka_partition", "kafka_offset"],
@@ -67,6 +67,9 @@ class FileIO:
         views = self.t_env.create_statement_set()
         views.add_insert(name, self.t_env.from_data_stream(stream))
         views.attach_as_datastream()
+
+    def view_writer(self, view: View) -> RedisView | None:
+        return None  # written in the Python operator: the Kafka sink's file has the records
 
     def _file_table(self, t_env: StreamTableEnvironment, name: str) -> str:
         t_env.execute_sql(

@@ -95,8 +95,9 @@ def test_whole_graph_runs_on_file_io(tmp_path: Path) -> None:
     red = next(i for i in last.values() if i["kind"] == "red_light")
     assert red["track_ids"] == [101, 102, 103] and red["place"] == "stop_line"
 
-    views = {"stats": "window_stats_out", "risk": "risk_out", "alerts": "alerts_out"}
-    views["incidents"] = "incidents_out"
+    # Views of streams; the stats and verdict views are written by the operators that make
+    # them (FileIO keeps none of those): test_job_end_to_end checks them in Redis.
+    views = {"alerts": "alerts_out", "incidents": "incidents_out"}
     for view, table in views.items():
         assert sorted(map(str, read_output(out, f"view_{view}"))) == sorted(
             map(str, read_output(out, table))

@@ -189,7 +189,7 @@ def test_job_submitted_with_flink_run_has_readable_names(scraped):
     assert status["state"] == "RUNNING"
     assert status["name"] == f"traffic-risk-it-{scraped['run']}"
     names = " | ".join(v["name"] for v in status["vertices"])
-    for readable in ("detections_raw", "encode window stats", "redis: window stats views",
+    for readable in ("detections_raw", "encode window stats", "redis: alerts views",
                      "encode dead letters", "window_stats_out", "dead_letter_out"):  # fmt: skip
         assert readable in names
 

@@ -41,6 +41,7 @@ from udfs.risk.config import RiskConfig
 from udfs.risk.keypool import KeyPool, load_keys
 from udfs.risk.outputs import VerdictOutputs
 from udfs.rows import FACT_ROW, KEYED_JSON, side_output
+from udfs.views.flink import RedisView
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +51,31 @@ ALERT_TAG = OutputTag("risk-high-alerts", KEYED_JSON)  # (camera id, TrafficAler
 FACT_TAG = OutputTag("risk-facts", FACT_ROW)  # (slot, None, facts JSON) for the patterns
 
 
-def verdict_records(outputs: VerdictOutputs, verdict: RiskAssessment) -> Iterator[Any]:
-    """A verdict's records (`udfs.risk.outputs`), each on its side output."""
-    own, alert, fact = outputs.of(verdict)
-    yield VERDICT_TAG, Row(*own)
-    if alert is not None:
-        yield ALERT_TAG, Row(*alert)
-    if fact is not None:
-        yield FACT_TAG, Row(fact[0], None, fact[1])
+class VerdictSink:
+    """Where an operator that makes verdicts sends each: its records (`udfs.risk.outputs`),
+    each on its side output, and the Redis verdict views, written right there (`views`)."""
+
+    def __init__(self, outputs: VerdictOutputs, views: RedisView | None) -> None:
+        self.outputs, self.views = outputs, views
+        self.writer: Any = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        if self.views is not None:
+            self.writer = self.views.open(runtime_context)
+
+    def emit(self, verdict: RiskAssessment) -> Iterator[Any]:
+        if self.writer is not None:
+            self.writer.write(verdict)
+        own, alert, fact = self.outputs.of(verdict)
+        yield VERDICT_TAG, Row(*own)
+        if alert is not None:
+            yield ALERT_TAG, Row(*alert)
+        if fact is not None:
+            yield FACT_TAG, Row(fact[0], None, fact[1])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def llm_enabled(cfg: RiskConfig) -> bool:
@@ -67,11 +85,12 @@ def llm_enabled(cfg: RiskConfig) -> bool:
 class RouteGroups(ProcessFunction):
     """Detection JSON -> heuristic verdicts' records (side outputs) and LLM tasks (main)."""
 
-    def __init__(self, cfg: RiskConfig, outputs: VerdictOutputs) -> None:
-        self.cfg, self.outputs = cfg, outputs
+    def __init__(self, cfg: RiskConfig, sink: VerdictSink) -> None:
+        self.cfg, self.sink = cfg, sink
         self.counters: dict[str, Any] = {}
 
     def open(self, runtime_context: RuntimeContext) -> None:
+        self.sink.open(runtime_context)
         if not llm_enabled(self.cfg):
             log.warning("risk stage: no LLM configured; the heuristic assesses every group")
         group = runtime_context.get_metrics_group()
@@ -87,10 +106,13 @@ class RouteGroups(ProcessFunction):
         for item in records.route(event, self.cfg, llm_enabled(self.cfg)):
             if isinstance(item, RiskAssessment):
                 self.counters["heuristic"].inc()
-                yield from verdict_records(self.outputs, item)
+                yield from self.sink.emit(item)
             else:
                 self.counters["llm"].inc()
                 yield Row(item.slot, item.to_json_str())
+
+    def close(self) -> None:
+        self.sink.close()
 
 
 POLL_MS = 50  # how often a slot with calls in flight collects the finished ones
@@ -316,12 +338,13 @@ class CountVerdicts(ProcessFunction):
     spend (micro-USD) and a latency histogram (per provider too); cache misses; the sum of
     verdict latencies."""
 
-    def __init__(self, cfg: RiskConfig, outputs: VerdictOutputs) -> None:
-        self.cfg, self.outputs = cfg, outputs
+    def __init__(self, cfg: RiskConfig, sink: VerdictSink) -> None:
+        self.cfg, self.sink = cfg, sink
         self.counters: dict[str, Any] = {}
         self.by_key: dict[tuple[str, str, str], Any] = {}  # meters.increments' keys
 
     def open(self, runtime_context: RuntimeContext) -> None:
+        self.sink.open(runtime_context)
         group = runtime_context.get_metrics_group()
         for source in ("llm", "cache", "fallback"):
             self.counters[source] = group.counter(f"risk_verdicts_{source}")
@@ -359,7 +382,10 @@ class CountVerdicts(ProcessFunction):
             self.counters["latency"].inc(int(verdict.latency_ms))
         if result.sent and self.cfg.cache.redis_url:
             self.counters["cache_miss"].inc()
-        yield from verdict_records(self.outputs, verdict)
+        yield from self.sink.emit(verdict)
+
+    def close(self) -> None:
+        self.sink.close()
 
 
 class RiskStreams(NamedTuple):
@@ -369,12 +395,16 @@ class RiskStreams(NamedTuple):
 
 
 def build_risk_stage(
-    detections: DataStream, cfg: RiskConfig, outputs: VerdictOutputs | None = None
+    detections: DataStream,
+    cfg: RiskConfig,
+    outputs: VerdictOutputs | None = None,
+    views: RedisView | None = None,
 ) -> RiskStreams:
-    """detection JSON strings -> the verdicts' records (`udfs.risk.outputs`)."""
-    outputs = outputs or VerdictOutputs()
+    """detection JSON strings -> the verdicts' records (`udfs.risk.outputs`); `views`: the
+    Redis verdict views, written by the operators that make the verdicts."""
+    sink = VerdictSink(outputs or VerdictOutputs(), views)
     routed = (
-        detections.process(RouteGroups(cfg, outputs), output_type=TASK_ROW)
+        detections.process(RouteGroups(cfg, sink), output_type=TASK_ROW)
         .name("risk: filter + tier")
         .uid("risk-route")
     )
@@ -385,7 +415,7 @@ def build_risk_stage(
         .uid("risk-keypool-gate")  # the uid of the pool's state since the first version
     )
     assessed = (
-        results.process(CountVerdicts(cfg, outputs), output_type=Types.STRING())
+        results.process(CountVerdicts(cfg, sink), output_type=Types.STRING())
         .start_new_chain()  # metrics of Python functions chained to keyed ones were lost
         .name("risk: count verdicts")
         .uid("risk-count-verdicts")
