@@ -8,7 +8,8 @@
            |-- rejected -> [Py] DeadLetter JSON -> Kafka `dead-letter`
            '-- accepted
                 |-> [SQL] per-camera TUMBLE windows -> [Py] WindowStats -> `traffic-window-stats`
-                |                                              '-> Redis stats views
+                |        made where the WindowStats is: Redis stats views, and the facts of
+                |        the congested windows a pattern counts -> the pattern stage
                 |-> frames with groups (crops only if an LLM is configured)
                 |     -> [Py] risk stage: filter + tier -> heuristic verdicts
                 |        '-> key_by(slot) key pool + async vision-LLM calls (keyed state:
@@ -20,7 +21,7 @@
                 '-> [SQL] frames that may hold a fact, crops dropped, one batch per key slot
                     and 1 s step (TUMBLE, ARRAY_AGG)
                      -> [Py] facts (crossings, wrong way, conflicts, close approaches)
-                       + window facts + verdict facts
+                       + window facts + verdict facts (made upstream, see above)
                        + Kafka `signal-states` facts
                          ([SQL] PARSE_SIGNAL: the contract; rejected -> `dead-letter`)
                        -> key_by(slot) CEP patterns (keyed state per slot of cameras,
@@ -77,13 +78,17 @@ def build(
     io.register_sinks(t_env, cfg.sink_topics())
     ingest.check(t_env, cfg.window_s, cfg.max_event_bytes)
 
+    # Windows: per-camera statistics in SQL; Python makes each WindowStats and, right there,
+    # its Redis views and, for a congested window a pattern counts, its fact.
+    risk_cfg, cep = cfg.risk(), cfg.cep()
     congestion = CongestionModel(cfg.congestion_capacity, cfg.free_flow_speed_px_s)
-    stats = windows.window_stats(t_env, cfg.window_s, congestion, io.view_writer("stats"))
+    windowed = windows.window_stats(
+        t_env, cfg.window_s, congestion, io.view_writer("stats"), patterns.window_facts(cep)
+    )
 
     # Risk: only frames with groups enter Python (their crops only if an LLM may see them);
     # every group leaves with one verdict.
     # Each verdict leaves as its records: its own, a high-risk alert, a fact for the patterns.
-    risk_cfg, cep = cfg.risk(), cfg.cep()
     frames = ingest.accepted(t_env, "group_count > 0", crops=risk.llm_enabled(risk_cfg))
     assessed = risk.build_risk_stage(
         frames, risk_cfg, patterns.verdict_outputs(cep), io.view_writer("risk")
@@ -96,7 +101,7 @@ def build(
     signals = ingest.accepted_signals(t_env) if has_signals else None
     high_risk = patterns.throttle_verdict_alerts(assessed.high_risk, cep)
     alerts = patterns.detect(
-        cep, patterns.candidate_batches(t_env, cep), stats, assessed.facts, signals
+        cep, patterns.candidate_batches(t_env, cep), windowed.facts, assessed.facts, signals
     ).union(high_risk)
     io.view(alerts, "alerts", "alerts")
     # Incidents: the alerts of one camera, place and situation grouped, in event time.
@@ -112,7 +117,7 @@ def build(
     sinks.publish(
         t_env,
         {
-            "window_stats_out": stats,
+            "window_stats_out": windowed.stats,
             "risk_out": assessed.verdicts,
             "alerts_out": alerts,
             "incidents_out": incident_revisions,

@@ -18,7 +18,9 @@ Kinds (see docs/cep.md):
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,6 +36,7 @@ from contract import (
 from udfs.patterns.config import FactRules
 from udfs.patterns.evidence import is_sha256
 from udfs.patterns.signals import SignalChange, effective_signal
+from udfs.patterns.slots import slot_of
 
 FactKind = Literal[
     "signal",
@@ -95,6 +98,24 @@ def from_window(stats: WindowStats) -> Fact:
         value=stats.congestion_index,
         ref=f"{stats.window_start_ms}-{stats.window_end_ms}",
     )
+
+
+@dataclass(frozen=True)
+class WindowFacts:
+    """The windows the pattern stage counts, made into facts where the WindowStats is made
+    (`udfs.windows.flink`): those at `min_congestion` or above (`CepConfig.
+    min_congestion_index`), on the camera's key slot of the pattern operator."""
+
+    min_congestion: float
+    key_slots: int = 1
+
+    def of(self, stats: WindowStats) -> tuple[int, str] | None:
+        """(key slot, JSON list of the window's fact), or None below the threshold."""
+        index = stats.congestion_index
+        if index is None or index < self.min_congestion:
+            return None
+        fact = [from_window(stats).as_event()]
+        return slot_of(stats.camera_id, self.key_slots), json.dumps(fact, separators=(",", ":"))
 
 
 def from_risk(verdict: RiskAssessment) -> Fact:

@@ -30,6 +30,7 @@ from udfs.patterns import facts, slots, sql
 from udfs.patterns.config import CepConfig, FactRules
 from udfs.patterns.cooldown import admit
 from udfs.patterns.engine import TrafficCep, new_core
+from udfs.patterns.facts import WindowFacts
 from udfs.patterns.slots import slot_of
 from udfs.risk.outputs import VerdictOutputs
 from udfs.rows import FACT_ROW, KEYED_JSON
@@ -44,15 +45,8 @@ class ToFacts(FlatMapFunction):
     holds facts; invalid input is counted and skipped (the job's parse stage dead-letters it
     before this point)."""
 
-    def __init__(
-        self,
-        source: facts.Source,
-        rules: FactRules,
-        min_congestion: float | None = None,
-        key_slots: int = 1,
-    ) -> None:
+    def __init__(self, source: facts.Source, rules: FactRules, key_slots: int = 1) -> None:
         self.source, self.rules, self.key_slots = source, rules, key_slots
-        self.min_congestion = min_congestion  # for windows: only these become facts
         self.invalid: Any = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
@@ -69,14 +63,6 @@ class ToFacts(FlatMapFunction):
 
     def flat_map(self, value: str | Row) -> Iterator[Row]:
         raw = value if isinstance(value, str) else value[0]  # JSON, or a SQL row's first field
-        if self.min_congestion is not None:
-            try:
-                index = json.loads(raw).get("congestion_index")
-            except ValueError:
-                self.invalid.inc()
-                return
-            if not isinstance(index, int | float) or index < self.min_congestion:
-                return
         found = self.events(raw)
         if found:
             yield _facts_row(slot_of(str(found[0]["camera_id"]), self.key_slots), None, found)
@@ -233,6 +219,13 @@ class VerdictAlertCooldown(KeyedProcessFunction):
             yield value
 
 
+def window_facts(cfg: CepConfig) -> WindowFacts | None:
+    """Which windows the windows stage hands the patterns as facts; None: no pattern reads
+    windows."""
+    least = cfg.min_congestion_index()
+    return None if least is None else WindowFacts(least, cfg.operator.key_slots)
+
+
 def verdict_outputs(cfg: CepConfig) -> VerdictOutputs:
     """Which verdicts the risk stage hands the patterns as facts, on which key slots."""
     return VerdictOutputs(fact_levels=cfg.verdict_levels(), key_slots=cfg.operator.key_slots)
@@ -262,15 +255,15 @@ def candidate_batches(t_env: StreamTableEnvironment, cfg: CepConfig) -> DataStre
 def detect(
     cfg: CepConfig,
     detections: DataStream,
-    windows: DataStream | None = None,
+    window_facts: DataStream | None = None,
     verdict_facts: DataStream | None = None,
     signals: DataStream | None = None,
 ) -> DataStream:
     """Facts of every source, matched per camera in event time -> (camera id, alert JSON).
 
-    `detections`: `candidate_batches` (slot, step, frames' JSON); `windows`: (camera,
-    WindowStats JSON) rows; `verdict_facts`: FACT_ROWs the risk stage made of the verdicts
-    patterns wait for (`udfs.risk.outputs`); `signals`: signal changes (JSON). A source is
+    `detections`: `candidate_batches` (slot, step, frames' JSON); `window_facts` and
+    `verdict_facts`: FACT_ROWs the windows and risk stages made where the window or verdict
+    is (`window_facts`, `verdict_outputs`); `signals`: signal changes (JSON). A source is
     used only when a configured pattern consumes its facts, so Python sees no more than it
     must.
     """
@@ -279,25 +272,17 @@ def detect(
         .name("cep: detection facts")
         .uid("cep-facts-detection-batches")
     ]
-    sources: list[tuple[DataStream, facts.Source]] = []
-    if windows is not None and cfg.min_congestion_index() is not None:
-        sources.append((windows.map(lambda row: row[1], output_type=Types.STRING()), "window"))
+    if window_facts is not None and cfg.min_congestion_index() is not None:
+        fact_streams.append(window_facts)
     if signals is not None:
-        sources.append((signals, "signal"))
-    fact_streams += [
-        stream.flat_map(
-            ToFacts(
-                kind,
-                cfg.facts,
-                min_congestion=cfg.min_congestion_index() if kind == "window" else None,
-                key_slots=cfg.operator.key_slots,
-            ),
-            output_type=FACT_ROW,
+        fact_streams.append(
+            signals.flat_map(
+                ToFacts("signal", cfg.facts, key_slots=cfg.operator.key_slots),
+                output_type=FACT_ROW,
+            )
+            .name("cep: signal facts")
+            .uid("cep-facts-signal")
         )
-        .name(f"cep: {kind} facts")
-        .uid(f"cep-facts-{kind}")
-        for stream, kind in sources
-    ]
     if verdict_facts is not None and cfg.verdict_levels():
         fact_streams.append(verdict_facts)
     alerts = build_cep(fact_streams[0].union(*fact_streams[1:]), cfg)
