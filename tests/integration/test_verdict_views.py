@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from contract import RiskAssessment, redis_keys
 from tests.integration.test_redis_outage import throwaway_redis
 from tests.redis_io import replies
-from udfs.views.redis import VerdictViewWriter, queue_verdict_views
+from udfs.views.redis import EncodedVerdict, VerdictViewWriter, queue_verdict_views
 
 pytestmark = pytest.mark.integration
 
@@ -67,6 +67,20 @@ def test_batched_verdict_views_keep_the_newest_per_list_and_publish_each(tmp_pat
         client.flushdb()
         asyncio.run(write_async(url, written[:10]))
         assert read.zrange(redis_keys.RISK_RECENT, 0, -1) == newest(written[:10], 500)
+
+
+def test_a_verdict_in_its_wire_form_lands_as_the_model_does(tmp_path: Path):
+    """The job's operators hand the writer the JSON they made for Kafka (EncodedVerdict)."""
+    with throwaway_redis(tmp_path) as url:
+        read = replies(redis.Redis.from_url(url))
+        written = [verdict(n, "cam-w") for n in range(150)]
+        writer = VerdictViewWriter(url, batch=64, linger_s=60)
+        for v in written:
+            writer.write(EncodedVerdict(v.camera_id, v.to_json().decode(), v.captured_at_ms))
+        writer.close()
+        assert read.zrange(redis_keys.RISK_RECENT, 0, -1) == newest(written, 500)
+        got = read.zrange(redis_keys.risk_latest("cam-w"), 0, -1)
+        assert got == newest(written, redis_keys.RISK_PER_CAMERA_MAX)
 
 
 async def write_async(url: str, verdicts: list[RiskAssessment]) -> None:

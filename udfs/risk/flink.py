@@ -42,6 +42,7 @@ from udfs.risk.keypool import KeyPool, load_keys
 from udfs.risk.outputs import VerdictOutputs
 from udfs.rows import FACT_ROW, KEYED_JSON, side_output
 from udfs.views.flink import RedisView
+from udfs.views.redis import EncodedVerdict
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,9 @@ class VerdictSink:
             self.writer = self.views.open(runtime_context)
 
     def emit(self, verdict: RiskAssessment) -> Iterator[Any]:
-        if self.writer is not None:
-            self.writer.write(verdict)
         own, alert, fact = self.outputs.of(verdict)
+        if self.writer is not None:  # the JSON just made for Kafka, not made again
+            self.writer.write(EncodedVerdict(verdict.camera_id, own[1], verdict.captured_at_ms))
         yield VERDICT_TAG, Row(*own)
         if alert is not None:
             yield ALERT_TAG, Row(*alert)

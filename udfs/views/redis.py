@@ -13,7 +13,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import redis
 
@@ -75,8 +75,16 @@ return #KEYS - 1
 """
 
 
+class EncodedVerdict(NamedTuple):
+    """A verdict in its wire form already (its producer made the JSON for Kafka)."""
+
+    camera_id: str
+    doc: str | bytes
+    captured_at_ms: int
+
+
 def queue_verdict_views(
-    pipe: Any, verdicts: Sequence[RiskAssessment], add_verdicts: Any = None
+    pipe: Any, verdicts: Sequence[RiskAssessment | EncodedVerdict], add_verdicts: Any = None
 ) -> None:
     """Queue the view writes of verdicts, in order, as one command (`_ADD_VERDICTS`): each in
     the bounded recent list (all cameras) and its camera's bounded latest list, published.
@@ -90,7 +98,8 @@ def queue_verdict_views(
         redis_keys.CHANNEL_RISK,
     ]
     for verdict in verdicts:
-        args += [verdict.to_json(), verdict.captured_at_ms]
+        doc = verdict.doc if isinstance(verdict, EncodedVerdict) else verdict.to_json()
+        args += [doc, verdict.captured_at_ms]
     if add_verdicts is None:
         pipe.eval(_ADD_VERDICTS, len(keys), *keys, *args)
     else:
@@ -191,14 +200,16 @@ class StatsViewWriter(_BacklogWriter[WindowStats]):
         queue_stats_view(pipe, stats, self._set_if_newer)
 
 
-class VerdictViewWriter(_BacklogWriter[RiskAssessment]):
+class VerdictViewWriter(_BacklogWriter[RiskAssessment | EncodedVerdict]):
     """Verdicts: bounded recent list (all cameras), bounded latest per camera, pub/sub."""
 
     def __init__(self, url: str, **options: float) -> None:
         super().__init__(url, **options)  # type: ignore[arg-type]
         self._add_verdicts = self._client.register_script(_ADD_VERDICTS)
 
-    def _queue_all(self, chunk: list[RiskAssessment], pipe: redis.client.Pipeline) -> None:
+    def _queue_all(
+        self, chunk: list[RiskAssessment | EncodedVerdict], pipe: redis.client.Pipeline
+    ) -> None:
         queue_verdict_views(pipe, chunk, self._add_verdicts)
 
 
