@@ -403,9 +403,9 @@ def build_risk_stage(
 ) -> RiskStreams:
     """detection JSON strings -> the verdicts' records (`udfs.risk.outputs`); `views`: the
     Redis verdict views, written by the operators that make the verdicts."""
-    sink = VerdictSink(outputs or VerdictOutputs(), views)
+    outputs = outputs or VerdictOutputs()
     routed = (
-        detections.process(RouteGroups(cfg, sink), output_type=TASK_ROW)
+        detections.process(RouteGroups(cfg, VerdictSink(outputs, views)), output_type=TASK_ROW)
         .name("risk: filter + tier")
         .uid("risk-route")
     )
@@ -416,7 +416,7 @@ def build_risk_stage(
         .uid("risk-keypool-gate")  # the uid of the pool's state since the first version
     )
     assessed = (
-        results.process(CountVerdicts(cfg, sink), output_type=Types.STRING())
+        results.process(CountVerdicts(cfg, VerdictSink(outputs, views)), output_type=Types.STRING())
         .start_new_chain()  # metrics of Python functions chained to keyed ones were lost
         .name("risk: count verdicts")
         .uid("risk-count-verdicts")
