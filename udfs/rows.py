@@ -22,5 +22,8 @@ def side_output(stream: DataStream, tag: OutputTag) -> DataStream:
     itself is enough: at graph generation Flink hands the tag to the Python operator that
     yields it, as long as something the job runs consumes the stream (a sink or another
     operator; not `execute_and_collect`). tests/integration/test_job_graph.py reads them.
+    As with `get_side_output`: an operator with some consumed tag drops records of a tag
+    nobody consumes, but one with none takes a yielded (tag, record) for a main record and
+    fails, so yield a tag only when its stream is used (hence no CEP timeout stream).
     """
     return DataStream(stream._j_data_stream.getSideOutput(tag.get_java_output_tag()))
